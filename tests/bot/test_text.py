@@ -1,0 +1,78 @@
+"""Echoed user text never pings anyone and no link lies about its target (SPEC 3)."""
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import text as T
+
+LIVE_TOKEN = re.compile(r"<[@#!]|<https?:|<mailto:")
+
+
+@pytest.mark.parametrize(
+    "encoded, shown",
+    [
+        ("ping <!channel> now", "ping @channel now"),
+        ("<!here|here> and <!everyone>", "@here and @everyone"),
+        ("ask <@U123|bob>", "ask @bob"),
+        ("ask <@U123>", "ask @U123"),
+        ("see <#C123|general>", "see #general"),
+        ("team <!subteam^S123|@oncall>", "team @oncall"),
+        ("<https://evil.example|click here>", "click here (https://evil.example)"),
+        ("<https://example.com>", "https://example.com"),
+        ("<mailto:a@b.c|a@b.c>", "a@b.c"),
+        ("a &lt;b&gt; &amp;&amp; c", "a <b> && c"),
+        ("&amp;lt; stays literal", "&lt; stays literal"),
+        ("<!date^1392734382^{date_short}|Feb 18, 2014>", "Feb 18, 2014"),
+    ],
+)
+def test_plain_makes_tokens_readable(encoded, shown):
+    assert T.plain(encoded) == shown
+
+
+def test_names_resolve_bare_user_mentions():
+    assert T.plain("thanks <@U123>", {"U123": "dana"}) == "thanks @dana"
+
+
+def test_mrkdwn_escapes_and_never_contains_a_live_token():
+    out = T.mrkdwn("<!channel> &lt;!here&gt; <https://evil|click> a&amp;b")
+    assert out == "@channel &lt;!here&gt; click (https://evil) a&amp;b"
+    assert not LIVE_TOKEN.search(out)
+
+
+def test_modal_input_is_encoded_so_a_typed_token_shows_literally():
+    raw = "Checkout errors <!channel> & <@U999>"
+    stored = T.encode(raw)
+    assert T.plain(stored) == raw
+    assert not LIVE_TOKEN.search(T.mrkdwn(stored))
+
+
+def test_markdown_escapes_tables_and_emphasis():
+    out = T.markdown(T.encode("a | b *bold* _it_ `code` [x](y) <script>\nnext line"))
+    assert "|" not in out.replace("\\|", "")
+    assert "\\*bold\\*" in out and "\\_it\\_" in out and "\\`code\\`" in out
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "\n" not in out and "<br>" in out
+
+
+def test_user_ids_in_text():
+    assert T.user_ids_in("cc <@U1|a> and <@W2>, not <#C3>") == ["U1", "W2"]
+
+
+@given(st.text())
+def test_no_text_can_produce_a_live_token_in_mrkdwn(raw):
+    # whatever arrives (raw or already Slack-encoded), what we send back has no live token
+    for stored in (raw, T.encode(raw)):
+        out = T.mrkdwn(stored)
+        assert not LIVE_TOKEN.search(out)
+        assert "<" not in out and ">" not in out
+
+
+@given(st.text())
+def test_markdown_output_has_no_raw_html_or_table_breaks(raw):
+    out = T.markdown(T.encode(raw))
+    assert "<" not in out.replace("<br>", "")
+    assert re.search(r"(?<!\\)\|", out) is None
+    assert "\n" not in out
