@@ -1,0 +1,209 @@
+"""Engine, sessions and migrations.
+
+SQLite (the embedded default) runs in WAL mode with a short busy timeout, and write transactions
+start with BEGIN IMMEDIATE so that concurrent writers queue for the lock instead of failing halfway.
+PostgreSQL is reached through psycopg 3 with a short connect timeout and pre-ping, so a database
+that went away and came back is used again without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 1500
+PG_CONNECT_TIMEOUT_S = 2
+MIGRATION_LOCK_KEY = 0x1C1DE27  # pg_advisory_xact_lock key that serialises migrations
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer (down, unreachable, or locked past the busy timeout)."""
+
+
+def default_sqlite_path() -> Path:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "incident-bot" / "incident-bot.db"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs people write: `postgresql://…` and `postgres://…` use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def redacted(url: str) -> str:
+    """The URL with any password hidden, for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never let logging a URL fail
+        return "<database url>"
+
+
+class Database:
+    """One database: an engine for writes, one for reads, and sessions over them."""
+
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = normalise_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = self._sqlite_engine(immediate=True, pool_size=pool_size)
+            self.read_engine = self._sqlite_engine(immediate=False, pool_size=pool_size)
+        elif self.dialect == "postgresql":
+            self.engine = sa.create_engine(
+                self.url,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=2,
+                connect_args={
+                    "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                    "application_name": "incident-bot",
+                    "keepalives": 1,
+                    "keepalives_idle": 10,
+                    "keepalives_interval": 2,
+                    "keepalives_count": 3,
+                    "tcp_user_timeout": 5000,
+                },
+            )
+            self.read_engine = self.engine
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql://")
+
+    def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> Engine:
+        engine = sa.create_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=2,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one transaction, committed on success. Raises DatabaseUnavailable."""
+        with self._session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (on SQLite it does not take the write lock)."""
+        with self._session(self.read_engine) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, engine: Engine) -> Iterator[Session]:
+        try:
+            with Session(engine, expire_on_commit=False, autoflush=False) as session:
+                with session.begin():
+                    yield session
+        except DBAPIError as exc:
+            if _is_unavailable(exc):
+                raise DatabaseUnavailable(str(exc.orig or exc)) from exc
+            raise
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.read_engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not answering"
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+    # -- migrations -----------------------------------------------------------------------------
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations, serialised between processes (advisory lock / BEGIN IMMEDIATE)."""
+        from alembic import command
+
+        config = alembic_config()
+        with _MIGRATION_THREAD_LOCK, self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.read_engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+
+_MIGRATION_THREAD_LOCK = threading.Lock()
+
+
+def alembic_config():
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("storage") / "migrations"))
+    return config
+
+
+_UNAVAILABLE_HINTS = (
+    "database is locked",
+    "unable to open database",
+    "connection",
+    "could not connect",
+    "server closed",
+    "terminating connection",
+    "timeout",
+    "timed out",
+    "no route",
+    "refused",
+    "network",
+    "ssl syscall",
+    "eof detected",
+)
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    message = str(exc.orig or exc).lower()
+    return isinstance(exc, sa.exc.OperationalError) or any(h in message for h in _UNAVAILABLE_HINTS)

@@ -1,0 +1,180 @@
+"""Tables. Times are stored in UTC (`UTCDateTime`) and always come back timezone-aware.
+
+Text columns hold user text in Slack's own encoding (see bot/text.py for how it is shown).
+Uniqueness that protects against Slack's redeliveries lives here, as database constraints:
+one entry per (channel, ts), one processed event per event_id, one milestone per name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime stored as UTC: timestamptz on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(nullable: bool = False, index: bool = False):
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)  # the incident number, INC-<id>
+    title: str = Field(sa_type=sa.Text)
+    severity: str | None = Field(default=None, max_length=8)
+    status: str = Field(default="open", max_length=16, index=True)  # open, mitigated, resolved
+    channel_id: str | None = Field(default=None, max_length=32, index=True)
+    channel_name: str | None = Field(default=None, max_length=100)
+    commander_id: str | None = Field(default=None, max_length=32)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = _when()
+    display_tz: str | None = Field(default=None, max_length=64)
+    summary: str | None = Field(default=None, sa_type=sa.Text)
+    impact: str | None = Field(default=None, sa_type=sa.Text)
+    header_ts: str | None = Field(default=None, max_length=32)
+    # one header refresh at a time per incident, across replicas (see bot/jobs.py, sync_header)
+    header_lease_until: datetime | None = _when(nullable=True)
+    header_lease_owner: str | None = Field(default=None, max_length=64)
+
+
+class Milestone(SQLModel, table=True):
+    """The current time of one milestone of an incident (history lives in Entry)."""
+
+    __tablename__ = "milestone"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "name", name="uq_milestone_incident_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    name: str = Field(max_length=16)
+    at: datetime = _when()
+    author_id: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    is_default: bool = False  # detected, set from the time of `start`
+    recorded_at: datetime = _when()
+
+
+class Entry(SQLModel, table=True):
+    """One line of an incident's timeline: a log entry, a channel message, or a recorded change."""
+
+    __tablename__ = "entry"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "ts", name="uq_entry_channel_ts"),
+        sa.Index("ix_entry_incident_at", "incident_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id")
+    kind: str = Field(max_length=16)  # log, message, milestone, severity, role, summary, impact, ...
+    at: datetime = _when()
+    author_id: str | None = Field(default=None, max_length=32)
+    text: str = Field(default="", sa_type=sa.Text)
+    key: bool = False  # belongs in the postmortem timeline (messages: see KeyMark)
+    milestone: str | None = Field(default=None, max_length=16)
+    # channel messages only
+    channel_id: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    edited_ts: str | None = Field(default=None, max_length=32)  # version of the text we hold
+    deleted: bool = False
+    files: str | None = Field(default=None, sa_type=sa.Text)  # JSON list of {name, permalink}
+    recorded_at: datetime = _when()
+
+
+class KeyMark(SQLModel, table=True):
+    """One person's key-event reaction on one message; the latest event for it wins."""
+
+    __tablename__ = "key_mark"
+    __table_args__ = (
+        sa.UniqueConstraint("channel_id", "ts", "user_id", "emoji", name="uq_key_mark"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str = Field(max_length=32)
+    ts: str = Field(max_length=32)
+    user_id: str = Field(max_length=32)
+    emoji: str = Field(max_length=100)
+    present: bool
+    event_ts: str = Field(max_length=32)
+
+
+class Role(SQLModel, table=True):
+    __tablename__ = "role"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "role", name="uq_role_incident_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    role: str = Field(max_length=40)
+    user_id: str = Field(max_length=32)
+    assigned_by: str | None = Field(default=None, max_length=32)
+    assigned_at: datetime = _when()
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Events API deliveries already applied, by Slack's event_id (redeliveries are skipped)."""
+
+    __tablename__ = "processed_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _when(index=True)
+
+
+class UserProfile(SQLModel, table=True):
+    """What users.info told us about a person: their zone and a display name (a cache)."""
+
+    __tablename__ = "user_profile"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    fetched_at: datetime = _when()
+
+
+class OutboxJob(SQLModel, table=True):
+    """A Slack side effect to perform in the background, durably, with retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    payload: str = Field(default="{}", sa_type=sa.Text)  # JSON
+    coalesce_key: str | None = Field(default=None, max_length=100, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = _when()
+    lease_until: datetime | None = _when(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    done_at: datetime | None = _when(nullable=True)
+    failed: bool = False  # gave up after the last attempt
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _when()

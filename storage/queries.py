@@ -1,0 +1,547 @@
+"""Reads and writes. Every function takes an open session; the caller owns the transaction.
+
+Writes that Slack may repeat (redelivered events, backfill overlapping live capture) are
+idempotent by construction: inserts that conflict on a unique key do nothing, and edits,
+deletions and reactions carry Slack's version timestamps so an older one never wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from storage.models import (
+    Entry,
+    Incident,
+    KeyMark,
+    Milestone,
+    OutboxJob,
+    ProcessedEvent,
+    Role,
+    UserProfile,
+    UTCDateTime,
+)
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert(session: Session, model):
+    if _dialect(session) == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def insert_ignoring_conflict(session: Session, model, values: dict, conflict: Sequence[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING. True when the row was inserted."""
+    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    return session.execute(stmt).rowcount == 1
+
+
+def _ts_key(ts: str | None) -> tuple[int, int]:
+    """Slack ts strings compare as numbers ("1700000000.000100")."""
+    if not ts:
+        return (-1, -1)
+    whole, _, fraction = ts.partition(".")
+    return (int(whole), int((fraction or "0").ljust(6, "0")[:6]))
+
+
+def newer(ts: str | None, than: str | None) -> bool:
+    return _ts_key(ts) > _ts_key(than)
+
+
+# ---------------------------------------------------------------------------------------------
+# incidents
+
+
+def incident_by_number(session: Session, number: int) -> Incident | None:
+    return session.get(Incident, number)
+
+
+def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
+    """The channel's latest incident (a channel whose incident is resolved may hold a newer one)."""
+    stmt = select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
+    return session.exec(stmt).first()
+
+
+def capturing_incident(session: Session, channel_id: str, now: datetime, days_after_resolved: int) -> int | None:
+    """The channel's incident if it still takes entries: unresolved, or resolved at most N days ago."""
+    row = session.execute(
+        select(Incident.id, Incident.status).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    incident_id, status = row
+    if status != "resolved":
+        return incident_id
+    resolved_at = session.exec(
+        select(Milestone.at).where(Milestone.incident_id == incident_id, Milestone.name == "resolved")
+    ).first()
+    if resolved_at is None or resolved_at >= now - timedelta(days=days_after_resolved):
+        return incident_id
+    return None
+
+
+def list_incidents(session: Session, *, open_only: bool = False) -> list[Incident]:
+    stmt = select(Incident).order_by(Incident.id)
+    if open_only:
+        stmt = stmt.where(Incident.status != "resolved")
+    return list(session.exec(stmt))
+
+
+def open_incident_channels(session: Session, resolved_after: datetime) -> list[tuple[int, str]]:
+    """(incident, channel) for incidents still capturing: unresolved, or resolved after a cut-off."""
+    resolved = (
+        select(Milestone.incident_id, Milestone.at)
+        .where(Milestone.name == "resolved")
+        .subquery()
+    )
+    stmt = (
+        select(Incident.id, Incident.channel_id)
+        .join(resolved, resolved.c.incident_id == Incident.id, isouter=True)
+        .where(Incident.channel_id.is_not(None))
+        .where(sa.or_(resolved.c.at.is_(None), resolved.c.at >= resolved_after))
+        .order_by(Incident.id)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def add_incident(session: Session, incident: Incident) -> Incident:
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def bind_channel(session: Session, incident_id: int, channel_id: str, channel_name: str) -> None:
+    session.execute(
+        sa.update(Incident).where(Incident.id == incident_id).values(channel_id=channel_id, channel_name=channel_name)
+    )
+
+
+def abandon_incident(session: Session, incident_id: int) -> None:
+    """Remove an incident that never got a channel (its number is not reused)."""
+    for model in (Milestone, Role, Entry):
+        session.execute(sa.delete(model).where(model.incident_id == incident_id))
+    session.execute(sa.delete(Incident).where(Incident.id == incident_id))
+
+
+def take_header_lease(session: Session, incident_id: int, owner: str, now: datetime, seconds: int) -> bool:
+    """One header refresh at a time per incident: an atomic conditional update with an expiry."""
+    result = session.execute(
+        sa.update(Incident)
+        .where(Incident.id == incident_id)
+        .where(sa.or_(Incident.header_lease_until.is_(None), Incident.header_lease_until < now))
+        .values(header_lease_until=now + timedelta(seconds=seconds), header_lease_owner=owner)
+    )
+    return result.rowcount == 1
+
+
+def release_header_lease(session: Session, incident_id: int, owner: str) -> None:
+    session.execute(
+        sa.update(Incident)
+        .where(Incident.id == incident_id, Incident.header_lease_owner == owner)
+        .values(header_lease_until=None, header_lease_owner=None)
+    )
+
+
+def set_header_ts(session: Session, incident_id: int, ts: str) -> None:
+    session.execute(sa.update(Incident).where(Incident.id == incident_id).values(header_ts=ts))
+
+
+def lock_incident(session: Session, incident_id: int) -> Incident | None:
+    """Re-read an incident with a row lock (PostgreSQL), so concurrent changes to it queue up."""
+    stmt = select(Incident).where(Incident.id == incident_id).with_for_update()
+    return session.exec(stmt).first()
+
+
+# ---------------------------------------------------------------------------------------------
+# milestones, roles, entries
+
+
+def milestones(session: Session, incident_id: int) -> dict[str, Milestone]:
+    rows = session.exec(select(Milestone).where(Milestone.incident_id == incident_id))
+    return {m.name: m for m in rows}
+
+
+def milestones_for(session: Session, incident_ids: Iterable[int]) -> dict[int, dict[str, Milestone]]:
+    ids = list(incident_ids)
+    result: dict[int, dict[str, Milestone]] = {i: {} for i in ids}
+    if ids:
+        for m in session.exec(select(Milestone).where(Milestone.incident_id.in_(ids))):
+            result[m.incident_id][m.name] = m
+    return result
+
+
+def put_milestone(session: Session, milestone: Milestone) -> Milestone | None:
+    """Set a milestone's current time. Returns a copy of the one it replaced, if any."""
+    where = (Milestone.incident_id == milestone.incident_id, Milestone.name == milestone.name)
+    current = session.exec(select(Milestone).where(*where).with_for_update()).first()
+    if current is None:
+        values = milestone.model_dump(exclude={"id"})
+        if insert_ignoring_conflict(session, Milestone, values, ["incident_id", "name"]):
+            return None
+        current = session.exec(select(Milestone).where(*where).with_for_update()).one()  # lost a race
+    previous = Milestone.model_validate(current.model_dump())
+    for field in ("at", "author_id", "note", "is_default", "recorded_at"):
+        setattr(current, field, getattr(milestone, field))
+    session.add(current)
+    session.flush()
+    return previous
+
+
+def remove_milestone(session: Session, incident_id: int, name: str) -> Milestone | None:
+    current = session.exec(
+        select(Milestone).where(Milestone.incident_id == incident_id, Milestone.name == name)
+    ).first()
+    if current is None:
+        return None
+    session.delete(current)
+    session.flush()
+    return current
+
+
+def roles(session: Session, incident_id: int) -> dict[str, str]:
+    rows = session.exec(select(Role).where(Role.incident_id == incident_id).order_by(Role.id))
+    return {r.role: r.user_id for r in rows}
+
+
+def put_role(session: Session, incident_id: int, role: str, user_id: str, by: str, now: datetime) -> str | None:
+    """Give a role to someone. Returns who held it before, if anyone."""
+    values = {"incident_id": incident_id, "role": role, "user_id": user_id, "assigned_by": by, "assigned_at": now}
+    if insert_ignoring_conflict(session, Role, values, ["incident_id", "role"]):
+        return None
+    current = session.exec(
+        select(Role).where(Role.incident_id == incident_id, Role.role == role).with_for_update()
+    ).one()
+    before = current.user_id
+    current.user_id, current.assigned_by, current.assigned_at = user_id, by, now
+    session.add(current)
+    session.flush()
+    return before
+
+
+def add_entry(session: Session, entry: Entry) -> Entry:
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """An entry as read back, with its key-event status resolved."""
+
+    entry: Entry
+    key: bool
+
+
+def timeline(session: Session, incident_id: int, key_emoji: str) -> list[TimelineRow]:
+    """All entries of an incident, oldest first. A message is key when someone 📌-marked it."""
+    marked = (
+        sa.exists()
+        .where(KeyMark.channel_id == Entry.channel_id)
+        .where(KeyMark.ts == Entry.ts)
+        .where(KeyMark.emoji == key_emoji)
+        .where(KeyMark.present.is_(True))
+    )
+    stmt = (
+        select(Entry, marked.label("marked"))
+        .where(Entry.incident_id == incident_id)
+        .order_by(Entry.at, Entry.id)
+    )
+    rows = []
+    for entry, is_marked in session.execute(stmt):
+        key = entry.key or (entry.kind == "message" and bool(is_marked) and not entry.deleted)
+        rows.append(TimelineRow(entry=entry, key=key))
+    return rows
+
+
+def participants(session: Session, incident_id: int) -> list[str]:
+    """People who wrote or logged in the incident, in order of first appearance."""
+    stmt = (
+        select(Entry.author_id, sa.func.min(Entry.at).label("first"))
+        .where(Entry.incident_id == incident_id, Entry.author_id.is_not(None))
+        .where(Entry.kind.in_(["log", "message", "milestone"]))
+        .group_by(Entry.author_id)
+        .order_by(sa.text("first"))
+    )
+    return [row[0] for row in session.execute(stmt)]
+
+
+# ---------------------------------------------------------------------------------------------
+# channel capture
+
+
+def record_event(session: Session, event_id: str | None, now: datetime) -> bool:
+    """Remember an Events API delivery. False when it was seen before (a redelivery)."""
+    if not event_id:
+        return True
+    return insert_ignoring_conflict(
+        session, ProcessedEvent, {"event_id": event_id, "received_at": now}, ["event_id"]
+    )
+
+
+def forget_events_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(sa.delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Message:
+    """A channel message as Slack describes it (text in Slack's encoding)."""
+
+    channel_id: str
+    ts: str
+    author_id: str | None
+    text: str
+    thread_ts: str | None = None
+    files: list[dict] | None = None
+    edited_ts: str | None = None
+
+
+def _message_values(incident_id: int, message: Message, at: datetime, now: datetime) -> dict:
+    return {
+        "incident_id": incident_id,
+        "kind": "message",
+        "at": at,
+        "author_id": message.author_id,
+        "text": message.text,
+        "key": False,
+        "channel_id": message.channel_id,
+        "ts": message.ts,
+        "thread_ts": message.thread_ts,
+        "edited_ts": message.edited_ts,
+        "deleted": False,
+        "files": json.dumps(message.files) if message.files else None,
+        "recorded_at": now,
+    }
+
+
+def capture_message(session: Session, incident_id: int, message: Message, at: datetime, now: datetime) -> bool:
+    """Store a new message. False when it is already stored (a redelivery or a backfill overlap)."""
+    values = _message_values(incident_id, message, at, now)
+    return insert_ignoring_conflict(session, Entry, values, ["channel_id", "ts"])
+
+
+def _message_entry(session: Session, channel_id: str, ts: str) -> Entry | None:
+    return session.exec(
+        select(Entry).where(Entry.channel_id == channel_id, Entry.ts == ts).with_for_update()
+    ).first()
+
+
+def edit_message(session: Session, incident_id: int, message: Message, at: datetime, now: datetime) -> str:
+    """Apply an edit. Returns "edited", "created" (edit arrived first), "stale" or "deleted"."""
+    assert message.edited_ts, "an edit carries its edited.ts"
+    if capture_message(session, incident_id, message, at, now):
+        return "created"
+    entry = _message_entry(session, message.channel_id, message.ts)
+    if entry is None:  # pragma: no cover - the insert just conflicted on it
+        return "stale"
+    if entry.deleted:
+        return "deleted"
+    if not newer(message.edited_ts, entry.edited_ts):
+        return "stale"
+    entry.text = message.text
+    entry.edited_ts = message.edited_ts
+    if message.files is not None:
+        entry.files = json.dumps(message.files) if message.files else None
+    session.add(entry)
+    return "edited"
+
+
+def delete_message(session: Session, incident_id: int, channel_id: str, ts: str, at: datetime, now: datetime) -> str:
+    """Replace a message's text by a tombstone. A late redelivery of the message cannot revive it."""
+    tombstone = Message(channel_id=channel_id, ts=ts, author_id=None, text="")
+    values = _message_values(incident_id, tombstone, at, now)
+    values["deleted"] = True
+    if insert_ignoring_conflict(session, Entry, values, ["channel_id", "ts"]):
+        return "tombstone"
+    entry = _message_entry(session, channel_id, ts)
+    if entry is None or entry.deleted:
+        return "already"
+    entry.deleted = True
+    entry.text = ""
+    entry.files = None
+    session.add(entry)
+    return "deleted"
+
+
+def mark_key(session: Session, channel_id: str, ts: str, user_id: str, emoji: str, present: bool, event_ts: str) -> bool:
+    """Record one person's key-event reaction (added or removed). Older events than stored lose."""
+    values = {
+        "channel_id": channel_id,
+        "ts": ts,
+        "user_id": user_id,
+        "emoji": emoji,
+        "present": present,
+        "event_ts": event_ts,
+    }
+    if insert_ignoring_conflict(session, KeyMark, values, ["channel_id", "ts", "user_id", "emoji"]):
+        return True
+    current = session.exec(
+        select(KeyMark)
+        .where(
+            KeyMark.channel_id == channel_id,
+            KeyMark.ts == ts,
+            KeyMark.user_id == user_id,
+            KeyMark.emoji == emoji,
+        )
+        .with_for_update()
+    ).one()
+    if not newer(event_ts, current.event_ts):
+        return False
+    current.present, current.event_ts = present, event_ts
+    session.add(current)
+    return True
+
+
+def message_entry(session: Session, channel_id: str, ts: str) -> Entry | None:
+    return session.exec(select(Entry).where(Entry.channel_id == channel_id, Entry.ts == ts)).first()
+
+
+# ---------------------------------------------------------------------------------------------
+# people
+
+
+def user_profile(session: Session, user_id: str) -> UserProfile | None:
+    return session.get(UserProfile, user_id)
+
+
+def user_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.exec(select(UserProfile).where(UserProfile.user_id.in_(ids)))
+    return {p.user_id: p.name for p in rows if p.name}
+
+
+def put_user_profile(session: Session, user_id: str, tz: str | None, name: str | None, now: datetime) -> None:
+    values = {"user_id": user_id, "tz": tz, "name": name, "fetched_at": now}
+    stmt = _insert(session, UserProfile).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id"], set_={"tz": tz, "name": name, "fetched_at": now}
+    )
+    session.execute(stmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# outbox
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict,
+    now: datetime,
+    *,
+    coalesce_key: str | None = None,
+    delay: timedelta = timedelta(0),
+) -> None:
+    """Add a Slack side effect to the outbox (in the caller's transaction, so it commits with it).
+
+    With a `coalesce_key`, a job with the same key that is still waiting absorbs this one: a header
+    refresh queued twice before it runs is done once, reading the state current when it runs.
+    """
+    if coalesce_key is not None:
+        due = sa.literal(now + delay, UTCDateTime)
+        waiting = session.execute(
+            sa.update(OutboxJob)
+            .where(
+                OutboxJob.coalesce_key == coalesce_key,
+                OutboxJob.done_at.is_(None),
+                OutboxJob.lease_until.is_(None),
+            )
+            .values(next_attempt_at=sa.case((OutboxJob.next_attempt_at > due, due), else_=OutboxJob.next_attempt_at))
+            .execution_options(synchronize_session=False)
+        )
+        if waiting.rowcount:
+            return
+    session.add(
+        OutboxJob(
+            kind=kind,
+            payload=json.dumps(payload),
+            coalesce_key=coalesce_key,
+            next_attempt_at=now + delay,
+            created_at=now,
+        )
+    )
+
+
+def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxJob]:
+    """Atomically lease due jobs for `owner`. Concurrent claimers never get the same job."""
+    due = (
+        select(OutboxJob.id)
+        .where(OutboxJob.done_at.is_(None))
+        .where(OutboxJob.next_attempt_at <= now)
+        .where(sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
+        .order_by(OutboxJob.next_attempt_at, OutboxJob.id)
+        .limit(limit)
+    )
+    if _dialect(session) == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_(due.scalar_subquery()))
+        .where(OutboxJob.done_at.is_(None))
+        .where(sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
+        .values(lease_until=now + lease, lease_owner=owner, attempts=OutboxJob.attempts + 1)
+        .returning(OutboxJob.id)
+    )
+    ids = [row[0] for row in session.execute(stmt)]
+    if not ids:
+        return []
+    return list(session.exec(select(OutboxJob).where(OutboxJob.id.in_(ids)).order_by(OutboxJob.id)))
+
+
+def finish_job(session: Session, job_id: int, owner: str, now: datetime) -> None:
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner)
+        .values(done_at=now, lease_until=None, last_error=None)
+    )
+
+
+def retry_job(
+    session: Session, job_id: int, owner: str, error: str, retry_at: datetime | None, now: datetime
+) -> None:
+    """Release a job after a failure: try again at `retry_at`, or give up when it is None."""
+    values: dict = {"lease_until": None, "last_error": error[:2000]}
+    if retry_at is None:
+        values.update(done_at=now, failed=True)
+    else:
+        values.update(next_attempt_at=retry_at)
+    session.execute(
+        sa.update(OutboxJob).where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner).values(**values)
+    )
+
+
+def postpone_job(session: Session, job_id: int, owner: str, retry_at: datetime) -> None:
+    """Release a job to run again later without counting the attempt."""
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner)
+        .values(lease_until=None, next_attempt_at=retry_at, attempts=OutboxJob.attempts - 1)
+    )
+
+
+def pending_jobs(session: Session, kind: str | None = None) -> list[OutboxJob]:
+    stmt = select(OutboxJob).where(OutboxJob.done_at.is_(None)).order_by(OutboxJob.id)
+    if kind:
+        stmt = stmt.where(OutboxJob.kind == kind)
+    return list(session.exec(stmt))
+
+
+def forget_jobs_done_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        sa.delete(OutboxJob).where(OutboxJob.done_at.is_not(None), OutboxJob.done_at < cutoff)
+    )
+    return result.rowcount or 0
