@@ -1,0 +1,211 @@
+"""Channel capture (SPEC 3): messages, thread replies, file shares, edits, deletions, 📌 key events.
+
+Listeners run before Bolt answers Slack (process_before_response), so a 200 means "committed". A
+delivery that could not be stored raises, Bolt answers 500, and Slack redelivers it later. Every
+write is idempotent on Slack's own keys (event_id; channel and ts), so redeliveries, late events
+and a backfill that overlaps live capture never produce a second entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.services import Services
+from bot.when import from_slack_ts
+from storage import queries
+from storage.queries import Message
+
+log = logging.getLogger(__name__)
+
+CAPTURED_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+HISTORY_PAGE = 200
+MAX_BACKFILL_PAGES = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# reading Slack's message shapes (pure)
+
+
+def is_from_bot(message: dict) -> bool:
+    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
+
+
+def message_of(raw: dict, channel_id: str) -> Message | None:
+    """A human message worth capturing, or None (bots, joins, topic changes, …)."""
+    if is_from_bot(raw) or raw.get("subtype") not in CAPTURED_SUBTYPES:
+        return None
+    if not raw.get("ts") or not raw.get("user"):
+        return None
+    files = [
+        {"name": f.get("name") or f.get("title") or "file", "permalink": f.get("permalink") or ""}
+        for f in raw.get("files") or []
+        if isinstance(f, dict)
+    ]
+    thread_ts = raw.get("thread_ts")
+    return Message(
+        channel_id=channel_id,
+        ts=raw["ts"],
+        author_id=raw.get("user"),
+        text=raw.get("text") or "",
+        thread_ts=thread_ts if thread_ts and thread_ts != raw["ts"] else None,
+        files=files or None,
+        edited_ts=(raw.get("edited") or {}).get("ts"),
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a message event asks us to do."""
+
+    action: str  # "new", "edit", "delete", or "ignore"
+    message: Message | None = None
+    ts: str | None = None
+
+
+def change_of(event: dict) -> Change:
+    channel_id = event.get("channel") or ""
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        inner = event.get("message") or {}
+        if inner.get("subtype") == "tombstone":  # a thread parent deleted while it has replies
+            return Change("delete", ts=inner.get("ts"))
+        if "edited" not in inner or is_from_bot(inner):  # unfurls change nothing; bots are not captured
+            return Change("ignore")
+        inner = {**inner, "subtype": None if inner.get("subtype") in CAPTURED_SUBTYPES else inner.get("subtype")}
+        message = message_of(inner, channel_id)
+        return Change("edit", message) if message and message.edited_ts else Change("ignore")
+    if subtype == "message_deleted":
+        previous = event.get("previous_message") or {}
+        if is_from_bot(previous):
+            return Change("ignore")
+        return Change("delete", ts=event.get("deleted_ts") or previous.get("ts"))
+    message = message_of(event, channel_id)
+    return Change("new", message) if message else Change("ignore")
+
+
+def key_emoji_matches(reaction: str, key_emoji: str) -> bool:
+    return reaction.split("::", 1)[0] == key_emoji
+
+
+# ---------------------------------------------------------------------------------------------
+# storing (idempotent)
+
+
+def apply_message_event(services: Services, event_id: str | None, event: dict) -> str:
+    """Store what a message event means. Returns what happened (for logs and tests)."""
+    change = change_of(event)
+    if change.action == "ignore":
+        return "ignored"
+    channel_id = event.get("channel") or ""
+    now = services.now()
+    with services.db.write() as session:
+        incident_id = queries.capturing_incident(
+            session, channel_id, now, services.settings.capture_after_resolved_days
+        )
+        if incident_id is None:
+            return "no incident"
+        if not queries.record_event(session, event_id, now):
+            return "duplicate"
+        if change.action == "new":
+            assert change.message is not None
+            stored = queries.capture_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
+            return "captured" if stored else "duplicate"
+        if change.action == "edit":
+            assert change.message is not None
+            return queries.edit_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
+        assert change.ts
+        return queries.delete_message(session, incident_id, channel_id, change.ts, from_slack_ts(change.ts), now)
+
+
+def apply_reaction_event(services: Services, event_id: str | None, event: dict, present: bool) -> str:
+    item = event.get("item") or {}
+    if item.get("type") != "message" or not key_emoji_matches(
+        event.get("reaction", ""), services.settings.key_event_emoji
+    ):
+        return "ignored"
+    channel_id, ts, user = item.get("channel"), item.get("ts"), event.get("user")
+    if not (channel_id and ts and user):
+        return "ignored"
+    now = services.now()
+    with services.db.write() as session:
+        incident_id = queries.capturing_incident(
+            session, channel_id, now, services.settings.capture_after_resolved_days
+        )
+        if incident_id is None:
+            return "no incident"
+        if not queries.record_event(session, event_id, now):
+            return "duplicate"
+        changed = queries.mark_key(
+            session, channel_id, ts, user, services.settings.key_event_emoji, present,
+            event.get("event_ts") or ts,
+        )
+        return ("marked" if present else "unmarked") if changed else "stale"
+
+
+# ---------------------------------------------------------------------------------------------
+# backfill from channel history
+
+
+def backfill(services: Services, client: WebClient, incident_id: int, channel_id: str, oldest: datetime) -> int:
+    """Import messages (and their thread replies and 📌 reactions) since `oldest`. Returns how many
+    were new. Safe to repeat: what is already stored is skipped."""
+    stored = 0
+    for raw in _history(client, channel_id, oldest):
+        stored += _store_history_message(services, incident_id, channel_id, raw)
+        if raw.get("reply_count") and raw.get("ts"):
+            for reply in _replies(client, channel_id, raw["ts"], oldest):
+                stored += _store_history_message(services, incident_id, channel_id, reply)
+    log.info("backfill of %s for INC-%s: %s new messages", channel_id, incident_id, stored)
+    return stored
+
+
+def _paged(call, key: str, **kwargs):
+    cursor = None
+    for _ in range(MAX_BACKFILL_PAGES):
+        response = call(limit=HISTORY_PAGE, cursor=cursor, **kwargs) if cursor else call(limit=HISTORY_PAGE, **kwargs)
+        yield from response.get(key) or []
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor or not response.get("has_more", True):
+            break
+
+
+def _history(client: WebClient, channel_id: str, oldest: datetime):
+    return _paged(client.conversations_history, "messages", channel=channel_id, oldest=f"{oldest.timestamp():.6f}")
+
+
+def _replies(client: WebClient, channel_id: str, thread_ts: str, oldest: datetime):
+    for reply in _paged(client.conversations_replies, "messages", channel=channel_id, ts=thread_ts,
+                        oldest=f"{oldest.timestamp():.6f}"):
+        if reply.get("ts") != thread_ts:
+            yield reply
+
+
+def _store_history_message(services: Services, incident_id: int, channel_id: str, raw: dict) -> int:
+    message = message_of(raw, channel_id)
+    if message is None:
+        return 0
+    now = services.now()
+    key_emoji = services.settings.key_event_emoji
+    with services.db.write() as session:
+        new = queries.capture_message(session, incident_id, message, from_slack_ts(message.ts), now)
+        if not new and message.edited_ts:
+            queries.edit_message(session, incident_id, message, from_slack_ts(message.ts), now)
+        for reaction in raw.get("reactions") or []:
+            if key_emoji_matches(reaction.get("name", ""), key_emoji):
+                for user in reaction.get("users") or []:
+                    # history has no event time for a reaction: any live event about it wins
+                    queries.mark_key(session, channel_id, message.ts, user, key_emoji, True, "0")
+    return 1 if new else 0
+
+
+def backfill_window(now: datetime, minutes: int) -> datetime:
+    return now - timedelta(minutes=minutes)
+
+
+def is_retryable(error: SlackApiError) -> bool:
+    return (error.response or {}).get("error") in {"not_in_channel", "ratelimited", "internal_error"}

@@ -1,0 +1,198 @@
+"""The `incident-bot` command line (SPEC 7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+
+from bot import text as T
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+from bot.milestones import MILESTONES, severity_label
+from bot.when import format_time, zone_display_name
+from storage.db import Database, redacted
+
+log = logging.getLogger("bot.cli")
+
+
+def parse_incident_ref(value: str) -> int:
+    """`INC-7`, `inc-7` or `7`."""
+    m = re.fullmatch(r"(?:INC-)?(\d+)", value.strip(), re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an incident: use INC-7 or 7")
+    return int(m.group(1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="incident-bot", description="Slack incident capture bot")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations")
+
+    incidents = sub.add_parser("incidents", help="list incidents")
+    incidents.add_argument("--open", action="store_true", help="only incidents that are not resolved")
+    incidents.add_argument("--json", action="store_true", help="print a JSON array")
+
+    timeline = sub.add_parser("timeline", help="an incident's captured timeline, oldest first")
+    timeline.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
+    timeline.add_argument("--json", action="store_true", help="print a JSON array")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, _secrets(settings))
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"incident-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_app_token,
+                                            settings.slack_signing_secret) if s is not None]
+
+
+def _database(settings: Settings, *, migrate: bool = True) -> Database:
+    db = Database(settings.database_url)
+    if migrate:
+        db.upgrade()
+    return db
+
+
+def cmd_run(args, settings: Settings) -> int:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.server import run_http, run_socket_mode
+    from bot.slack import background_client
+
+    settings.require_server()
+    log.info("database: %s", redacted(Database(settings.database_url).url))
+    db = _database(settings)
+    db.dispose()  # the serving process opens its own connections
+    try:
+        auth = background_client(settings).auth_test()
+    except SlackApiError as exc:
+        error = (exc.response or {}).get("error")
+        raise ConfigError(f"SLACK_BOT_TOKEN was rejected by Slack ({error}): copy the bot token again") from None
+    except (SlackClientError, OSError) as exc:
+        raise ConfigError(f"SLACK_API_URL {settings.slack_api_url} did not answer ({exc})") from None
+    log.info("connected to Slack as %s in %s", auth.get("user"), auth.get("team"))
+    if settings.socket_mode:
+        run_socket_mode(settings)
+    else:
+        run_http(settings)
+    return 0
+
+
+def cmd_db(args, settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+        print(f"database {redacted(db.url)} is at revision {db.current_revision()}")
+    finally:
+        db.dispose()
+    return 0
+
+
+def _iso(at) -> str | None:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+
+
+def cmd_incidents(args, settings: Settings) -> int:
+    from storage import queries
+
+    db = _database(settings)
+    try:
+        with db.read() as session:
+            incidents = queries.list_incidents(session, open_only=args.open)
+            times = queries.milestones_for(session, [i.id for i in incidents])
+    finally:
+        db.dispose()
+    if args.json:
+        out = []
+        for inc in incidents:
+            item = {
+                "number": inc.id,
+                "ref": f"INC-{inc.id}",
+                "title": T.plain(inc.title),
+                "channel": inc.channel_id,
+                "channel_name": inc.channel_name,
+                "status": inc.status,
+                "severity": inc.severity,
+                "commander": inc.commander_id,
+                "created_at": _iso(inc.created_at),
+                "timezone": inc.display_tz or settings.default_timezone,
+            }
+            item.update({name: _iso(times[inc.id][name].at) if name in times[inc.id] else None for name in MILESTONES})
+            out.append(item)
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    if not incidents:
+        print("No incidents yet." if not args.open else "No open incidents.")
+        return 0
+    zone = settings.zone
+    for inc in incidents:
+        started = times[inc.id].get("started") or times[inc.id].get("detected")
+        when = format_time(started.at, zone) if started else format_time(inc.created_at, zone)
+        channel = f"#{inc.channel_name}" if inc.channel_name else (inc.channel_id or "-")
+        print(f"INC-{inc.id:<5} {inc.status:<9} {severity_label(inc.severity):<8} {when:<32} {channel:<30} "
+              f"{T.truncate(T.plain(inc.title), 60)}")
+    return 0
+
+
+def cmd_timeline(args, settings: Settings) -> int:
+    from bot.timeline import load
+    from storage import queries
+
+    db = _database(settings)
+    try:
+        with db.read() as session:
+            incident = queries.incident_by_number(session, args.incident)
+            if incident is None:
+                print(f"incident-bot: there is no INC-{args.incident}; `incident-bot incidents` lists them",
+                      file=sys.stderr)
+                return 1
+            items = load(session, incident.id, settings.key_event_emoji)
+            names = queries.user_names(session, [i.author for i in items if i.author])
+    finally:
+        db.dispose()
+    if args.json:
+        print(json.dumps([item.to_json(names) for item in items], indent=2, ensure_ascii=False))
+        return 0
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(incident.display_tz) if incident.display_tz else settings.zone
+    print(f"INC-{incident.id}: {T.plain(incident.title)} (times in {zone_display_name(zone)})")
+    for item in items:
+        who = "@" + names.get(item.author, item.author) if item.author else ""
+        marker = "*" if item.key else " "
+        label = item.milestone if item.kind == "milestone" else item.kind
+        text = "(deleted)" if item.deleted else T.plain(item.text, names)
+        if item.files:
+            text += " " + " ".join(f"[{f.get('name')}]({f.get('permalink')})" for f in item.files)
+        print(f"{marker} {format_time(item.time, zone)}  {label:<12} {who:<16} {text}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "db": cmd_db,
+    "incidents": cmd_incidents,
+    "timeline": cmd_timeline,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

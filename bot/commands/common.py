@@ -1,0 +1,88 @@
+"""What every slash command shares: the call, the reply, and the words they are made of."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot import text as T
+
+NO_INCIDENT = "No incident in this channel. Start one with `/incident start <title>`."
+NOT_SAVED = (
+    ":warning: Not saved: the database is not answering right now. Nothing was recorded; "
+    "please try the same command again in a moment."
+)
+ECHO_LIMIT = 2500
+
+_USER_TOKEN = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One slash command invocation, from Slack's form fields."""
+
+    command: str
+    user_id: str
+    channel_id: str
+    channel_name: str
+    text: str
+    response_url: str | None = None
+    trigger_id: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Call:
+        return cls(
+            command=payload.get("command", ""),
+            user_id=payload.get("user_id", ""),
+            channel_id=payload.get("channel_id", ""),
+            channel_name=payload.get("channel_name", ""),
+            text=payload.get("text") or "",
+            response_url=payload.get("response_url"),
+            trigger_id=payload.get("trigger_id"),
+        )
+
+    @property
+    def in_dm(self) -> bool:
+        return self.channel_id.startswith("D") or self.channel_name == "directmessage"
+
+
+@dataclass
+class Reply:
+    """What the command answers in its acknowledgement (ephemeral unless `public`)."""
+
+    text: str
+    blocks: list[dict] | None = None
+    public: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def body(self) -> dict:
+        body = {"response_type": "in_channel" if self.public else "ephemeral", "text": self.text}
+        if self.blocks:
+            body["blocks"] = self.blocks
+        body.update(self.extra)
+        return body
+
+
+def first_word(text: str) -> tuple[str, str]:
+    """(`word`, `rest`) with the rest's own spacing kept."""
+    stripped = text.strip()
+    if not stripped:
+        return "", ""
+    parts = stripped.split(None, 1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def echo(encoded: str, limit: int = ECHO_LIMIT) -> str:
+    """User text as it may appear in a reply: no live mentions or links, bounded in length."""
+    shown = T.plain(encoded)
+    if len(shown) > limit:
+        shown = T.truncate(shown, limit) + f" (stored in full: {len(shown):,} characters)"
+    return T.escape_mrkdwn(shown)
+
+
+def mentioned_users(encoded: str) -> list[str]:
+    return _USER_TOKEN.findall(encoded)
+
+
+def strip_mentions(encoded: str) -> str:
+    return _USER_TOKEN.sub("", encoded)

@@ -1,0 +1,161 @@
+"""Outbox job handlers: each Slack side effect the bot performs in the background, by name.
+
+Handlers receive the job's JSON payload and use the background Web API client (retries on 429 and
+5xx). They are written to be harmless if repeated, because a crash after a Slack call and before
+the job is recorded as done makes the outbox run it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot import capture, views
+from bot.outbox import PermanentFailure, RetryLater
+from bot.services import Services
+from bot.when import from_slack_ts
+from storage import queries
+from storage.models import Incident
+
+log = logging.getLogger(__name__)
+
+HEADER_LEASE_SECONDS = 30
+
+# Slack errors that no retry will fix.
+PERMANENT_ERRORS = {
+    "channel_not_found", "is_archived", "invalid_auth", "account_inactive", "token_revoked",
+    "not_authed", "missing_scope", "user_not_found", "cant_update_message", "message_not_found",
+    "msg_too_long", "invalid_blocks", "no_text", "restricted_action",
+}
+
+
+def slack_error(exc: SlackApiError) -> str:
+    return str((exc.response or {}).get("error") or exc)
+
+
+def _raise_for(exc: SlackApiError, what: str):
+    error = slack_error(exc)
+    if error in PERMANENT_ERRORS:
+        raise PermanentFailure(f"{what}: {error}") from exc
+    raise RuntimeError(f"{what}: {error}") from exc
+
+
+def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
+    """The job kinds this bot knows, bound to its services."""
+    client = services.background
+
+    def sync_header(payload: dict) -> None:
+        """Post the incident's header message, or update it to the current state."""
+        incident_id = payload["incident_id"]
+        owner = uuid.uuid4().hex
+        now = services.now()
+        with services.db.write() as session:
+            if not queries.take_header_lease(session, incident_id, owner, now, HEADER_LEASE_SECONDS):
+                raise RetryLater(1.0, "another replica is refreshing this header")
+        try:
+            with services.db.read() as session:
+                incident = queries.incident_by_number(session, incident_id)
+                if incident is None or not incident.channel_id:
+                    raise PermanentFailure(f"INC-{incident_id} has no channel")
+                message = header_for(services, session, incident)
+                channel_id, header_ts = incident.channel_id, incident.header_ts
+            try:
+                if header_ts:
+                    client.chat_update(channel=channel_id, ts=header_ts, **message)
+                else:
+                    response = client.chat_postMessage(channel=channel_id, unfurl_links=False, **message)
+                    with services.db.write() as session:
+                        queries.set_header_ts(session, incident_id, response["ts"])
+            except SlackApiError as exc:
+                _raise_for(exc, "header")
+        finally:
+            with services.db.write() as session:
+                queries.release_header_lease(session, incident_id, owner)
+
+    def invite(payload: dict) -> None:
+        users = [u for u in payload.get("users", []) if u]
+        if not users:
+            return
+        try:
+            client.conversations_invite(channel=payload["channel_id"], users=",".join(users))
+        except SlackApiError as exc:
+            if slack_error(exc) in {"already_in_channel", "cant_invite_self"}:
+                return
+            _raise_for(exc, "invite")
+
+    def announce(payload: dict) -> None:
+        try:
+            client.chat_postMessage(
+                channel=payload["channel_id"],
+                text=payload["text"],
+                blocks=payload.get("blocks"),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            _raise_for(exc, "announce")
+
+    def join(payload: dict) -> None:
+        try:
+            client.conversations_join(channel=payload["channel_id"])
+        except SlackApiError as exc:
+            if slack_error(exc) in {"already_in_channel"}:
+                return
+            if slack_error(exc) in {"method_not_supported_for_channel_type", "channel_not_found"}:
+                raise PermanentFailure("private channel: someone must /invite the bot") from exc
+            _raise_for(exc, "join")
+
+    def backfill(payload: dict) -> None:
+        oldest = from_slack_ts(payload["oldest"])
+        try:
+            capture.backfill(services, client, payload["incident_id"], payload["channel_id"], oldest)
+        except SlackApiError as exc:
+            _raise_for(exc, "backfill")
+
+    def profile(payload: dict) -> None:
+        services.people.fetch(payload["user_id"], client=client)
+
+    return {
+        "sync_header": sync_header,
+        "invite": invite,
+        "announce": announce,
+        "join": join,
+        "backfill": backfill,
+        "profile": profile,
+    }
+
+
+def report_give_up(services: Services) -> Callable[[str, dict, str], None]:
+    """When a job is given up, tell the person who asked for it (through their response_url)."""
+
+    def report(kind: str, payload: dict, error: str) -> None:
+        log.error("outbox job %s given up: %s", kind, error)
+        response_url = payload.get("response_url")
+        if response_url:
+            WebhookClient(response_url, timeout=5).send(
+                text=f":warning: {payload.get('failure_text') or 'A Slack update failed'} (`{error}`). "
+                     "What you recorded is stored; nothing was lost.",
+                response_type="ephemeral",
+            )
+
+    return report
+
+
+def header_for(services: Services, session, incident: Incident) -> dict:
+    times = {name: m.at for name, m in queries.milestones(session, incident.id).items()}
+    return views.header_message(
+        number=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        commander_id=incident.commander_id,
+        milestones=times,
+        roles=queries.roles(session, incident.id),
+        zone=services.zone_for(incident),
+        summary=incident.summary,
+        impact=incident.impact,
+    )

@@ -1,0 +1,92 @@
+"""The durable outbox: Slack side effects survive Slack errors and restarts, and run once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from storage import queries
+from tests.bot.commands.test_incident import open_incident
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def pending(bot):
+    with bot.db.read() as session:
+        return queries.pending_jobs(session)
+
+
+def test_a_slack_error_is_retried_later_and_then_succeeds(make_bot, standin):
+    clock = Clock(datetime.now(UTC))
+    bot = make_bot(clock=clock)
+    channel = open_incident(bot)
+    standin.fail("chat.update", "fatal_error", times=2)
+    bot.command("severity sev1", channel_id=channel)
+    bot.drain()
+    assert len(pending(bot)) == 1  # waiting for its retry
+    clock.now += timedelta(seconds=3)
+    bot.drain()
+    assert len(pending(bot)) == 1
+    clock.now += timedelta(seconds=10)
+    bot.drain()
+    assert pending(bot) == []
+    assert len(standin.calls_to("chat.update")) == 3
+    assert "SEV1" in standin.calls_to("chat.update")[-1]["text"]
+
+
+def test_rate_limits_and_server_errors_are_retried_by_the_sdk(bot, standin):
+    channel = open_incident(bot)
+    standin.reset()
+    standin.fail("chat.update", status=429, retry_after=1)
+    standin.fail("chat.update", status=503)
+    bot.command("severity sev4", channel_id=channel)
+    bot.drain()
+    assert pending(bot) == []
+    assert len(standin.calls_to("chat.update")) == 3
+
+
+def test_jobs_survive_a_restart(make_bot, standin):
+    first = make_bot()
+    channel = open_incident(first)
+    standin.reset()
+    first.command("severity sev1", channel_id=channel)
+    first.close()  # stopped before its outbox ran
+    assert standin.calls_to("chat.update") == []
+    second = make_bot()
+    second.drain()
+    assert "SEV1" in standin.calls_to("chat.update")[0]["text"]
+
+
+def test_a_permanent_error_is_given_up_and_not_retried(bot, standin):
+    channel = open_incident(bot)
+    standin.reset()
+    standin.fail("chat.update", "channel_not_found", times=None)
+    bot.command("severity sev1", channel_id=channel)
+    bot.drain()
+    assert pending(bot) == []
+    assert len(standin.calls_to("chat.update")) == 1
+
+
+def test_two_replicas_never_post_two_headers(make_bot, standin):
+    one, two = make_bot(), make_bot()
+    one.command("start Outage")
+    barrier = threading.Barrier(2)
+
+    def drain(bot):
+        barrier.wait()
+        for _ in range(20):
+            bot.drain()
+
+    threads = [threading.Thread(target=drain, args=(b,)) for b in (one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    headers = [c for c in standin.calls_to("chat.postMessage") if "Investigating" in c["text"]]
+    assert len(headers) == 1

@@ -1,0 +1,324 @@
+"""A local stand-in for Slack's Web API: answers the methods the bot calls and records every call.
+
+Point the bot at it with `SLACK_API_URL=standin.api_url`. It also serves `response_url`s
+(`standin.response_url(...)`), the upload URLs of files.uploadV2, and answers
+`apps.connections.open` with the URL of a Socket Mode stand-in when one is set.
+Faults are injected per method: Slack errors, HTTP 429 with Retry-After, 5xx, or slowness.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlparse
+
+BOT_USER_ID = "UBOT0001"
+BOT_ID = "B0BOT01"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class Recorded:
+    method: str
+    params: dict
+    headers: dict
+    at: float
+
+    def __getitem__(self, key):
+        return self.params[key]
+
+    def get(self, key, default=None):
+        return self.params.get(key, default)
+
+
+@dataclass
+class Fault:
+    method: str
+    error: str | None = None  # Slack error code ({"ok": false, "error": ...})
+    status: int = 200
+    retry_after: int | None = None
+    delay: float = 0.0
+    times: int | None = 1  # None: forever
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    private: bool = False
+    members: set = field(default_factory=set)
+
+
+class SlackStandIn:
+    def __init__(self):
+        self.calls: list[Recorded] = []
+        self.responses: list[dict] = []  # what was posted to response_urls
+        self.uploads: dict[str, bytes] = {}
+        self.users: dict[str, dict] = {}
+        self.channels: dict[str, Channel] = {}
+        self.history: dict[str, list[dict]] = {}
+        self.replies: dict[tuple[str, str], list[dict]] = {}
+        self.faults: list[Fault] = []
+        self.ws_url: str | None = None
+        self.default_tz = "UTC"
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> SlackStandIn:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                standin._handle(self)
+
+            def do_GET(self):
+                standin._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        assert self._server
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    def response_url(self, key: str = "cmd") -> str:
+        return f"{self.base_url}/response/{key}"
+
+    # -- set-up and inspection -------------------------------------------------------------------
+
+    def add_user(self, user_id: str, tz: str = "UTC", name: str | None = None) -> None:
+        self.users[user_id] = {"tz": tz, "name": name or user_id.lower()}
+
+    def add_channel(self, channel_id: str, name: str, private: bool = False) -> None:
+        self.channels[channel_id] = Channel(channel_id, name, private)
+
+    def fail(self, method: str, error: str | None = None, *, status: int = 200, retry_after: int | None = None,
+             delay: float = 0.0, times: int | None = 1) -> Fault:
+        fault = Fault(method, error, status, retry_after, delay, times)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def calls_to(self, method: str) -> list[Recorded]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.responses.clear()
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Recorded]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            calls = self.calls_to(method)
+            if len(calls) >= count:
+                return calls
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} call(s) to {method}, got {len(self.calls_to(method))}")
+
+    # -- request handling -----------------------------------------------------------------------
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        url = urlparse(request.path)
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if url.path.startswith("/upload/"):
+            with self._lock:
+                self.uploads[url.path.rsplit("/", 1)[-1]] = raw
+            return self._send(request, 200, b"OK", "text/plain")
+        if url.path.startswith("/response/"):
+            body = json.loads(raw or b"{}")
+            body["_key"] = url.path.rsplit("/", 1)[-1]
+            with self._lock:
+                self.responses.append(body)
+            return self._send(request, 200, b"ok", "text/plain")
+        if not url.path.startswith("/api/"):
+            return self._send(request, 404, b"not found", "text/plain")
+        method = url.path[len("/api/"):]
+        params = dict(parse_qsl(url.query))
+        content_type = headers.get("content-type", "")
+        if raw and "json" in content_type:
+            params.update(json.loads(raw))
+        elif raw:
+            params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+        for key in ("blocks", "users"):
+            if isinstance(params.get(key), str) and params[key].startswith("["):
+                params[key] = json.loads(params[key])
+        fault = self._take_fault(method)
+        with self._lock:
+            self.calls.append(Recorded(method, params, headers, time.time()))
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status == 429:
+                extra = {"Retry-After": str(fault.retry_after or 1)}
+                return self._json(request, {"ok": False, "error": "ratelimited"}, 429, extra)
+            if fault.status >= 500:
+                return self._json(request, {"ok": False, "error": "internal_error"}, fault.status)
+            if fault.error:
+                return self._json(request, {"ok": False, "error": fault.error})
+        answer = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if answer is None:
+            return self._json(request, {"ok": False, "error": "unknown_method"})
+        return self._json(request, answer(params))
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.method == method and (fault.times is None or fault.times > 0):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def _json(self, request, body: dict, status: int = 200, extra: dict | None = None) -> None:
+        self._send(request, status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+
+    @staticmethod
+    def _send(request, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(payload)))
+        for key, value in (extra or {}).items():
+            request.send_header(key, value)
+        request.end_headers()
+        request.wfile.write(payload)
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    # -- Web API methods ------------------------------------------------------------------------
+
+    def _api_auth_test(self, params):
+        return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "incident-bot",
+                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _api_users_info(self, params):
+        user_id = params.get("user")
+        user = self.users.get(user_id, {"tz": self.default_tz, "name": str(user_id).lower()})
+        return {"ok": True, "user": {"id": user_id, "name": user["name"], "tz": user["tz"],
+                                     "real_name": user["name"].title(),
+                                     "profile": {"display_name": user["name"], "real_name": user["name"].title()}}}
+
+    def _api_conversations_create(self, params):
+        name = params.get("name", "")
+        with self._lock:
+            if any(c.name == name for c in self.channels.values()):
+                return {"ok": False, "error": "name_taken"}
+            channel = Channel(f"C{next(self._ids):08d}", name, params.get("is_private") in ("true", True))
+            channel.members.add(BOT_USER_ID)
+            self.channels[channel.id] = channel
+        return {"ok": True, "channel": {"id": channel.id, "name": channel.name}}
+
+    def _api_conversations_invite(self, params):
+        channel = self.channels.get(params.get("channel"))
+        if channel is not None:
+            channel.members.update(str(params.get("users", "")).split(","))
+        return {"ok": True, "channel": {"id": params.get("channel")}}
+
+    def _api_conversations_join(self, params):
+        channel = self.channels.get(params.get("channel"))
+        if channel is not None and channel.private:
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if channel is not None:
+            channel.members.add(BOT_USER_ID)
+        return {"ok": True, "channel": {"id": params.get("channel")}}
+
+    def _page(self, messages: list[dict], params) -> dict:
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        chosen = [m for m in messages if float(m["ts"]) >= oldest]
+        page = chosen[start:start + limit]
+        more = start + limit < len(chosen)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _api_conversations_history(self, params):
+        channel = self.channels.get(params.get("channel"))
+        if channel is not None and BOT_USER_ID not in channel.members:
+            return {"ok": False, "error": "not_in_channel"}
+        messages = sorted(self.history.get(params.get("channel"), []), key=lambda m: -float(m["ts"]))
+        return self._page(messages, params)
+
+    def _api_conversations_replies(self, params):
+        messages = self.replies.get((params.get("channel"), params.get("ts")), [])
+        return self._page(messages, params)
+
+    def _api_conversations_open(self, params):
+        users = params.get("users", "")
+        return {"ok": True, "channel": {"id": "D" + str(users).replace(",", "")[:10]}}
+
+    def _api_chat_postMessage(self, params):
+        ts = self._next_ts()
+        return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                "message": {"text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
+
+    def _api_chat_update(self, params):
+        return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+
+    def _api_chat_getPermalink(self, params):
+        return {"ok": True, "permalink": f"https://acme.slack.com/archives/{params.get('channel')}/p"
+                                         f"{str(params.get('message_ts')).replace('.', '')}"}
+
+    def _api_files_getUploadURLExternal(self, params):
+        file_id = f"F{next(self._ids):08d}"
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _api_files_completeUploadExternal(self, params):
+        files = params.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files or []]}
+
+    def _api_views_open(self, params):
+        return {"ok": True, "view": {"id": f"V{next(self._ids):08d}"}}
+
+    def _api_views_update(self, params):
+        return {"ok": True, "view": {"id": params.get("view_id")}}
+
+    def _api_views_push(self, params):
+        return {"ok": True, "view": {"id": f"V{next(self._ids):08d}"}}
+
+    def _api_apps_connections_open(self, params):
+        if not self.ws_url:
+            return {"ok": False, "error": "no_socket_mode_standin"}
+        return {"ok": True, "url": self.ws_url}
