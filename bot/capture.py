@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
 from bot.when import from_slack_ts
-from storage import queries
+from storage import fast, queries
 from storage.queries import Message
 
 log = logging.getLogger(__name__)
@@ -97,24 +96,30 @@ def key_emoji_matches(reaction: str, key_emoji: str) -> bool:
 
 
 def apply_message_event(services: Services, event_id: str | None, event: dict) -> str:
-    """Store what a message event means. Returns what happened (for logs and tests)."""
+    """Store what a message event means. Returns what happened (for logs and tests).
+
+    A new message is keyed by (channel, ts), which absorbs redeliveries and backfill overlaps alike;
+    edits and deletions are also remembered by event_id, and carry Slack's version timestamps.
+    """
     change = change_of(event)
     if change.action == "ignore":
         return "ignored"
     channel_id = event.get("channel") or ""
     now = services.now()
+    days = services.settings.capture_after_resolved_days
+    if change.action == "new":
+        m = change.message
+        assert m is not None
+        stored = services.db.hot_write(lambda cursor: fast.capture_message(
+            cursor, m.channel_id, m.ts, m.author_id, m.text, from_slack_ts(m.ts), now, days,
+            thread_ts=m.thread_ts, files=m.files))
+        return "captured" if stored else "not stored (no incident here, or a repeat)"
     with services.db.write() as session:
-        incident_id = queries.capturing_incident(
-            session, channel_id, now, services.settings.capture_after_resolved_days
-        )
+        incident_id = queries.capturing_incident(session, channel_id, now, days)
         if incident_id is None:
             return "no incident"
         if not queries.record_event(session, event_id, now):
             return "duplicate"
-        if change.action == "new":
-            assert change.message is not None
-            stored = queries.capture_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
-            return "captured" if stored else "duplicate"
         if change.action == "edit":
             assert change.message is not None
             return queries.edit_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
@@ -133,16 +138,13 @@ def apply_reaction_event(services: Services, event_id: str | None, event: dict, 
         return "ignored"
     now = services.now()
     with services.db.write() as session:
-        incident_id = queries.capturing_incident(
-            session, channel_id, now, services.settings.capture_after_resolved_days
-        )
+        incident_id = queries.capturing_incident(session, channel_id, now, services.settings.capture_after_resolved_days)
         if incident_id is None:
             return "no incident"
         if not queries.record_event(session, event_id, now):
             return "duplicate"
         changed = queries.mark_key(
-            session, channel_id, ts, user, services.settings.key_event_emoji, present,
-            event.get("event_ts") or ts,
+            session, channel_id, ts, user, services.settings.key_event_emoji, present, event.get("event_ts") or ts
         )
         return ("marked" if present else "unmarked") if changed else "stale"
 
@@ -205,7 +207,3 @@ def _store_history_message(services: Services, incident_id: int, channel_id: str
 
 def backfill_window(now: datetime, minutes: int) -> datetime:
     return now - timedelta(minutes=minutes)
-
-
-def is_retryable(error: SlackApiError) -> bool:
-    return (error.response or {}).get("error") in {"not_in_channel", "ratelimited", "internal_error"}

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.people import People
 from storage.db import Database
+from storage.fast import ChannelIncident
 from storage.models import Incident
 
 
@@ -32,7 +33,7 @@ class Services:
     def now(self) -> datetime:
         return self.clock()
 
-    def zone_for(self, incident: Incident | None) -> ZoneInfo:
+    def zone_for(self, incident: Incident | ChannelIncident | None) -> ZoneInfo:
         """The incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""
         if incident is not None and incident.display_tz:
             try:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -22,11 +23,22 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 1500
 PG_CONNECT_TIMEOUT_S = 2
 MIGRATION_LOCK_KEY = 0x1C1DE27  # pg_advisory_xact_lock key that serialises migrations
+
+
+WRITE_LOCK_WAIT_S = 2.0
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",  # durable across a process crash; fsync at checkpoints
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -55,6 +67,32 @@ def redacted(url: str) -> str:
         return "<database url>"
 
 
+class Cursor:
+    """A DB-API cursor and its dialect, for the hand-written statements of storage/fast.py."""
+
+    __slots__ = ("cursor", "dialect")
+
+    def __init__(self, cursor, dialect: str):
+        self.cursor = cursor
+        self.dialect = dialect
+
+
+def _driver_unavailable_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    return tuple(errors)
+
+
+_DRIVER_UNAVAILABLE = _driver_unavailable_errors()
+
+
 class Database:
     """One database: an engine for writes, one for reads, and sessions over them."""
 
@@ -62,6 +100,12 @@ class Database:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        # SQLite has one writer at a time. Threads of this process queue here, on a lock that wakes
+        # the next one at once, instead of in SQLite's busy handler, which sleeps up to 100 ms a turn.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._local = threading.local()
+        self._own_connections: list = []  # SQLite connections outside the pool (hot paths)
+        self._connections_lock = threading.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -101,10 +145,8 @@ class Database:
         def _on_connect(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            for pragma in _SQLITE_PRAGMAS:
+                cursor.execute(pragma)
             cursor.close()
 
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -120,7 +162,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one transaction, committed on success. Raises DatabaseUnavailable."""
-        with self._session(self.engine) as session:
+        with self._serialised(), self._session(self.engine) as session:
             yield session
 
     @contextmanager
@@ -129,16 +171,94 @@ class Database:
         with self._session(self.read_engine) as session:
             yield session
 
+    def hot_write(self, fn: Callable[[Cursor], T]) -> T:
+        """Run `fn(cursor)`, which issues ONE statement, and commit it: the lean path for the hottest
+        writes (storage/fast.py). Raises DatabaseUnavailable when the database does not answer.
+
+        On SQLite the statement runs in autocommit mode (a single statement is its own transaction) on
+        the thread's own connection, under the process's write lock. On PostgreSQL it runs in a short
+        transaction on a pooled connection.
+        """
+        if self.dialect == "sqlite":
+            with self._serialised(), _translated_driver_errors():
+                return fn(self._thread_sqlite_cursor())
+        with self._raw(self.engine) as raw:
+            cursor = raw.cursor()
+            try:
+                result = fn(Cursor(cursor, self.dialect))
+                raw.commit()
+                return result
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        """A driver cursor for one hot-path read (a single statement needs no snapshot). On SQLite
+        each thread keeps its own connection for these, so there is no pool checkout per read."""
+        if self.dialect == "sqlite":
+            with _translated_driver_errors():
+                yield self._thread_sqlite_cursor()
+            return
+        with self._raw(self.read_engine) as raw:
+            cursor = raw.cursor()
+            try:
+                yield Cursor(cursor, self.dialect)
+            finally:
+                cursor.close()
+                raw.rollback()
+
+    def _thread_sqlite_cursor(self) -> Cursor:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = Cursor(self._sqlite_connection().cursor(), "sqlite")
+            self._local.cursor = cursor
+        return cursor
+
+    def _sqlite_connection(self):
+        import sqlite3
+
+        connection = sqlite3.connect(make_url(self.url).database, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                     isolation_level=None, check_same_thread=False)
+        for pragma in _SQLITE_PRAGMAS:
+            connection.execute(pragma)
+        with self._connections_lock:
+            self._own_connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _raw(self, engine: Engine):
+        try:
+            raw = engine.raw_connection()
+        except DBAPIError as exc:
+            raise DatabaseUnavailable(str(exc.orig or exc)) from exc
+        try:
+            yield raw
+        except _DRIVER_UNAVAILABLE as exc:
+            raw.invalidate()
+            raise DatabaseUnavailable(str(exc)) from exc
+        finally:
+            raw.close()
+
+    @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=WRITE_LOCK_WAIT_S):
+            raise DatabaseUnavailable("the database is busy (waited for the write lock)")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
     @contextmanager
     def _session(self, engine: Engine) -> Iterator[Session]:
-        try:
-            with Session(engine, expire_on_commit=False, autoflush=False) as session:
-                with session.begin():
-                    yield session
-        except DBAPIError as exc:
-            if _is_unavailable(exc):
-                raise DatabaseUnavailable(str(exc.orig or exc)) from exc
-            raise
+        with _translated_errors(), Session(engine, expire_on_commit=False, autoflush=False) as session:
+            with session.begin():
+                yield session
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -150,6 +270,11 @@ class Database:
             return False
 
     def dispose(self) -> None:
+        with self._connections_lock:
+            connections, self._own_connections = self._own_connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
@@ -200,6 +325,25 @@ _UNAVAILABLE_HINTS = (
     "ssl syscall",
     "eof detected",
 )
+
+
+@contextmanager
+def _translated_driver_errors() -> Iterator[None]:
+    try:
+        yield
+    except _DRIVER_UNAVAILABLE as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """A database that does not answer becomes DatabaseUnavailable; other errors pass unchanged."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if _is_unavailable(exc):
+            raise DatabaseUnavailable(str(exc.orig or exc)) from exc
+        raise
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -32,20 +32,31 @@ from storage.models import (
 # helpers
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
+def _dialect(conn) -> str:
+    """The dialect of a Session or a Core Connection (the hot paths use Connections)."""
+    dialect = getattr(conn, "dialect", None)
+    return (dialect or conn.get_bind().dialect).name
 
 
 def _insert(session: Session, model):
+    table = model.__table__
     if _dialect(session) == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
-def insert_ignoring_conflict(session: Session, model, values: dict, conflict: Sequence[str]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING. True when the row was inserted."""
-    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-    return session.execute(stmt).rowcount == 1
+def insert_ignoring_conflict(conn, model, values: dict, conflict: Sequence[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING. True when the row was inserted.
+
+    Decided by RETURNING, not rowcount: with RETURNING, SQLAlchemy reports rowcount -1 on PostgreSQL.
+    """
+    stmt = (
+        _insert(conn, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(*model.__table__.primary_key.columns)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def _ts_key(ts: str | None) -> tuple[int, int]:
@@ -68,27 +79,24 @@ def incident_by_number(session: Session, number: int) -> Incident | None:
     return session.get(Incident, number)
 
 
-def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
-    """The channel's latest incident (a channel whose incident is resolved may hold a newer one)."""
-    stmt = select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
-    return session.exec(stmt).first()
-
-
-def capturing_incident(session: Session, channel_id: str, now: datetime, days_after_resolved: int) -> int | None:
-    """The channel's incident if it still takes entries: unresolved, or resolved at most N days ago."""
+def capturing_incident(session, channel_id: str, now: datetime, days_after_resolved: int) -> int | None:
+    """The channel's incident if it still takes entries, else None (storage/fast.py has the hot twin)."""
     row = session.execute(
-        select(Incident.id, Incident.status).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
+        sa.select(Incident.__table__.c.id, Incident.__table__.c.status)
+        .where(Incident.__table__.c.channel_id == channel_id)
+        .order_by(Incident.__table__.c.id.desc())
+        .limit(1)
     ).first()
     if row is None:
         return None
-    incident_id, status = row
-    if status != "resolved":
-        return incident_id
-    resolved_at = session.exec(
-        select(Milestone.at).where(Milestone.incident_id == incident_id, Milestone.name == "resolved")
-    ).first()
+    if row.status != "resolved":
+        return row.id
+    resolved_at = session.execute(
+        sa.select(Milestone.__table__.c.at).where(
+            Milestone.__table__.c.incident_id == row.id, Milestone.__table__.c.name == "resolved")
+    ).scalar()
     if resolved_at is None or resolved_at >= now - timedelta(days=days_after_resolved):
-        return incident_id
+        return row.id
     return None
 
 
@@ -142,8 +150,9 @@ def take_header_lease(session: Session, incident_id: int, owner: str, now: datet
         .where(Incident.id == incident_id)
         .where(sa.or_(Incident.header_lease_until.is_(None), Incident.header_lease_until < now))
         .values(header_lease_until=now + timedelta(seconds=seconds), header_lease_owner=owner)
+        .returning(Incident.id)
     )
-    return result.rowcount == 1
+    return result.first() is not None
 
 
 def release_header_lease(session: Session, incident_id: int, owner: str) -> None:
@@ -156,12 +165,6 @@ def release_header_lease(session: Session, incident_id: int, owner: str) -> None
 
 def set_header_ts(session: Session, incident_id: int, ts: str) -> None:
     session.execute(sa.update(Incident).where(Incident.id == incident_id).values(header_ts=ts))
-
-
-def lock_incident(session: Session, incident_id: int) -> Incident | None:
-    """Re-read an incident with a row lock (PostgreSQL), so concurrent changes to it queue up."""
-    stmt = select(Incident).where(Incident.id == incident_id).with_for_update()
-    return session.exec(stmt).first()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,10 +233,14 @@ def put_role(session: Session, incident_id: int, role: str, user_id: str, by: st
     return before
 
 
-def add_entry(session: Session, entry: Entry) -> Entry:
-    session.add(entry)
-    session.flush()
-    return entry
+_ENTRY_DEFAULTS = {"author_id": None, "key": False, "milestone": None, "channel_id": None, "ts": None,
+                   "thread_ts": None, "edited_ts": None, "deleted": False, "files": None}
+
+
+def add_entry(conn, entry: Entry) -> None:
+    """Insert a timeline entry (a Core insert: this is on the path of every `/incident log`)."""
+    values = {**_ENTRY_DEFAULTS, **entry.model_dump(exclude={"id"}, exclude_none=True)}
+    conn.execute(sa.insert(Entry.__table__).values(**values))
 
 
 @dataclass(frozen=True)
@@ -281,13 +288,11 @@ def participants(session: Session, incident_id: int) -> list[str]:
 # channel capture
 
 
-def record_event(session: Session, event_id: str | None, now: datetime) -> bool:
+def record_event(conn, event_id: str | None, now: datetime) -> bool:
     """Remember an Events API delivery. False when it was seen before (a redelivery)."""
     if not event_id:
         return True
-    return insert_ignoring_conflict(
-        session, ProcessedEvent, {"event_id": event_id, "received_at": now}, ["event_id"]
-    )
+    return insert_ignoring_conflict(conn, ProcessedEvent, {"event_id": event_id, "received_at": now}, ["event_id"])
 
 
 def forget_events_before(session: Session, cutoff: datetime) -> int:
@@ -326,86 +331,73 @@ def _message_values(incident_id: int, message: Message, at: datetime, now: datet
     }
 
 
-def capture_message(session: Session, incident_id: int, message: Message, at: datetime, now: datetime) -> bool:
+def capture_message(conn, incident_id: int, message: Message, at: datetime, now: datetime) -> bool:
     """Store a new message. False when it is already stored (a redelivery or a backfill overlap)."""
     values = _message_values(incident_id, message, at, now)
-    return insert_ignoring_conflict(session, Entry, values, ["channel_id", "ts"])
+    return insert_ignoring_conflict(conn, Entry, values, ["channel_id", "ts"])
 
 
-def _message_entry(session: Session, channel_id: str, ts: str) -> Entry | None:
-    return session.exec(
-        select(Entry).where(Entry.channel_id == channel_id, Entry.ts == ts).with_for_update()
-    ).first()
+_ENTRY = Entry.__table__
+_KEY_MARK = KeyMark.__table__
 
 
-def edit_message(session: Session, incident_id: int, message: Message, at: datetime, now: datetime) -> str:
+def _locked(conn, stmt):
+    """SELECT … FOR UPDATE on PostgreSQL; SQLite's write transaction already excludes other writers."""
+    return stmt.with_for_update() if _dialect(conn) == "postgresql" else stmt
+
+
+def _stored_message(conn, channel_id: str, ts: str):
+    stmt = sa.select(_ENTRY.c.id, _ENTRY.c.edited_ts, _ENTRY.c.deleted).where(
+        _ENTRY.c.channel_id == channel_id, _ENTRY.c.ts == ts)
+    return conn.execute(_locked(conn, stmt)).first()
+
+
+def edit_message(conn, incident_id: int, message: Message, at: datetime, now: datetime) -> str:
     """Apply an edit. Returns "edited", "created" (edit arrived first), "stale" or "deleted"."""
     assert message.edited_ts, "an edit carries its edited.ts"
-    if capture_message(session, incident_id, message, at, now):
+    if capture_message(conn, incident_id, message, at, now):
         return "created"
-    entry = _message_entry(session, message.channel_id, message.ts)
-    if entry is None:  # pragma: no cover - the insert just conflicted on it
+    stored = _stored_message(conn, message.channel_id, message.ts)
+    if stored is None:  # pragma: no cover - the insert just conflicted on it
         return "stale"
-    if entry.deleted:
+    if stored.deleted:
         return "deleted"
-    if not newer(message.edited_ts, entry.edited_ts):
+    if not newer(message.edited_ts, stored.edited_ts):
         return "stale"
-    entry.text = message.text
-    entry.edited_ts = message.edited_ts
+    values = {"text": message.text, "edited_ts": message.edited_ts}
     if message.files is not None:
-        entry.files = json.dumps(message.files) if message.files else None
-    session.add(entry)
+        values["files"] = json.dumps(message.files) if message.files else None
+    conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == stored.id).values(**values))
     return "edited"
 
 
-def delete_message(session: Session, incident_id: int, channel_id: str, ts: str, at: datetime, now: datetime) -> str:
+def delete_message(conn, incident_id: int, channel_id: str, ts: str, at: datetime, now: datetime) -> str:
     """Replace a message's text by a tombstone. A late redelivery of the message cannot revive it."""
     tombstone = Message(channel_id=channel_id, ts=ts, author_id=None, text="")
     values = _message_values(incident_id, tombstone, at, now)
     values["deleted"] = True
-    if insert_ignoring_conflict(session, Entry, values, ["channel_id", "ts"]):
+    if insert_ignoring_conflict(conn, Entry, values, ["channel_id", "ts"]):
         return "tombstone"
-    entry = _message_entry(session, channel_id, ts)
-    if entry is None or entry.deleted:
+    stored = _stored_message(conn, channel_id, ts)
+    if stored is None or stored.deleted:
         return "already"
-    entry.deleted = True
-    entry.text = ""
-    entry.files = None
-    session.add(entry)
+    conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == stored.id).values(deleted=True, text="", files=None))
     return "deleted"
 
 
-def mark_key(session: Session, channel_id: str, ts: str, user_id: str, emoji: str, present: bool, event_ts: str) -> bool:
+def mark_key(conn, channel_id: str, ts: str, user_id: str, emoji: str, present: bool, event_ts: str) -> bool:
     """Record one person's key-event reaction (added or removed). Older events than stored lose."""
-    values = {
-        "channel_id": channel_id,
-        "ts": ts,
-        "user_id": user_id,
-        "emoji": emoji,
-        "present": present,
-        "event_ts": event_ts,
-    }
-    if insert_ignoring_conflict(session, KeyMark, values, ["channel_id", "ts", "user_id", "emoji"]):
+    values = {"channel_id": channel_id, "ts": ts, "user_id": user_id, "emoji": emoji, "present": present,
+              "event_ts": event_ts}
+    if insert_ignoring_conflict(conn, KeyMark, values, ["channel_id", "ts", "user_id", "emoji"]):
         return True
-    current = session.exec(
-        select(KeyMark)
-        .where(
-            KeyMark.channel_id == channel_id,
-            KeyMark.ts == ts,
-            KeyMark.user_id == user_id,
-            KeyMark.emoji == emoji,
-        )
-        .with_for_update()
-    ).one()
+    where = (_KEY_MARK.c.channel_id == channel_id, _KEY_MARK.c.ts == ts, _KEY_MARK.c.user_id == user_id,
+             _KEY_MARK.c.emoji == emoji)
+    current = conn.execute(_locked(conn, sa.select(_KEY_MARK.c.id, _KEY_MARK.c.event_ts).where(*where))).one()
     if not newer(event_ts, current.event_ts):
         return False
-    current.present, current.event_ts = present, event_ts
-    session.add(current)
+    conn.execute(sa.update(_KEY_MARK).where(_KEY_MARK.c.id == current.id).values(present=present, event_ts=event_ts))
     return True
-
-
-def message_entry(session: Session, channel_id: str, ts: str) -> Entry | None:
-    return session.exec(select(Entry).where(Entry.channel_id == channel_id, Entry.ts == ts)).first()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,9 +453,9 @@ def enqueue(
                 OutboxJob.lease_until.is_(None),
             )
             .values(next_attempt_at=sa.case((OutboxJob.next_attempt_at > due, due), else_=OutboxJob.next_attempt_at))
-            .execution_options(synchronize_session=False)
+            .returning(OutboxJob.id)
         )
-        if waiting.rowcount:
+        if waiting.first() is not None:
             return
     session.add(
         OutboxJob(
@@ -474,6 +466,7 @@ def enqueue(
             created_at=now,
         )
     )
+    session.flush()
 
 
 def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxJob]:

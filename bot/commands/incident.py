@@ -27,10 +27,19 @@ from bot.commands.common import (
     first_word,
     mentioned_users,
 )
-from bot.milestones import MILESTONE_LABELS, MILESTONES, SEVERITIES, measure, order_warnings, severity_label, status_of
+from bot.milestones import (
+    MILESTONE_LABELS,
+    MILESTONES,
+    SEVERITIES,
+    measure,
+    order_warnings,
+    severity_label,
+    status_of,
+)
 from bot.services import Services
 from bot.when import WhenError, format_time, slack_date, split_when, zone_display_name, zone_named
-from storage import queries
+from storage import fast, queries
+from storage.fast import ChannelIncident
 from storage.models import Entry, Incident, Milestone
 
 log = logging.getLogger(__name__)
@@ -52,7 +61,7 @@ class Context:
         return self.services.people.zone_of(self.user)
 
 
-Subcommand = Callable[[Context, Incident, str], Reply]
+Subcommand = Callable[[Context, ChannelIncident, str], Reply]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,11 +81,11 @@ def handle(services: Services, call: Call) -> Reply:
     subcommand = SUBCOMMANDS.get(name)
     if subcommand is None:
         return help_reply(f"`{T.escape_mrkdwn(T.truncate(T.plain(word), 40))}` is not an `/incident` subcommand.", emoji)
-    with services.db.read() as session:
-        incident = queries.incident_for_channel(session, call.channel_id)
+    with services.db.reading() as conn:
+        incident = fast.channel_incident(conn, call.channel_id)
     if incident is None:
         return Reply(NO_INCIDENT)
-    if name not in READ_ONLY and not _still_capturing(ctx, incident):
+    if name not in READ_ONLY and not incident.capturing(ctx.now, services.settings.capture_after_resolved_days):
         return Reply(
             f"{views.ref(incident.id)} was resolved more than {services.settings.capture_after_resolved_days} "
             "days ago and takes no more changes. Start a new incident with `/incident start <title>`."
@@ -85,16 +94,6 @@ def handle(services: Services, call: Call) -> Reply:
         return subcommand(ctx, incident, rest)
     except WhenError as exc:
         return Reply(f":warning: {exc}")
-
-
-def _still_capturing(ctx: Context, incident: Incident) -> bool:
-    with ctx.services.db.read() as session:
-        return (
-            queries.capturing_incident(
-                session, incident.channel_id, ctx.now, ctx.services.settings.capture_after_resolved_days
-            )
-            == incident.id
-        )
 
 
 def _after_change(session, ctx: Context, incident_id: int, *, announce: str | None = None) -> None:
@@ -111,7 +110,7 @@ def _after_change(session, ctx: Context, incident_id: int, *, announce: str | No
 # start
 
 
-_SEVERITY_WORD = re.compile(r"sev\d+", re.I)
+_SEVERITY_WORD = re.compile(r"sev\d+", re.IGNORECASE)
 
 
 def parse_title(rest: str) -> tuple[str, str | None]:
@@ -149,8 +148,8 @@ def start(ctx: Context, rest: str) -> Reply:
         return Reply(f":warning: {exc}")
     if not title:
         return Reply("Give the incident a title: `/incident start Checkout errors sev2`.")
-    with services.db.read() as session:
-        here = queries.incident_for_channel(session, call.channel_id)
+    with services.db.reading() as conn:
+        here = fast.channel_incident(conn, call.channel_id)
     if here is not None and here.status != "resolved":
         return Reply(f"{views.ref(here.id)} is open here. Did you mean `/incident started`?")
 
@@ -266,7 +265,7 @@ def _create_channel(ctx: Context, number: int, title: str, severity: str | None)
 # log and milestones
 
 
-def log_entry(ctx: Context, incident: Incident, rest: str) -> Reply:
+def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     if not rest.strip():
         return Reply("Nothing to log. Usage: `/incident log [<when>] <text>`, e.g. `/incident log 14:05 rolled back deploy`.")
     caller_zone = ctx.caller_zone()
@@ -274,12 +273,7 @@ def log_entry(ctx: Context, incident: Incident, rest: str) -> Reply:
     if not text:
         return Reply("Add what happened after the time, e.g. `/incident log 14:05 rolled back deploy`.")
     at = when.at if when else ctx.now
-    with ctx.services.db.write() as session:
-        queries.add_entry(
-            session,
-            Entry(incident_id=incident.id, kind="log", at=at, author_id=ctx.user, text=text, key=True,
-                  recorded_at=ctx.now),
-        )
+    ctx.services.db.hot_write(lambda cursor: fast.insert_log(cursor, incident.id, ctx.user, text, at, ctx.now))
     zone = ctx.services.zone_for(incident)
     return Reply(
         f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
@@ -287,7 +281,7 @@ def log_entry(ctx: Context, incident: Incident, rest: str) -> Reply:
 
 
 def milestone(name: str) -> Subcommand:
-    def record(ctx: Context, incident: Incident, rest: str) -> Reply:
+    def record(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
         if rest.strip().lower() == "clear":
             return clear_milestone(ctx, incident, name)
         caller_zone = ctx.caller_zone()
@@ -369,7 +363,7 @@ def _order_warnings(ctx: Context, incident_id: int) -> list[str]:
 # severity, roles, fields, zone
 
 
-def severity(ctx: Context, incident: Incident, rest: str) -> Reply:
+def severity(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     value = rest.strip().lower()
     if value not in SEVERITIES:
         return Reply("Usage: `/incident severity sev1` (most severe) to `sev4`.")
@@ -395,7 +389,7 @@ def severity(ctx: Context, incident: Incident, rest: str) -> Reply:
 _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
-def role(ctx: Context, incident: Incident, rest: str) -> Reply:
+def role(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     usage = ("Usage: `/incident role <commander|postmortem|comms|scribe|ROLE> @person`, "
              "e.g. `/incident role comms @dana`.")
     name, who = first_word(rest)
@@ -425,7 +419,7 @@ def role(ctx: Context, incident: Incident, rest: str) -> Reply:
 
 
 def text_field(field: str) -> Subcommand:
-    def set_field(ctx: Context, incident: Incident, rest: str) -> Reply:
+    def set_field(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
         value = rest.strip()
         if not value:
             return Reply(f"Usage: `/incident {field} <text>`.")
@@ -446,7 +440,7 @@ def text_field(field: str) -> Subcommand:
     return set_field
 
 
-def timezone(ctx: Context, incident: Incident, rest: str) -> Reply:
+def timezone(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     name = rest.strip()
     if not name:
         current = zone_display_name(ctx.services.zone_for(incident))
@@ -471,7 +465,7 @@ def timezone(ctx: Context, incident: Incident, rest: str) -> Reply:
 # status and help
 
 
-def status(ctx: Context, incident: Incident, rest: str) -> Reply:
+def status(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     with ctx.services.db.read() as session:
         row = session.get(Incident, incident.id)
         times = {name: m.at for name, m in queries.milestones(session, incident.id).items()}

@@ -1,0 +1,91 @@
+"""storage/fast.py: the hand-written hot-path statements agree with the models, on both databases."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from storage import fast, queries
+from storage.models import Milestone
+from tests.storage.test_storage import NOW, make_incident
+
+
+def capture(db, channel_id, ts, text="hi", *, now=NOW, days=7, **kwargs) -> bool:
+    return db.hot_write(lambda c: fast.capture_message(c, channel_id, ts, "U1", text, NOW, now, days, **kwargs))
+
+
+def test_a_captured_message_reads_back_through_the_models(db):
+    number = make_incident(db, channel_id="C1")
+    files = [{"name": "graph.png", "permalink": "https://acme.slack.com/files/U1/F1/graph.png"}]
+    assert capture(db, "C1", "1700000000.000100", "db &lt;primary&gt; down", thread_ts="1699999999.000001",
+                   files=files)
+    with db.read() as session:
+        [row] = queries.timeline(session, number, "pushpin")
+    entry = row.entry
+    assert (entry.kind, entry.text, entry.author_id, entry.channel_id, entry.ts) == (
+        "message", "db &lt;primary&gt; down", "U1", "C1", "1700000000.000100")
+    assert entry.at == NOW and entry.at.tzinfo is not None and entry.recorded_at == NOW
+    assert entry.thread_ts == "1699999999.000001" and not entry.deleted and not row.key
+    with db.write() as session:  # the models' own edit path works on a row written here
+        edited = queries.Message("C1", "1700000000.000100", "U1", "edited", edited_ts="1700000001.000000")
+        assert queries.edit_message(session, number, edited, NOW, NOW) == "edited"
+
+
+def test_a_message_is_stored_once_and_only_where_an_incident_captures(db):
+    make_incident(db, channel_id="C1")
+    assert capture(db, "C1", "1.000001")
+    assert not capture(db, "C1", "1.000001")  # a redelivery
+    assert not capture(db, "C0ELSEWHERE", "1.000002")  # no incident there
+
+
+def test_a_resolved_incident_captures_for_the_configured_days(db):
+    number = make_incident(db, channel_id="C1", status="resolved")
+    with db.write() as session:
+        queries.put_milestone(session, Milestone(incident_id=number, name="resolved", at=NOW, recorded_at=NOW))
+    assert capture(db, "C1", "1.000001", now=NOW + timedelta(days=6), days=7)
+    assert not capture(db, "C1", "1.000002", now=NOW + timedelta(days=8), days=7)
+
+
+def test_the_channels_newest_incident_gets_the_message(db):
+    first = make_incident(db, channel_id="C1", status="resolved")
+    second = make_incident(db, channel_id="C1")
+    with db.reading() as cursor:
+        found = fast.channel_incident(cursor, "C1")
+    assert found.id == second and found.id != first
+    assert capture(db, "C1", "1.000001")
+    with db.read() as session:
+        assert len(queries.timeline(session, second, "pushpin")) == 1
+
+
+def test_a_log_entry_reads_back_as_a_key_entry(db):
+    number = make_incident(db, channel_id="C1")
+    at = datetime(2026, 11, 21, 23, 50, tzinfo=UTC)
+    db.hot_write(lambda c: fast.insert_log(c, number, "U2", "rolled back", at, NOW))
+    with db.read() as session:
+        [row] = queries.timeline(session, number, "pushpin")
+    assert (row.entry.kind, row.entry.text, row.entry.author_id, row.entry.at, row.key) == (
+        "log", "rolled back", "U2", at, True)
+
+
+def test_concurrent_hot_writes_lose_nothing(db):
+    number = make_incident(db, channel_id="C1")
+    errors = []
+
+    def write(worker):
+        try:
+            for i in range(40):
+                db.hot_write(lambda c: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
+                capture(db, "C1", f"1700000000.{worker:02d}{i:04d}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read() as session:
+        rows = queries.timeline(session, number, "pushpin")
+    assert len([r for r in rows if r.entry.kind == "log"]) == 320
+    assert len([r for r in rows if r.entry.kind == "message"]) == 320
