@@ -20,7 +20,7 @@ log = logging.getLogger("bot.cli")
 
 def parse_incident_ref(value: str) -> int:
     """`INC-7`, `inc-7` or `7`."""
-    m = re.fullmatch(r"(?:INC-)?(\d+)", value.strip(), re.I)
+    m = re.fullmatch(r"(?:INC-)?(\d+)", value.strip(), re.IGNORECASE)
     if not m:
         raise argparse.ArgumentTypeError(f"{value!r} is not an incident: use INC-7 or 7")
     return int(m.group(1))

@@ -57,3 +57,11 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     handler.addFilter(RedactSecrets(secrets))
     root.addHandler(handler)
     root.setLevel(level)
+    if level != "DEBUG":
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("bot.bolt").addFilter(_drop_bolt_token_warning)
+
+
+def _drop_bolt_token_warning(record: logging.LogRecord) -> bool:
+    """Bolt warns that SLACK_BOT_TOKEN in the environment is unused because we pass our own client."""
+    return "`token` will be unused" not in str(record.msg)

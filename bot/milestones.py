@@ -5,9 +5,9 @@ Adding a metric is adding a row to METRICS; nothing else has to change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from bot.when import format_duration
 

@@ -101,7 +101,7 @@ class Outbox:
             except DatabaseUnavailable as exc:
                 log.warning("outbox: database unavailable (%s); retrying", exc)
                 worked = 0
-            except Exception:  # noqa: BLE001 - the drainer must survive anything
+            except Exception:
                 log.exception("outbox: unexpected error")
                 worked = 0
             if worked:
@@ -169,7 +169,7 @@ class Outbox:
         if give_up and self.on_give_up is not None:
             try:
                 self.on_give_up(kind, payload, error or "")
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("outbox: reporting a failed %s job failed", kind)
 
     def _housekeeping(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +26,9 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
+# Threads hand the GIL over after this long (CPython's default is 5 ms). A request thread that waits on
+# the database gets the interpreter back sooner, so short requests are not queued behind long ones.
+SWITCH_INTERVAL_S = 0.0005
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,7 +45,7 @@ class SlackRequest(BoltRequest):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if self.mode == "http" and self.raw_body and not self.raw_body.lstrip().startswith("{"):
+        if self.mode == "http" and "payload" in self.raw_body and not self.raw_body.lstrip().startswith("{"):
             fields = dict(parse_qsl(self.raw_body, keep_blank_values=True))
             if "payload" not in fields and self.body != fields:
                 self.body = fields
@@ -149,6 +153,7 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
     state: dict = {}
 
     def load():
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         if make_wsgi is not None:
             return make_wsgi()
         runtime = Runtime(settings)
@@ -182,6 +187,8 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
         "worker_exit": worker_exit,
         "proc_name": "incident-bot",
     }
+    if "control_socket_disable" in _gunicorn_settings():
+        options["control_socket_disable"] = True  # replicas on one host would share its path
 
     class Server(BaseApplication):
         def load_config(self):
@@ -192,6 +199,12 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
             return load()
 
     Server().run()
+
+
+def _gunicorn_settings() -> set[str]:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return {setting.name for setting in KNOWN_SETTINGS}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,19 +26,19 @@ ACCEPTED_FORMS = (
 )
 FUTURE_SLACK = timedelta(minutes=1)
 
-_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?P<ampm>[ap]\.?m\.?)?", re.I)
-_CLOCKISH = re.compile(r"\d{1,2}:\d{2}(:\d{2})?([ap]\.?m\.?)?", re.I)
+_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?P<ampm>[ap]\.?m\.?)?", re.IGNORECASE)
+_CLOCKISH = re.compile(r"\d{1,2}:\d{2}(:\d{2})?([ap]\.?m\.?)?", re.IGNORECASE)
 _DATE = re.compile(r"(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})")
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{1,2}-\d{1,2})T(?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
     r"(?P<offset>Z|[+-]\d{2}:?\d{2})?",
-    re.I,
+    re.IGNORECASE,
 )
-_AMPM = re.compile(r"[ap]\.?m\.?", re.I)
+_AMPM = re.compile(r"[ap]\.?m\.?", re.IGNORECASE)
 _OFFSET = re.compile(
     r"(?:(?:UTC|GMT)(?P<sign1>[+-])(?P<h1>\d{1,2})(?::?(?P<m1>\d{2}))?)"
     r"|(?:(?P<sign2>[+-])(?P<h2>\d{2}):?(?P<m2>\d{2}))",
-    re.I,
+    re.IGNORECASE,
 )
 _ZONE_AREAS = {
     "africa", "america", "antarctica", "arctic", "asia", "atlantic", "australia", "europe",

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from bot.config import Settings
 from storage.db import Database, normalise_url

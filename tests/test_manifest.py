@@ -1,0 +1,90 @@
+"""manifest.yml: valid for Slack, and it declares exactly what the code uses (SPEC 3)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import app as bot_app
+from tests.support import slack_requests as sr
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO.parent / "shared" / "slack" / "manifest.schema.json"
+MANIFEST = yaml.safe_load((REPO / "manifest.yml").read_text())
+
+# Web API method (as slack-sdk names it) -> the bot scope it needs.
+METHOD_SCOPES = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "conversations_create": "channels:manage",
+    "conversations_invite": "channels:manage",
+    "conversations_join": "channels:join",
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
+    "conversations_open": "im:write",
+    "users_info": "users:read",
+    "files_upload_v2": "files:write",
+    "views_open": None,  # interactivity, no scope
+    "views_update": None,
+    "views_push": None,
+    "auth_test": None,
+}
+EVENT_SCOPES = {
+    "message.channels": "channels:history",
+    "message.groups": "groups:history",
+    "reaction_added": "reactions:read",
+    "reaction_removed": "reactions:read",
+}
+
+
+def methods_called_by_the_code() -> set[str]:
+    calls = set()
+    for path in (REPO / "bot").rglob("*.py"):
+        calls |= set(re.findall(r"\.((?:chat|conversations|users|files|views|auth|reactions|pins|apps)_\w+)\(",
+                                path.read_text()))
+    return calls
+
+
+def test_manifest_matches_slacks_schema():
+    if not SCHEMA.exists():
+        pytest.skip(f"{SCHEMA} is not on this machine")
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(MANIFEST, json.loads(SCHEMA.read_text()))
+
+
+def test_commands_are_exactly_the_ones_the_app_handles():
+    commands = MANIFEST["features"]["slash_commands"]
+    assert sorted(c["command"] for c in commands) == sorted(bot_app.COMMANDS)
+    assert all(c["should_escape"] is True for c in commands)
+
+
+def test_events_are_exactly_the_ones_the_app_handles():
+    assert sorted(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == sorted(bot_app.BOT_EVENTS)
+
+
+def test_scopes_are_exactly_the_ones_the_code_needs():
+    called = methods_called_by_the_code()
+    unknown = called - METHOD_SCOPES.keys()
+    assert not unknown, f"add these Web API methods to METHOD_SCOPES: {unknown}"
+    needed = {METHOD_SCOPES[m] for m in called} | {EVENT_SCOPES[e] for e in bot_app.BOT_EVENTS} | {"commands"}
+    needed.discard(None)
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(needed)
+
+
+def test_socket_mode_is_the_default():
+    assert MANIFEST["settings"]["socket_mode_enabled"] is True
+
+
+@pytest.mark.parametrize("event_type", bot_app.BOT_EVENTS)
+def test_every_subscribed_event_is_answered_200(bot, event_type):
+    """An event no listener handles would be answered 404, and Slack would keep redelivering it."""
+    if event_type.startswith("message."):
+        event = sr.message("hello", channel="C0ANY", channel_type="group" if event_type.endswith("groups") else "channel")
+    else:
+        event = sr.reaction("pushpin", {"channel": "C0ANY", "ts": "1.000001", "user": "U1"},
+                            removed=event_type == "reaction_removed")
+    assert bot.event(event).status == 200
