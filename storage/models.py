@@ -7,7 +7,7 @@ one entry per (channel, ts), one processed event per event_id, one milestone per
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -66,6 +66,8 @@ class Incident(SQLModel, table=True):
     # one header refresh at a time per incident, across replicas (see bot/jobs.py, sync_header)
     header_lease_until: datetime | None = _when(nullable=True)
     header_lease_owner: str | None = Field(default=None, max_length=64)
+    # set in the transaction that first records `resolved`: the prompts go out once (SPEC 3, 5)
+    prompts_sent_at: datetime | None = _when(nullable=True)
 
 
 class Milestone(SQLModel, table=True):
@@ -178,3 +180,65 @@ class OutboxJob(SQLModel, table=True):
     failed: bool = False  # gave up after the last attempt
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _when()
+
+
+# ---------------------------------------------------------------------------------------------
+# After the incident: postmortem drafts, participants' answers, action items (SPEC 4, 5, 6)
+
+
+class PostmortemDraft(SQLModel, table=True):
+    """One rendered version of an incident's postmortem (`/postmortem draft` stores a new one)."""
+
+    __tablename__ = "postmortem_draft"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "version", name="uq_postmortem_draft_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    version: int
+    template: str = Field(max_length=100)
+    markdown: str = Field(sa_type=sa.Text)
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _when()
+    file_id: str | None = Field(default=None, max_length=32)  # set once uploaded to the channel
+
+
+class PromptAnswer(SQLModel, table=True):
+    """A participant's own words for one part of the postmortem (the latest answer wins)."""
+
+    __tablename__ = "prompt_answer"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "user_id", "topic", name="uq_prompt_answer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    user_id: str = Field(max_length=32)
+    topic: str = Field(max_length=32)  # root_cause, contributing_factors, went_well, went_wrong
+    text: str = Field(sa_type=sa.Text)  # Slack-encoded, like every stored user text
+    answered_at: datetime = _when()
+
+
+class ActionItem(SQLModel, table=True):
+    """Work that prevents the next outage: owner, due date, status, and the reminder state."""
+
+    __tablename__ = "action_item"
+    __table_args__ = (
+        sa.Index("ix_action_item_status_due", "status", "due"),  # the reminder sweep's selection
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)  # the item number, shown as #<id>
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    text: str = Field(sa_type=sa.Text)  # Slack-encoded
+    owner_id: str | None = Field(default=None, max_length=32)
+    due: date | None = None
+    status: str = Field(default="open", max_length=16)  # open, done, dropped
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _when()
+    # one item per modal submission or command, however often Slack or a person repeats it
+    source_key: str | None = Field(default=None, max_length=100, unique=True)
+    closed_at: datetime | None = _when(nullable=True)
+    closed_by: str | None = Field(default=None, max_length=32)
+    # reminders (SPEC 6): claimed with a lease, recorded once the DM is sent
+    snoozed_until: datetime | None = _when(nullable=True)
+    reminded_at: datetime | None = _when(nullable=True)
+    reminder_lease_until: datetime | None = _when(nullable=True)
+    reminder_lease_owner: str | None = Field(default=None, max_length=64)

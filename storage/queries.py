@@ -17,12 +17,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from storage.models import (
+    ActionItem,
     Entry,
     Incident,
     KeyMark,
     Milestone,
     OutboxJob,
+    PostmortemDraft,
     ProcessedEvent,
+    PromptAnswer,
     Role,
     UserProfile,
     UTCDateTime,
@@ -423,6 +426,102 @@ def put_user_profile(session: Session, user_id: str, tz: str | None, name: str |
         index_elements=["user_id"], set_={"tz": tz, "name": name, "fetched_at": now}
     )
     session.execute(stmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# postmortem: drafts and participants' answers
+
+
+def add_draft(session: Session, incident_id: int, template: str, markdown: str, by: str | None,
+              now: datetime) -> PostmortemDraft:
+    """Store a rendered draft as the incident's next version (1, 2, 3 …)."""
+    latest = session.execute(
+        select(sa.func.max(PostmortemDraft.version)).where(PostmortemDraft.incident_id == incident_id)
+    ).scalar()
+    draft = PostmortemDraft(incident_id=incident_id, version=(latest or 0) + 1, template=template,
+                            markdown=markdown, created_by=by, created_at=now)
+    session.add(draft)
+    session.flush()
+    return draft
+
+
+def draft(session: Session, draft_id: int) -> PostmortemDraft | None:
+    return session.get(PostmortemDraft, draft_id)
+
+
+def set_draft_file(session: Session, draft_id: int, file_id: str) -> None:
+    session.execute(sa.update(PostmortemDraft).where(PostmortemDraft.id == draft_id).values(file_id=file_id))
+
+
+def draft_count(session: Session, incident_id: int) -> int:
+    return session.execute(
+        select(sa.func.count()).select_from(PostmortemDraft).where(PostmortemDraft.incident_id == incident_id)
+    ).scalar() or 0
+
+
+def put_answer(session: Session, incident_id: int, user_id: str, topic: str, text: str, now: datetime) -> None:
+    """A participant's answer for one topic; answering again replaces the earlier words."""
+    current = session.exec(
+        select(PromptAnswer).where(PromptAnswer.incident_id == incident_id, PromptAnswer.user_id == user_id,
+                                   PromptAnswer.topic == topic)
+    ).first()
+    if current is None:
+        if insert_ignoring_conflict(session, PromptAnswer, {"incident_id": incident_id, "user_id": user_id,
+                                                            "topic": topic, "text": text, "answered_at": now},
+                                    ["incident_id", "user_id", "topic"]):
+            return
+        current = session.exec(
+            select(PromptAnswer).where(PromptAnswer.incident_id == incident_id, PromptAnswer.user_id == user_id,
+                                       PromptAnswer.topic == topic)
+        ).one()
+    current.text, current.answered_at = text, now
+    session.add(current)
+    session.flush()
+
+
+def answers(session: Session, incident_id: int) -> list[PromptAnswer]:
+    """Every answer of an incident, oldest first."""
+    return list(session.exec(
+        select(PromptAnswer).where(PromptAnswer.incident_id == incident_id)
+        .order_by(PromptAnswer.answered_at, PromptAnswer.id)
+    ))
+
+
+def answered_topics(session: Session, incident_id: int, user_id: str) -> set[str]:
+    return set(session.exec(
+        select(PromptAnswer.topic).where(PromptAnswer.incident_id == incident_id, PromptAnswer.user_id == user_id)
+    ))
+
+
+def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool:
+    """True only for the first caller: the automatic prompts go out once per incident."""
+    result = session.execute(
+        sa.update(Incident).where(Incident.id == incident_id, Incident.prompts_sent_at.is_(None))
+        .values(prompts_sent_at=now)
+    )
+    return (result.rowcount or 0) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# action items
+
+
+def add_action_item(session: Session, item: ActionItem) -> ActionItem | None:
+    """Store a new item. With a `source_key` already used (a repeated submission), returns None."""
+    if item.source_key is not None:
+        existing = session.exec(select(ActionItem).where(ActionItem.source_key == item.source_key)).first()
+        if existing is not None:
+            return None
+    session.add(item)
+    session.flush()
+    return item
+
+
+def action_items(session: Session, incident_id: int) -> list[ActionItem]:
+    """An incident's action items in the order they were created."""
+    return list(session.exec(
+        select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.id)
+    ))
 
 
 # ---------------------------------------------------------------------------------------------
