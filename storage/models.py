@@ -68,6 +68,8 @@ class Incident(SQLModel, table=True):
     header_lease_owner: str | None = Field(default=None, max_length=64)
     # set in the transaction that first records `resolved`: the prompts go out once (SPEC 3, 5)
     prompts_sent_at: datetime | None = _when(nullable=True)
+    # the workspace's domain (acme in acme.slack.com), for permalinks to captured messages in the draft
+    team_domain: str | None = Field(default=None, max_length=100)
 
 
 class Milestone(SQLModel, table=True):

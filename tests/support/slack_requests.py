@@ -168,7 +168,7 @@ def block_actions(action_id: str, value: str, *, user_id: str = "U0USER2", chann
 
 
 def view_submission(callback_id: str, values: dict, *, user_id: str = "U0USER1", private_metadata: str = "",
-                    blocks: list | None = None) -> dict:
+                    blocks: list | None = None, view_id: str = "V0VIEW01") -> dict:
     """`values` is view.state.values: {block_id: {action_id: {type, value | selected_…}}}."""
     return {
         "type": "view_submission",
@@ -180,11 +180,11 @@ def view_submission(callback_id: str, values: dict, *, user_id: str = "U0USER1",
         "enterprise": None,
         "is_enterprise_install": False,
         "view": {
-            "id": "V0VIEW01", "team_id": TEAM_ID, "type": "modal", "callback_id": callback_id,
+            "id": view_id, "team_id": TEAM_ID, "type": "modal", "callback_id": callback_id,
             "private_metadata": private_metadata, "title": {"type": "plain_text", "text": "Modal"},
             "blocks": blocks or [], "state": {"values": values}, "hash": "1700000800.AbCdEfGh",
             "clear_on_close": False, "notify_on_close": False, "previous_view_id": None,
-            "root_view_id": "V0VIEW01", "app_id": APP_ID, "external_id": "", "app_installed_team_id": TEAM_ID,
+            "root_view_id": view_id, "app_id": APP_ID, "external_id": "", "app_installed_team_id": TEAM_ID,
             "bot_id": "B0BOT01",
         },
         "response_urls": [],

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 11:53:16.092589
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
@@ -74,6 +73,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.add_column(sa.Column('prompts_sent_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('team_domain', sa.String(length=100), nullable=True))
 
 
 
@@ -81,6 +81,7 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.drop_column('team_domain')
         batch_op.drop_column('prompts_sent_at')
 
     with op.batch_alter_table('prompt_answer', schema=None) as batch_op:
