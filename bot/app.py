@@ -15,15 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import capture
-from bot.commands import incident
+from bot import capture, interactions
+from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
 from bot.services import Services
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("/incident",)
+COMMANDS = ("/incident", "/postmortem")
 BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "reaction_removed")
 
 
@@ -69,6 +69,12 @@ def register(app: App, services: Services) -> None:
     @app.command("/incident")
     def incident_command(ack, command):
         ack(answer(incident.handle, services, command))
+
+    @app.command("/postmortem")
+    def postmortem_command(ack, command):
+        ack(answer(postmortem.handle, services, command))
+
+    interactions.register(app, services)
 
     @app.event("message")
     def channel_message(event, body):

@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="an incident's captured timeline, oldest first")
     timeline.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     timeline.add_argument("--json", action="store_true", help="print a JSON array")
+
+    pm = sub.add_parser("postmortem", help="postmortem drafts")
+    pm_sub = pm.add_subparsers(dest="postmortem_command", required=True, metavar="ACTION")
+    export = pm_sub.add_parser("export", help="write an incident's postmortem as Markdown")
+    export.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
+    export.add_argument("--template", default="default", help="template name (default: default)")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
     return parser
 
 
@@ -186,8 +193,39 @@ def cmd_timeline(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_postmortem(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot import postmortem
+    from bot.drafting import DraftError
+    from bot.services import system_clock
+    from storage import queries
+
+    db = _database(settings)
+    try:
+        with db.read() as session:
+            incident = queries.incident_by_number(session, args.incident)
+            if incident is None:
+                print(f"incident-bot: there is no INC-{args.incident}; `incident-bot incidents` lists them",
+                      file=sys.stderr)
+                return 1
+            markdown = postmortem.export(session, incident, settings, args.template, system_clock())
+    except DraftError as exc:
+        print(f"incident-bot: {T.plain(exc.args[0]).replace('`', '')}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    if args.output:
+        Path(args.output).write_text(markdown, encoding="utf-8")
+        print(f"wrote INC-{args.incident}'s postmortem ({len(markdown):,} characters) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(markdown)
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
+    "postmortem": cmd_postmortem,
     "db": cmd_db,
     "incidents": cmd_incidents,
     "timeline": cmd_timeline,

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import capture, views
+from bot import capture, drafting, postmortem, views
+from bot.milestones import duration, measure
 from bot.outbox import PermanentFailure, RetryLater
 from bot.services import Services
-from bot.when import from_slack_ts
+from bot.when import format_duration, from_slack_ts
 from storage import queries
 from storage.models import Incident
 
@@ -119,7 +120,78 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
     def profile(payload: dict) -> None:
         services.people.fetch(payload["user_id"], client=client)
 
+    def prompt_all(payload: dict) -> None:
+        """`resolved` for the first time: queue the channel post and each participant's DM."""
+        with services.db.write() as session:
+            postmortem.queue_prompts(session, payload["incident_id"], services.settings, services.now())
+        services.wake_outbox()
+
+    def prompt_channel(payload: dict) -> None:
+        with services.db.read() as session:
+            incident = queries.incident_by_number(session, payload["incident_id"])
+        if incident is None or not incident.channel_id:
+            raise PermanentFailure("the incident has no channel")
+        message = views.prompt_message(incident.id, incident.title, list(postmortem.PROMPTS), personal=False)
+        try:
+            client.chat_postMessage(channel=incident.channel_id, unfurl_links=False, unfurl_media=False, **message)
+        except SlackApiError as exc:
+            _raise_for(exc, "prompt in channel")
+
+    def prompt_dm(payload: dict) -> None:
+        """Ask one participant for what they have not answered yet (nothing, if they answered it all)."""
+        incident_id, user_id = payload["incident_id"], payload["user_id"]
+        with services.db.read() as session:
+            incident = queries.incident_by_number(session, incident_id)
+            prompts = postmortem.prompts_for(session, incident_id, user_id)
+        if incident is None or not prompts:
+            return
+        services.people.fetch(user_id, client=client)  # their name, for the attributed draft
+        try:
+            channel = client.conversations_open(users=user_id)["channel"]["id"]
+            client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
+                                    **views.prompt_message(incident.id, incident.title, prompts, personal=True))
+        except SlackApiError as exc:
+            _raise_for(exc, "prompt DM")
+
+    def upload_draft(payload: dict) -> None:
+        """Upload a stored draft to its incident channel (once), then post the short summary beside it."""
+        now = services.now()
+        with services.db.read() as session:
+            draft = queries.draft(session, payload["draft_id"])
+            if draft is None:
+                raise PermanentFailure("the draft is gone")
+            incident = queries.incident_by_number(session, draft.incident_id)
+            if incident is None or not incident.channel_id:
+                raise PermanentFailure(f"INC-{draft.incident_id} has no channel")
+            data = postmortem.gather(session, incident, services.settings, now)
+            prompts = list(postmortem.PROMPTS)
+        try:
+            if draft.file_id is None:
+                response = client.files_upload_v2(
+                    channel=incident.channel_id,
+                    content=draft.markdown,
+                    filename=f"INC-{incident.id}-postmortem-v{draft.version}.md",
+                    title=f"INC-{incident.id} postmortem draft v{draft.version}",
+                    snippet_type="markdown",
+                )
+                with services.db.write() as session:
+                    queries.set_draft_file(session, draft.id, response["file"]["id"])
+            lasted = duration(data.milestones)
+            message = views.draft_summary(
+                number=incident.id, version=draft.version, title=incident.title, severity=incident.severity,
+                duration=format_duration(lasted) if lasted is not None else None,
+                metrics=[(m.metric.label, m.text) for m in measure(data.milestones)],
+                open_questions=drafting.open_questions(data), prompts=prompts,
+            )
+            client.chat_postMessage(channel=incident.channel_id, unfurl_links=False, **message)
+        except SlackApiError as exc:
+            _raise_for(exc, "draft upload")
+
     return {
+        "prompt_all": prompt_all,
+        "prompt_channel": prompt_channel,
+        "prompt_dm": prompt_dm,
+        "upload_draft": upload_draft,
         "sync_header": sync_header,
         "invite": invite,
         "announce": announce,

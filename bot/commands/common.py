@@ -28,6 +28,7 @@ class Call:
     text: str
     response_url: str | None = None
     trigger_id: str | None = None
+    team_domain: str | None = None
 
     @classmethod
     def from_payload(cls, payload: dict) -> Call:
@@ -39,6 +40,7 @@ class Call:
             text=payload.get("text") or "",
             response_url=payload.get("response_url"),
             trigger_id=payload.get("trigger_id"),
+            team_domain=payload.get("team_domain"),
         )
 
     @property

@@ -166,6 +166,7 @@ def start(ctx: Context, rest: str) -> Reply:
                 commander_id=call.user_id,
                 created_by=call.user_id,
                 created_at=ctx.now,
+                team_domain=call.team_domain,
             ),
         )
         number = incident.id
@@ -304,6 +305,8 @@ def milestone(name: str) -> Subcommand:
                           key=False, recorded_at=ctx.now),
                 )
             _refresh_status(session, incident.id)
+            if name == "resolved" and queries.mark_prompts_sent(session, incident.id, ctx.now):
+                queries.enqueue(session, "prompt_all", {"incident_id": incident.id}, ctx.now)
             note_text = f": {T.mrkdwn(note)}" if note else ""
             _after_change(
                 session, ctx, incident.id,

@@ -1,0 +1,117 @@
+"""After the incident: gather what was captured into a draft, and ask the people who were there.
+
+The rendering itself is pure (bot/drafting.py); this module reads the database for it and decides
+who is asked for what (SPEC 4, 5). Slack is never called here: messages go through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import drafting
+from bot.config import Settings
+from bot.timeline import load as load_timeline
+from storage import queries
+from storage.models import Incident, PostmortemDraft
+
+# topics each prompt button covers (a person who answered any of a button's topics is not asked again)
+PROMPTS: dict[str, tuple[str, ...]] = {
+    "root_cause": ("root_cause",),
+    "went": ("went_well", "went_wrong"),
+}
+PROMPT_PACE = timedelta(seconds=1.1)  # one DM a second: within chat.postMessage's limits
+
+
+def display_zone(incident: Incident, settings: Settings) -> ZoneInfo:
+    if incident.display_tz:
+        try:
+            return ZoneInfo(incident.display_tz)
+        except (KeyError, ValueError):
+            pass
+    return settings.zone
+
+
+def gather(session, incident: Incident, settings: Settings, now: datetime, *,
+           version: int | None = None, team_domain: str | None = None) -> drafting.DraftInput:
+    """Everything the draft shows about one incident, read in the caller's session."""
+    items = load_timeline(session, incident.id, settings.key_event_emoji)
+    milestones = {name: m.at for name, m in queries.milestones(session, incident.id).items()}
+    answers = [drafting.Answer(a.user_id, a.topic, a.text, a.answered_at) for a in queries.answers(session, incident.id)]
+    actions = [drafting.Action(a.id, a.text, a.owner_id, a.due, a.status)
+               for a in queries.action_items(session, incident.id)]
+    roles = queries.roles(session, incident.id)
+    people = participants(session, incident.id, roles)
+    mentioned = {i.author for i in items if i.author} | {a.owner_id for a in actions if a.owner_id} | set(people)
+    if incident.commander_id:
+        mentioned.add(incident.commander_id)
+    return drafting.DraftInput(
+        number=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        zone=display_zone(incident, settings),
+        milestones=milestones,
+        timeline=items,
+        created_at=incident.created_at,
+        generated_at=now,
+        commander_id=incident.commander_id,
+        summary=incident.summary,
+        impact=incident.impact,
+        channel_id=incident.channel_id,
+        channel_name=incident.channel_name,
+        team_domain=incident.team_domain or team_domain,
+        roles=roles,
+        answers=answers,
+        actions=actions,
+        participants=people,
+        names=queries.user_names(session, mentioned),
+        version=version,
+    )
+
+
+def participants(session, incident_id: int, roles: dict[str, str] | None = None) -> list[str]:
+    """Everyone who wrote or logged, then role holders not already among them, in that order."""
+    people = queries.participants(session, incident_id)
+    for user_id in (roles if roles is not None else queries.roles(session, incident_id)).values():
+        if user_id not in people:
+            people.append(user_id)
+    return people
+
+
+def store_draft(session, incident: Incident, settings: Settings, template: str, by: str | None, now: datetime,
+                team_domain: str | None = None) -> PostmortemDraft:
+    """Render the draft as the incident's next version and store it (in the caller's transaction).
+
+    Raises drafting.DraftError (nothing stored) when the template is unknown or fails.
+    """
+    version = queries.draft_count(session, incident.id) + 1
+    data = gather(session, incident, settings, now, version=version, team_domain=team_domain)
+    markdown = drafting.render(data, template, settings.templates_dir)
+    return queries.add_draft(session, incident.id, template.strip().lower(), markdown, by, now)
+
+
+def export(session, incident: Incident, settings: Settings, template: str, now: datetime) -> str:
+    """The same Markdown as a draft, without storing a version (for `incident-bot postmortem export`)."""
+    data = gather(session, incident, settings, now, version=queries.draft_count(session, incident.id) or None)
+    return drafting.render(data, template, settings.templates_dir)
+
+
+def prompts_for(session, incident_id: int, user_id: str) -> list[str]:
+    """The prompt buttons this person still needs: those they have not answered at all."""
+    answered = queries.answered_topics(session, incident_id, user_id)
+    return [prompt for prompt, topics in PROMPTS.items() if not set(topics) & answered]
+
+
+def queue_prompts(session, incident_id: int, settings: Settings, now: datetime) -> int:
+    """Queue the channel post and one DM per participant (capped, paced). Returns the DMs queued."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return 0
+    if incident.channel_id:
+        queries.enqueue(session, "prompt_channel", {"incident_id": incident_id}, now)
+    people = participants(session, incident_id)[: settings.prompt_max_people]
+    for index, user_id in enumerate(people):
+        queries.enqueue(session, "prompt_dm", {"incident_id": incident_id, "user_id": user_id}, now,
+                        coalesce_key=f"prompt:{incident_id}:{user_id}", delay=PROMPT_PACE * index)
+    return len(people)
