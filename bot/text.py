@@ -80,6 +80,8 @@ def mrkdwn(encoded: str, names: NameLookup | Mapping[str, str] | None = None) ->
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# control characters, and characters some viewers take as line breaks: a space each in the draft
+_MD_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
 
 
 def escape_markdown(text: str, *, inline: bool = True) -> str:
@@ -88,11 +90,13 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
     `&`, `<` and `>` become HTML entities (no raw HTML, no autolink markup), Markdown punctuation is
     backslash-escaped, and (inline) line breaks become `<br>` so a cell stays on one row.
     """
+    text = _MD_CONTROL.sub(" ", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = text.replace("\\>", "&gt;")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if inline:
-        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
+        text = text.replace("\n", "<br>")
     return text
 
 
