@@ -71,9 +71,13 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
 
 
 def participants(session, incident_id: int, roles: dict[str, str] | None = None) -> list[str]:
-    """Everyone who wrote or logged, then role holders not already among them, in that order."""
-    people = queries.participants(session, incident_id)
-    for user_id in (roles if roles is not None else queries.roles(session, incident_id)).values():
+    """Role holders (the commander first), then everyone who wrote or logged, in order of appearance.
+
+    When PROMPT_MAX_PEOPLE cuts the list, the people who ran the incident are asked first.
+    """
+    roles = roles if roles is not None else queries.roles(session, incident_id)
+    people = sorted(set(roles.values()), key=lambda u: (roles.get("commander") != u, list(roles.values()).index(u)))
+    for user_id in queries.participants(session, incident_id):
         if user_id not in people:
             people.append(user_id)
     return people
