@@ -248,9 +248,9 @@ def add_entry(conn, entry: Entry) -> None:
 
 @dataclass(frozen=True)
 class TimelineRow:
-    """An entry as read back, with its key-event status resolved."""
+    """An entry as read back (its columns as attributes, read-only), with its key-event status resolved."""
 
-    entry: Entry
+    entry: sa.Row
     key: bool
 
 
@@ -263,14 +263,15 @@ def timeline(session: Session, incident_id: int, key_emoji: str) -> list[Timelin
         .where(KeyMark.emoji == key_emoji)
         .where(KeyMark.present.is_(True))
     )
+    # plain rows, not ORM objects: a long incident's timeline is read in a fraction of the time
     stmt = (
-        select(Entry, marked.label("marked"))
+        sa.select(*Entry.__table__.columns, marked.label("marked"))
         .where(Entry.incident_id == incident_id)
         .order_by(Entry.at, Entry.id)
     )
     rows = []
-    for entry, is_marked in session.execute(stmt):
-        key = entry.key or (entry.kind == "message" and bool(is_marked) and not entry.deleted)
+    for entry in session.execute(stmt):
+        key = entry.key or (entry.kind == "message" and bool(entry.marked) and not entry.deleted)
         rows.append(TimelineRow(entry=entry, key=key))
     return rows
 
