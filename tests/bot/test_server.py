@@ -176,3 +176,34 @@ def test_db_upgrade_and_cli_need_only_the_database(tmp_path):
     missing = cli(url, "timeline", "INC-9")
     assert missing.returncode == 1 and "there is no INC-9" in missing.stderr
     assert cli(url, "timeline", "nine").returncode == 2
+
+
+def test_the_postmortem_flow_against_the_real_server(server, standin):
+    """resolved -> prompts by DM -> an answer through a modal -> the draft uploaded, all over HTTP."""
+    channel = start_incident(server, standin, "Search is slow sev3")
+    body, headers = sr.slash_command("log rebuild started by cron", channel_id=channel)
+    assert server.post(body, headers)[0] == 200
+    body, headers = sr.event_request(sr.message("the index is rebuilding", user="U0BOB", channel=channel))
+    assert server.post(body, headers)[0] == 200
+    body, headers = sr.slash_command("resolved", channel_id=channel)
+    assert server.post(body, headers)[0] == 200
+    opened = standin.wait_for("conversations.open", 2, timeout=20)  # paced: one DM a second
+    assert {c["users"] for c in opened} == {"U0USER1", "U0BOB"}
+
+    payload = sr.view_submission("postmortem_root_cause", {
+        "root_cause": {"value": {"type": "plain_text_input", "value": "An index rebuild ran at peak time"}},
+        "contributing_factors": {"value": {"type": "plain_text_input", "value": ""}},
+    }, user_id="U0BOB", private_metadata="1")
+    body, headers = sr.interactivity_request(payload)
+    status, reply = server.post(body, headers)
+    assert status == 200 and reply in ("", "{}"), reply
+
+    body, headers = sr.slash_command("draft brief", command="/postmortem", channel_id=channel)
+    status, reply = server.post(body, headers)
+    assert status == 200 and "draft v1" in json.loads(reply)["text"]
+    [complete] = standin.wait_for("files.completeUploadExternal", timeout=20)
+    files = complete["files"]
+    file_id = (json.loads(files) if isinstance(files, str) else files)[0]["id"]
+    markdown = standin.uploads[file_id].decode()
+    assert markdown.startswith("# INC-1: Search is slow")
+    assert "An index rebuild ran at peak time" in markdown
