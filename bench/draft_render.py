@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.config import Settings  # noqa: E402
-from storage import queries  # noqa: E402
-from storage.db import Database, normalise_url  # noqa: E402
-from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone, PromptAnswer  # noqa: E402
+from bot.config import Settings
+from storage import queries
+from storage.db import Database, normalise_url
+from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone, PromptAnswer
 
 
 def database_url(kind: str, workdir: str) -> str:
@@ -62,17 +62,17 @@ def fill(db: Database, entries: int) -> None:
         for i in range(entries):
             at = t0 + timedelta(seconds=i * 8)
             if i % 3 == 0:
-                rows.append(dict(incident_id=1, kind="log", at=at, author_id=f"U{i % 40:04d}", key=True,
-                                 text=f"log line {i}: restarted pod api-{i % 17} &lt;ok&gt; | step {i}",
-                                 recorded_at=at))
+                rows.append({"incident_id": 1, "kind": "log", "at": at, "author_id": f"U{i % 40:04d}", "key": True,
+                                 "text": f"log line {i}: restarted pod api-{i % 17} &lt;ok&gt; | step {i}",
+                                 "recorded_at": at})
             else:
                 ts = f"{int(at.timestamp())}.{i:06d}"
-                rows.append(dict(incident_id=1, kind="message", at=at, author_id=f"U{i % 40:04d}", key=False,
-                                 text=f"message {i} from <@U{i % 40:04d}> about *the* cache", channel_id="C0BENCH",
-                                 ts=ts, recorded_at=at))
+                rows.append({"incident_id": 1, "kind": "message", "at": at, "author_id": f"U{i % 40:04d}", "key": False,
+                                 "text": f"message {i} from <@U{i % 40:04d}> about *the* cache", "channel_id": "C0BENCH",
+                                 "ts": ts, "recorded_at": at})
                 if i % 10 == 1:
-                    marks.append(dict(channel_id="C0BENCH", ts=ts, user_id="U0001", emoji="pushpin", present=True,
-                                      event_ts=ts))
+                    marks.append({"channel_id": "C0BENCH", "ts": ts, "user_id": "U0001", "emoji": "pushpin", "present": True,
+                                      "event_ts": ts})
         session.execute(Entry.__table__.insert(), rows)
         if marks:
             session.execute(KeyMark.__table__.insert(), marks)

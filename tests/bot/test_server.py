@@ -21,7 +21,7 @@ def cli(database_url: str, *args: str, env: dict | None = None) -> subprocess.Co
                 "DATABASE_URL": database_url}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=full_env, capture_output=True, text=True,
-                          timeout=60, cwd="/tmp")
+                          timeout=60, cwd="/tmp", check=False)
 
 
 @pytest.fixture
