@@ -52,8 +52,9 @@ def _ignore_oauth_environment() -> None:
 def answer(handler, services: Services, payload: dict) -> dict:
     """Run a command handler and turn any failure into a reply that says what to do."""
     try:
-        return handler(services, Call.from_payload(payload)).body()
+        reply = handler(services, Call.from_payload(payload)).body()
     except DatabaseUnavailable as exc:
+        services.outage.began(services.now())
         log.warning("command %s not saved, database unavailable: %s", payload.get("command"), exc)
         return Reply(NOT_SAVED).body()
     except Exception:
@@ -63,6 +64,21 @@ def answer(handler, services: Services, payload: dict) -> dict:
             f":warning: Something went wrong on my side (reference `{reference}`). "
             "Check `/incident status` to see whether your change was saved before trying again."
         ).body()
+    if services.outage.active:
+        capture.after_outage(services)
+    return reply
+
+
+def stored(services: Services, apply, *args, **kwargs) -> None:
+    """Store an event's meaning. If the database does not answer, raise (Bolt answers 500 and Slack
+    delivers the event again) and remember the outage, to catch up from history once it is over."""
+    try:
+        apply(services, *args, **kwargs)
+    except DatabaseUnavailable:
+        services.outage.began(services.now())
+        raise
+    if services.outage.active:
+        capture.after_outage(services)
 
 
 def register(app: App, services: Services) -> None:
@@ -75,7 +91,7 @@ def register(app: App, services: Services) -> None:
 
     @app.event("message")
     def channel_message(event, body):
-        capture.apply_message_event(services, body.get("event_id"), event)
+        stored(services, capture.apply_message_event, body.get("event_id"), event)
 
     @app.command("/incident")
     def incident_command(ack, command):
@@ -83,11 +99,11 @@ def register(app: App, services: Services) -> None:
 
     @app.event("reaction_added")
     def key_event_marked(event, body):
-        capture.apply_reaction_event(services, body.get("event_id"), event, present=True)
+        stored(services, capture.apply_reaction_event, body.get("event_id"), event, present=True)
 
     @app.event("reaction_removed")
     def key_event_unmarked(event, body):
-        capture.apply_reaction_event(services, body.get("event_id"), event, present=False)
+        stored(services, capture.apply_reaction_event, body.get("event_id"), event, present=False)
 
     @app.command("/postmortem")
     def postmortem_command(ack, command):

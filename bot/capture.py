@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.services import Services
 from bot.when import from_slack_ts
 from storage import fast, queries
+from storage.db import DatabaseUnavailable
 from storage.queries import Message
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,38 @@ def _store_history_message(services: Services, incident_id: int, channel_id: str
                     # history has no event time for a reaction: any live event about it wins
                     queries.mark_key(session, channel_id, message.ts, user, key_emoji, True, "0")
     return 1 if new else 0
+
+
+CATCH_UP_MARGIN = timedelta(minutes=1)
+
+
+def queue_catch_up(services: Services, since: datetime) -> int:
+    """Queue a backfill of every capturing incident's channel from `since` (after a database outage,
+    or at start for what was said while no process was serving). Returns how many were queued."""
+    now = services.now()
+    oldest = since - CATCH_UP_MARGIN
+    cutoff = now - timedelta(days=services.settings.capture_after_resolved_days)
+    with services.db.write() as session:
+        channels = queries.open_incident_channels(session, cutoff)
+        for incident_id, channel_id in channels:
+            queries.enqueue(session, "backfill", {"incident_id": incident_id, "channel_id": channel_id,
+                                                  "oldest": f"{oldest.timestamp():.6f}"},
+                            now, coalesce_key=f"catch-up:{channel_id}")
+    if channels:
+        log.info("catching up %s incident channel(s) from history since %s", len(channels), oldest.isoformat())
+        services.wake_outbox()
+    return len(channels)
+
+
+def after_outage(services: Services) -> None:
+    """Once the database answers again, fetch back from history what Slack will not redeliver."""
+    since = services.outage.ended()
+    if since is None:
+        return
+    try:
+        queue_catch_up(services, since)
+    except DatabaseUnavailable:
+        services.outage.began(since)  # not yet: the next success tries again
 
 
 def backfill_window(now: datetime, minutes: int) -> datetime:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -21,7 +21,7 @@ from slack_bolt.request.internals import build_context
 
 from bot.config import Settings
 from bot.services import Services, build_services, system_clock
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,12 @@ class Runtime:
         self._stopped = False
 
     def start_background(self) -> None:
+        from bot import capture
+
+        try:  # what was said while no process was serving (a restart, a deploy) comes from history
+            capture.queue_catch_up(self.services, self.services.now() - timedelta(minutes=self.settings.backfill_minutes))
+        except DatabaseUnavailable:
+            self.services.outage.began(self.services.now())
         self.outbox.start()
 
     def stop_background(self) -> None:

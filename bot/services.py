@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,33 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class Outage:
+    """When this process found the database not answering, until a write succeeds again.
+
+    Slack redelivers a failed event for only about five minutes; what it stops redelivering is
+    fetched back from channel history once the database answers (see capture.queue_catch_up).
+    """
+
+    def __init__(self) -> None:
+        self._since: datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self._since is not None
+
+    def began(self, at: datetime) -> None:
+        with self._lock:
+            if self._since is None:
+                self._since = at
+
+    def ended(self) -> datetime | None:
+        """The start of the outage that just ended (None if there was none); forgets it."""
+        with self._lock:
+            since, self._since = self._since, None
+        return since
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -29,6 +57,7 @@ class Services:
     people: People
     clock: Callable[[], datetime] = system_clock
     wake_outbox: Callable[[], None] = field(default=lambda: None)
+    outage: Outage = field(default_factory=Outage)
 
     def now(self) -> datetime:
         return self.clock()

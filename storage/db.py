@@ -234,6 +234,8 @@ class Database:
             raw = engine.raw_connection()
         except DBAPIError as exc:
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
+        except _DRIVER_UNAVAILABLE as exc:  # a failed reconnect after pre-ping surfaces unwrapped
+            raise DatabaseUnavailable(str(exc)) from exc
         try:
             yield raw
         except _DRIVER_UNAVAILABLE as exc:
@@ -344,6 +346,8 @@ def _translated_errors() -> Iterator[None]:
         if _is_unavailable(exc):
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
         raise
+    except _DRIVER_UNAVAILABLE as exc:  # the driver's own error, where SQLAlchemy did not wrap it
+        raise DatabaseUnavailable(str(exc)) from exc
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
