@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot import text as T
 from bot.when import WhenError
 
 DUE_FORMS = (
@@ -82,6 +83,7 @@ class ActionRequest:
     text: str
     owner_id: str | None
     due: date | None
+    owner_mention: str | None = None  # the token as typed (`<@U123|bob>`), its name for the timeline
 
 
 def parse_action(encoded: str, today: date) -> ActionRequest:
@@ -103,7 +105,7 @@ def parse_action(encoded: str, today: date) -> ActionRequest:
             body = body[: last.start()].strip()
         elif last.start() == 0 and len(mentions) == 1:
             body = body[last.end():].strip()
-    return ActionRequest(text=body, owner_id=owner, due=due)
+    return ActionRequest(text=body, owner_id=owner, due=due, owner_mention=mentions[-1].group(0) if mentions else None)
 
 
 def _final_due_clause(text: str) -> tuple[int, str] | None:
@@ -138,3 +140,56 @@ def describe_due(due: date | None, today: date) -> str:
     if days > 1:
         return shown + f" ({days} days overdue)"
     return shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Block Kit (pure): the `/incident actions` list
+
+DONE_ACTION = "action_done"
+SNOOZE_DAY_ACTION = "action_snooze_1d"
+SNOOZE_WEEK_ACTION = "action_snooze_1w"
+LIST_ITEMS_SHOWN = 45  # header + 45 items + "and N more" stays under Block Kit's 50 blocks
+ITEM_TEXT_LIMIT = 600
+
+
+def item_line(item, today: date) -> str:
+    """`*#12* fix the retry storm` and its owner, due date and status, as safe mrkdwn."""
+    owner = f"<@{item.owner_id}>" if item.owner_id else "no owner (the commander is reminded)"
+    if item.status == "open":
+        state = "open"
+        due = describe_due(item.due, today)
+    else:
+        state = item.status + (f" by <@{item.closed_by}>" if item.closed_by else "")
+        due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
+    text = T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)
+    mark = ":white_check_mark: " if item.status == "done" else ""
+    return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
+
+
+def done_button(item_id: int) -> dict:
+    return {"type": "button", "action_id": DONE_ACTION, "style": "primary", "value": str(item_id),
+            "text": {"type": "plain_text", "text": "Done", "emoji": False}}
+
+
+def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
+    """(fallback text, blocks) of an incident's action items, with a Done button per open item."""
+    open_count = sum(1 for i in items if i.status == "open")
+    if not items:
+        text = (f"{ref} has no action items yet. Add one with "
+                "`/incident action <text> [@owner] [due <date>]`.")
+        return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    text = f"{ref} has {len(items)} action item{'s' if len(items) != 1 else ''} ({open_count} open)."
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Action items of {ref}* "
+                                                       f"({open_count} open of {len(items)})"}}]
+    ordered = sorted(items, key=lambda i: (i.status != "open", i.id))  # a cut hides closed ones first
+    for item in ordered[:LIST_ITEMS_SHOWN]:
+        block = {"type": "section", "block_id": f"action_item:{item.id}",
+                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}
+        if item.status == "open":
+            block["accessory"] = done_button(item.id)
+        blocks.append(block)
+    hidden = len(items) - LIST_ITEMS_SHOWN
+    if hidden > 0:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"…and {hidden} more (`incident-bot timeline` lists every item)."}]})
+    return text, blocks
