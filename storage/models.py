@@ -68,6 +68,10 @@ class Incident(SQLModel, table=True):
     header_lease_owner: str | None = Field(default=None, max_length=64)
     # set in the transaction that first records `resolved`: the prompts go out once (SPEC 3, 5)
     prompts_sent_at: datetime | None = _when(nullable=True)
+    # the postmortem nudge (SPEC 6): claimed with a lease, recorded once the commander's DM is sent
+    nudged_at: datetime | None = _when(nullable=True)
+    nudge_lease_until: datetime | None = _when(nullable=True)
+    nudge_lease_owner: str | None = Field(default=None, max_length=64)
 
 
 class Milestone(SQLModel, table=True):
