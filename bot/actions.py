@@ -10,12 +10,15 @@ Dates are read in the caller's zone: `today` is their today.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bot import text as T
-from bot.when import WhenError
+from bot.when import WhenError, slack_date
+
+log = logging.getLogger(__name__)
 
 DUE_FORMS = (
     "Accepted due dates: `2026-12-01` (YYYY-MM-DD), `today`, `tomorrow`, `in 3 days`, "
@@ -193,3 +196,134 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"…and {hidden} more (`incident-bot timeline` lists every item)."}]})
     return text, blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# buttons: Done, Snooze 1 day, Snooze 1 week (in reminder DMs and in the `/incident actions` list)
+
+SNOOZES = {SNOOZE_DAY_ACTION: timedelta(days=1), SNOOZE_WEEK_ACTION: timedelta(weeks=1)}
+REWRITE_JOB = "rewrite_message"
+
+
+def rewrite_digest(blocks: list[dict] | None, item_id: int, note: str) -> list[dict]:
+    """The DM's blocks with this item's buttons replaced by what happened (pure).
+
+    Works on the blocks Slack sends back in the payload, so the other items keep their buttons.
+    """
+    target = f"reminder_buttons:{item_id}"
+    replaced = False
+    out = []
+    for block in blocks or []:
+        if block.get("block_id") == target:
+            out.append({"type": "context", "block_id": target, "elements": [{"type": "mrkdwn", "text": note}]})
+            replaced = True
+        else:
+            out.append(block)
+    if not replaced:
+        out.append({"type": "section", "block_id": target, "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {note}"}})
+    return out
+
+
+def press_note(what: str, item, changed: bool, user: str, until: datetime | None) -> str:
+    """What a button press did, for the rewritten message."""
+    if item is None:
+        return ":grey_question: This action item no longer exists."
+    if what == DONE_ACTION:
+        if changed:
+            return f":white_check_mark: Done, marked by <@{user}>."
+        by = f" by <@{item.closed_by}>" if item.closed_by else ""
+        return f":white_check_mark: Already {item.status}{by}."
+    if not changed:
+        return f"This item is {item.status}, so there is nothing to snooze."
+    shown = slack_date(until, UTC, "{date_short_pretty} {time}") if until else ""
+    return f":zzz: Snoozed by <@{user}> until {shown}. The next reminder comes after that."
+
+
+def register(app, services) -> None:
+    """The button listeners (bot/app.py calls this). Each acknowledges at once after its write."""
+
+    def listener(ack, body):
+        ack()
+        press(services, body)
+
+    for action_id in (DONE_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
+        app.action(action_id)(listener)
+
+
+def press(services, body: dict) -> None:
+    """Apply one button press: update the item, then queue the rewrite of the message it was in."""
+    from storage import queries
+    from storage.models import Entry
+
+    action = (body.get("actions") or [{}])[0]
+    what = action.get("action_id")
+    try:
+        item_id = int(action.get("value") or "")
+    except ValueError:
+        log.warning("button %s with a value that is no item id: %r", what, action.get("value"))
+        return
+    user = (body.get("user") or {}).get("id") or ""
+    now = services.now()
+    from_list = str(action.get("block_id", "")).startswith("action_item:")
+    today = local_today(now, services.people.zone_of(user)) if from_list else None
+    until = now + SNOOZES[what] if what in SNOOZES else None
+    with services.db.write() as session:
+        if what == DONE_ACTION:
+            item, changed = queries.close_action_item(session, item_id, user, now)
+            if changed:
+                queries.add_entry(session, Entry(
+                    incident_id=item.incident_id, kind="action", at=now, author_id=user,
+                    text=f"Action #{item.id} done: {item.text}", key=False, recorded_at=now))
+        else:
+            item, changed = queries.snooze_action_item(session, item_id, until)
+        note = press_note(what, item, changed, user, until)
+        job = _rewrite_job(body, item_id, note, session, item, today)
+        if job is not None:
+            queries.enqueue(session, REWRITE_JOB, job, now)
+    services.wake_outbox()
+
+
+def _rewrite_job(body: dict, item_id: int, note: str, session, item, today: date | None) -> dict | None:
+    from storage import queries
+
+    container = body.get("container") or {}
+    response_url = body.get("response_url")
+    if today is not None and item is not None:
+        # the `/incident actions` list is ephemeral: only its response_url can replace it
+        text, blocks = list_message(f"INC-{item.incident_id}", queries.action_items(session, item.incident_id), today)
+        return {"response_url": response_url, "text": text, "blocks": blocks,
+                "failure_text": "Updating the action item list failed"} if response_url else None
+    message = body.get("message") or {}
+    blocks = rewrite_digest(message.get("blocks"), item_id, note)
+    text = message.get("text") or "Overdue action items"
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    if channel and ts and not container.get("is_ephemeral"):
+        return {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+    if response_url:
+        return {"response_url": response_url, "text": text, "blocks": blocks}
+    return None
+
+
+def job_handlers(services) -> dict:
+    """Outbox job kinds of this module (bot/server.py adds them to the outbox's handlers)."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.webhook import WebhookClient
+
+    from bot.jobs import _raise_for
+
+    def rewrite_message(payload: dict) -> None:
+        """Show what a button press did, in the message that had the button."""
+        if payload.get("channel") and payload.get("ts"):
+            try:
+                services.background.chat_update(channel=payload["channel"], ts=payload["ts"],
+                                                text=payload["text"], blocks=payload["blocks"])
+            except SlackApiError as exc:
+                _raise_for(exc, "rewrite")
+            return
+        response = WebhookClient(payload["response_url"], timeout=10).send(
+            text=payload["text"], blocks=payload["blocks"], replace_original=True)
+        if response.status_code != 200:
+            raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
+
+    return {REWRITE_JOB: rewrite_message}

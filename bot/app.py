@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
+import bot.actions
 from bot import capture
 from bot.commands import incident
 from bot.commands.common import NOT_SAVED, Call, Reply
@@ -66,6 +67,7 @@ def answer(handler, services: Services, payload: dict) -> dict:
 
 
 def register(app: App, services: Services) -> None:
+    bot.actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`)
     @app.command("/incident")
     def incident_command(ack, command):
         ack(answer(incident.handle, services, command))

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="an incident's captured timeline, oldest first")
     timeline.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     timeline.add_argument("--json", action="store_true", help="print a JSON array")
+
+    reminders = sub.add_parser("reminders", help="action item reminders")
+    reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
+    reminders_sub.add_parser("sweep", help="one reminder sweep now (DM overdue items, nudge for postmortems)")
     return parser
 
 
@@ -186,8 +190,24 @@ def cmd_timeline(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_reminders(args, settings: Settings) -> int:
+    """One sweep now (e.g. from cron with REMINDERS_ENABLED=false). Exit 1 when a DM failed."""
+    from bot import reminders
+    from bot.services import build_services
+
+    settings.require_slack()
+    db = _database(settings)
+    try:
+        result = reminders.sweep(build_services(settings, db))
+    finally:
+        db.dispose()
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
 COMMANDS = {
     "run": cmd_run,
+    "reminders": cmd_reminders,
     "db": cmd_db,
     "incidents": cmd_incidents,
     "timeline": cmd_timeline,

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 11:58:10.785404
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
