@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -44,6 +46,10 @@ FIRST_RUN_DELAY_S = 5.0
 LEASE = timedelta(minutes=10)
 ITEMS_PER_MESSAGE = 20  # 2 blocks an item + header + footer: 42 of Block Kit's 50
 MAX_MESSAGES_PER_DIGEST = 3  # beyond 60 items a person gets "and N more", not a flood of DMs
+# Digests to different people are sent side by side: each DM is two Web API round trips, and a
+# sweep with hundreds of recipients should not take minutes. Rate limits are per method and
+# workspace; the background client waits out a 429 (Retry-After) in its own thread.
+SEND_WORKERS = 4
 ITEM_TEXT_LIMIT = 600
 TITLE_LIMIT = 120
 
@@ -199,6 +205,14 @@ class SweepResult:
     items: int = 0  # items reminded
     nudges: int = 0  # postmortem nudges sent
     failed: int = 0  # DMs that failed (their items are released for the next sweep)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, dms: int = 0, items: int = 0, nudges: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            self.dms += dms
+            self.items += items
+            self.nudges += nudges
+            self.failed += failed
 
     def summary(self) -> str:
         text = (f"Sent {self.dms} reminder DM{'s' if self.dms != 1 else ''} about {self.items} overdue "
@@ -232,15 +246,25 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
     latest_due = now.astimezone(UTC).date()
     with services.db.read() as session:
         candidates = queries.reminder_candidates(session, now, latest_due, reminded_before)
-    for digest in select_digests(candidates, now, settings.zone, repeat):
+    digests = select_digests(candidates, now, settings.zone, repeat)
+
+    def claim_and_send(digest: Digest) -> None:
         with services.db.write() as session:
             claimed = set(queries.claim_reminders(session, digest.item_ids, owner, now, now + LEASE,
                                                   reminded_before))
         if not claimed:
-            continue  # another sweep has them
+            return  # another sweep has them
         mine = Digest(digest.recipient, digest.zone, tuple(i for i in digest.items if i.item_id in claimed),
                       digest.hidden)
         _send_digest(services, owner, mine, now, result)
+
+    if len(digests) <= 1:
+        for digest in digests:
+            claim_and_send(digest)
+        return
+    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="reminders") as pool:
+        for done in [pool.submit(claim_and_send, digest) for digest in digests]:
+            done.result()  # a database error ends the sweep; what was sent is recorded
 
 
 def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, result: SweepResult) -> None:
@@ -251,7 +275,7 @@ def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, 
     except (SlackApiError, SlackClientError, OSError) as exc:
         log.warning("reminder DM to %s failed at conversations.open: %s", digest.recipient, _error(exc))
         _release(services, digest.item_ids, owner)
-        result.failed += 1
+        result.add(failed=1)
         return
     for message in messages:
         try:
@@ -259,13 +283,13 @@ def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, 
                                     unfurl_links=False, unfurl_media=False)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("reminder DM to %s failed: %s", digest.recipient, _error(exc))
+            _forget_dm(client, digest.recipient)  # in case the remembered channel is the problem
             _release(services, message.item_ids, owner)
-            result.failed += 1
+            result.add(failed=1)
             continue
         with services.db.write() as session:
             queries.record_reminded(session, message.item_ids, owner, services.now())
-        result.dms += 1
-        result.items += len(message.item_ids)
+        result.add(dms=1, items=len(message.item_ids))
 
 
 def _release(services: Services, item_ids: Sequence[int], owner: str) -> None:
@@ -291,15 +315,31 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
             log.warning("postmortem nudge for INC-%s failed: %s", nudge.incident_id, _error(exc))
             with services.db.write() as session:
                 queries.release_nudge(session, nudge.incident_id, owner)
-            result.failed += 1
+            result.add(failed=1)
             continue
         with services.db.write() as session:
             queries.record_nudged(session, nudge.incident_id, owner, services.now())
-        result.nudges += 1
+        result.add(nudges=1)
+
+
+# A person's DM channel with the bot never changes: remember it, and spare conversations.open
+# (rate-limited at Tier 3, about 50 a minute) on every later sweep of this process.
+_dm_channels: dict[tuple[str, str], str] = {}
 
 
 def _open_dm(client, user_id: str) -> str:
-    return client.conversations_open(users=user_id)["channel"]["id"]
+    key = (client.base_url, user_id)
+    channel = _dm_channels.get(key)
+    if channel is None:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        if len(_dm_channels) > 50_000:
+            _dm_channels.clear()
+        _dm_channels[key] = channel
+    return channel
+
+
+def _forget_dm(client, user_id: str) -> None:
+    _dm_channels.pop((client.base_url, user_id), None)
 
 
 def _error(exc: Exception) -> str:
