@@ -240,11 +240,12 @@ def press_note(what: str, item, changed: bool, user: str, until: datetime | None
 
 
 def register(app, services) -> None:
-    """The button listeners (bot/app.py calls this). Each acknowledges at once after its write."""
+    """The button listeners (bot/app.py calls this). Each acknowledges once its write is committed:
+    if the database fails, Slack shows the press as failed and the person can press again."""
 
     def listener(ack, body):
-        ack()
         press(services, body)
+        ack()
 
     for action_id in (DONE_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
         app.action(action_id)(listener)

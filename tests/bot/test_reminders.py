@@ -465,3 +465,22 @@ def test_sweep_result_summary():
     assert reminders.SweepResult(2, 5, 1, 0).summary() == (
         "Sent 2 reminder DMs about 5 overdue action items and 1 postmortem nudge.")
     assert "1 DM failed" in replace(reminders.SweepResult(), failed=1).summary()
+
+
+def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin, monkeypatch):
+    bot = setup()
+    item_id = add_item(bot)
+
+    def database_down(*args, **kwargs):
+        from storage.db import DatabaseUnavailable
+
+        raise DatabaseUnavailable("down")
+
+    monkeypatch.setattr(queries, "close_action_item", database_down)
+    payload = sr.block_actions("action_done", str(item_id), channel_id="DU0OWNER",
+                               block_id=f"reminder_buttons:{item_id}")
+    assert bot.interact(payload).status != 200  # Slack marks the press as failed; pressing again works
+    monkeypatch.undo()
+    assert item(bot, item_id).status == "open"
+    assert bot.interact(payload).status == 200
+    assert item(bot, item_id).status == "done"
