@@ -194,11 +194,16 @@ def cmd_reminders(args, settings: Settings) -> int:
     """One sweep now (e.g. from cron with REMINDERS_ENABLED=false). Exit 1 when a DM failed."""
     from bot import reminders
     from bot.services import build_services
+    from storage.db import DatabaseUnavailable
 
     settings.require_slack()
     db = _database(settings)
     try:
         result = reminders.sweep(build_services(settings, db))
+    except DatabaseUnavailable as exc:
+        print(f"incident-bot: the database did not answer ({exc}); nothing more was sent, run the sweep again",
+              file=sys.stderr)
+        return 1
     finally:
         db.dispose()
     print(result.summary())

@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import reminders
 from bot.reminders import Digest, digest_messages, select_digests
@@ -484,3 +486,33 @@ def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin
     assert item(bot, item_id).status == "open"
     assert bot.interact(payload).status == 200
     assert item(bot, item_id).status == "done"
+
+
+RECIPIENT_TZ = {"U0A": "Pacific/Auckland", "U0B": "America/Los_Angeles", "U0C": None, "U0CMDR": "Pacific/Kiritimati"}
+
+
+@given(st.lists(st.builds(
+    cand,
+    item_id=st.integers(1, 10_000),
+    owner_id=st.sampled_from([None, "U0A", "U0B", "U0C"]),
+    commander_id=st.sampled_from([None, "U0CMDR", "U0A"]),
+    due=st.dates(date(2026, 11, 15), date(2026, 11, 30)),
+    snoozed_until=st.none() | st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 28), timezones=st.just(UTC)),
+    reminded_at=st.none() | st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 24), timezones=st.just(UTC)),
+), unique_by=lambda c: c.item_id, max_size=40), st.sampled_from([0, 1, 24]))
+def test_digests_hold_each_remindable_item_once_and_nothing_else(items, repeat_hours):
+    # as the database delivers them: the recipient's stored zone on each of their items
+    items = [replace(i, recipient_tz=RECIPIENT_TZ.get(i.owner_id or i.commander_id)) for i in items]
+    repeat = timedelta(hours=repeat_hours)
+    digests = select_digests(items, NOW, UTC, repeat)
+    assert len({d.recipient for d in digests}) == len(digests)  # one digest per person
+    sent = {i.item_id: d.recipient for d in digests for i in d.items}
+    assert len(sent) == sum(len(d.items) for d in digests)  # no item twice
+    for i in items:
+        recipient = i.owner_id or i.commander_id
+        zone = reminders.zone_named(i.recipient_tz, UTC)
+        if recipient is not None and reminders.needs_reminder(i, NOW, zone, repeat):
+            assert sent.get(i.item_id) == recipient
+            assert NOW.astimezone(zone).date() > i.due  # the owner's own date is past the due date
+        else:
+            assert i.item_id not in sent
