@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot import text as T
 from bot.when import WhenError, slack_date
+from storage import queries
+from storage.models import Entry
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,7 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
     hidden = len(items) - LIST_ITEMS_SHOWN
     if hidden > 0:
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"…and {hidden} more (`incident-bot timeline` lists every item)."}]})
+            {"type": "mrkdwn", "text": f"…and {hidden} more, closed ones last (a Slack message holds at most 50 blocks)."}]})
     return text, blocks
 
 
@@ -253,9 +255,6 @@ def register(app, services) -> None:
 
 def press(services, body: dict) -> None:
     """Apply one button press: update the item, then queue the rewrite of the message it was in."""
-    from storage import queries
-    from storage.models import Entry
-
     action = (body.get("actions") or [{}])[0]
     what = action.get("action_id")
     try:
@@ -285,8 +284,6 @@ def press(services, body: dict) -> None:
 
 
 def _rewrite_job(body: dict, item_id: int, note: str, session, item, today: date | None) -> dict | None:
-    from storage import queries
-
     container = body.get("container") or {}
     response_url = body.get("response_url")
     if today is not None and item is not None:
