@@ -268,7 +268,7 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
         return
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="reminders") as pool:
         for done in [pool.submit(claim_and_send, digest) for digest in digests]:
-            done.result()  # a database error ends the sweep; what was sent is recorded
+            done.result()  # re-raise the unexpected; what was sent is recorded already
 
 
 def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, result: SweepResult) -> None:
