@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import capture, interactions
+from bot import actions, capture, interactions
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
 from bot.services import Services
@@ -109,7 +109,8 @@ def register(app: App, services: Services) -> None:
     def postmortem_command(ack, command):
         ack(answer(postmortem.handle, services, command))
 
-    interactions.register(app, services)
+    interactions.register(app, services)  # postmortem prompt buttons and modals
+    actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`)
 
     @app.event(re.compile(".*"))
     def other_event(event):

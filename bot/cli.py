@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     export.add_argument("--template", default="default", help="template name (default: default)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    reminders = sub.add_parser("reminders", help="action item reminders")
+    reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
+    reminders_sub.add_parser("sweep", help="one reminder sweep now (DM overdue items, nudge for postmortems)")
     return parser
 
 
@@ -223,9 +226,30 @@ def cmd_postmortem(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_reminders(args, settings: Settings) -> int:
+    """One sweep now (e.g. from cron with REMINDERS_ENABLED=false). Exit 1 when a DM failed."""
+    from bot import reminders
+    from bot.services import build_services
+    from storage.db import DatabaseUnavailable
+
+    settings.require_slack()
+    db = _database(settings)
+    try:
+        result = reminders.sweep(build_services(settings, db))
+    except DatabaseUnavailable as exc:
+        print(f"incident-bot: the database did not answer ({exc}); nothing more was sent, run the sweep again",
+              file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "postmortem": cmd_postmortem,
+    "reminders": cmd_reminders,
     "db": cmd_db,
     "incidents": cmd_incidents,
     "timeline": cmd_timeline,

@@ -112,14 +112,15 @@ def _plain(start_response, status: str, body: bytes):
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = system_clock):
-        from bot import jobs
+        from bot import actions, jobs
         from bot.app import build_app
         from bot.outbox import Outbox
 
         self.settings = settings
         self.db = Database(settings.database_url, pool_size=min(settings.web_threads + 4, 40))
         self.services: Services = build_services(settings, self.db, clock)
-        self.outbox = Outbox(self.db, jobs.handlers(self.services), clock, on_give_up=jobs.report_give_up(self.services))
+        handlers = {**jobs.handlers(self.services), **actions.job_handlers(self.services)}
+        self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services))
         self.services.wake_outbox = self.outbox.wake
         self.app = build_app(self.services)
         self.scheduler = None
@@ -133,6 +134,10 @@ class Runtime:
         except DatabaseUnavailable:
             self.services.outage.began(self.services.now())
         self.outbox.start()
+        if self.settings.reminders_enabled and self.scheduler is None:
+            from bot import reminders
+
+            self.scheduler = reminders.start_scheduler(self.services)
 
     def stop_background(self) -> None:
         if self.scheduler is not None:

@@ -70,6 +70,10 @@ class Incident(SQLModel, table=True):
     prompts_sent_at: datetime | None = _when(nullable=True)
     # the workspace's domain (acme in acme.slack.com), for permalinks to captured messages in the draft
     team_domain: str | None = Field(default=None, max_length=100)
+    # the postmortem nudge (SPEC 6): claimed with a lease, recorded once the commander's DM is sent
+    nudged_at: datetime | None = _when(nullable=True)
+    nudge_lease_until: datetime | None = _when(nullable=True)
+    nudge_lease_owner: str | None = Field(default=None, max_length=64)
 
 
 class Milestone(SQLModel, table=True):

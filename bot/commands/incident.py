@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import actions, views
 from bot import text as T
-from bot import views
 from bot.commands.common import (
     NO_INCIDENT,
     Call,
@@ -40,7 +40,7 @@ from bot.services import Services
 from bot.when import WhenError, format_time, slack_date, split_when, zone_display_name, zone_named
 from storage import fast, queries
 from storage.fast import ChannelIncident
-from storage.models import Entry, Incident, Milestone
+from storage.models import ActionItem, Entry, Incident, Milestone
 
 log = logging.getLogger(__name__)
 
@@ -465,6 +465,60 @@ def timezone(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
 
 
 # ---------------------------------------------------------------------------------------------
+# action items (SPEC 6)
+
+ACTION_USAGE = ("Usage: `/incident action <text> [@owner] [due <date>]`, e.g. "
+                "`/incident action add retry backoff to the client @dana due friday`.")
+
+
+def action(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    if not rest.strip():
+        return Reply(ACTION_USAGE)
+    today = actions.local_today(ctx.now, ctx.caller_zone())
+    try:
+        request = actions.parse_action(rest, today)
+    except actions.DueError as exc:
+        return Reply(f":warning: Nothing was stored: {exc}")
+    if not request.text:
+        return Reply(f"Say what needs doing before the owner and due date. {ACTION_USAGE}")
+    with ctx.services.db.write() as session:
+        item = queries.add_action_item(
+            session,
+            ActionItem(incident_id=incident.id, text=request.text, owner_id=request.owner_id, due=request.due,
+                       status="open", created_by=ctx.user, created_at=ctx.now),
+        )
+        details = [f"owner {request.owner_mention}"] if request.owner_mention else []
+        if request.due:
+            details.append(f"due {request.due.isoformat()}")
+        queries.add_entry(
+            session,
+            Entry(incident_id=incident.id, kind="action", at=ctx.now, author_id=ctx.user,
+                  text=f"Action #{item.id}: {request.text}" + (f" ({', '.join(details)})" if details else ""),
+                  key=False, recorded_at=ctx.now),
+        )
+        if request.owner_id:
+            # the reminder sweep reads the owner's zone from the stored profile
+            queries.enqueue(session, "profile", {"user_id": request.owner_id}, ctx.now)
+        number = item.id
+    ctx.services.wake_outbox()
+    owner = f"<@{request.owner_id}>" if request.owner_id else "nobody yet, so reminders go to the commander"
+    reply = (f"Action #{number} for {views.ref(incident.id)}: {echo(request.text)}\n"
+             f"Owner: {owner} · Due: {actions.describe_due(request.due, today)}")
+    if request.due is not None and request.due < today:
+        reply += (f"\n:warning: {request.due.isoformat()} is already past, so the item is overdue now"
+                  " and the reminder goes out with the next sweep.")
+    return Reply(reply)
+
+
+def list_actions(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    with ctx.services.db.read() as session:
+        items = queries.action_items(session, incident.id)
+    today = actions.local_today(ctx.now, ctx.caller_zone())
+    text, blocks = actions.list_message(views.ref(incident.id), items, today)
+    return Reply(text, blocks=blocks)
+
+
+# ---------------------------------------------------------------------------------------------
 # status and help
 
 
@@ -509,6 +563,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "impact": text_field("impact"),
     "timezone": timezone,
     "status": status,
+    "action": action,
+    "actions": list_actions,
 }
 SUBCOMMANDS.update({name: milestone(name) for name in MILESTONES})
-READ_ONLY = {"status"}
+READ_ONLY = {"status", "actions"}

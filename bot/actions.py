@@ -1,0 +1,327 @@
+"""Action items (SPEC 6): `/incident action` parsing and due dates (pure), their Block Kit, and the
+Done / Snooze buttons.
+
+    fix the retry storm <@U123|bob> due friday   -> text "fix the retry storm", owner U123, due Friday
+    rotate keys due 2026-12-01                    -> no owner (the commander is reminded), due 1 Dec
+
+`due <date>` counts only as the final clause; the owner is the last `<@U…>` mention before it.
+Dates are read in the caller's zone: `today` is their today.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from bot import text as T
+from bot.when import WhenError, slack_date
+from storage import queries
+from storage.models import Entry
+
+log = logging.getLogger(__name__)
+
+DUE_FORMS = (
+    "Accepted due dates: `2026-12-01` (YYYY-MM-DD), `today`, `tomorrow`, `in 3 days`, "
+    "or a weekday such as `friday` (its next occurrence)."
+)
+MAX_DAYS_AHEAD = 3650
+
+WEEKDAYS = {
+    "monday": 0, "mon": 0,
+    "tuesday": 1, "tue": 1, "tues": 1,
+    "wednesday": 2, "wed": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3,
+    "friday": 4, "fri": 4,
+    "saturday": 5, "sat": 5,
+    "sunday": 6, "sun": 6,
+}
+# After a final `due`, words that show the user meant a date (so a bad one is refused, not kept as
+# text): `due next week` is refused with the accepted forms, `due diligence review` is just text.
+_DATE_LIKE = re.compile(
+    r"\d.*|today|tomorrow|tmrw|tonight|in|on|by|next|this|end|eod|eow|eom|eoy|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|"
+    r"january|february|march|april|june|july|august|september|october|november|december|"
+    + "|".join(WEEKDAYS),
+    re.IGNORECASE,
+)
+_DUE_WORD = re.compile(r"(?:^|\s)due(?:\s+|$)", re.IGNORECASE)
+_USER_TOKEN = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_IN_DAYS = re.compile(r"in (\d{1,6}) days?")
+
+
+class DueError(WhenError):
+    """A due date that cannot be used; `str()` is the message to show."""
+
+
+def parse_due(text: str, today: date) -> date:
+    """The date `text` names, with `today` being the caller's local date."""
+    words = " ".join(text.lower().split())
+    if words == "today":
+        return today
+    if words == "tomorrow":
+        return today + timedelta(days=1)
+    m = _IN_DAYS.fullmatch(words)
+    if m:
+        days = int(m.group(1))
+        if days > MAX_DAYS_AHEAD:
+            raise DueError(f"`{text}` is more than ten years away. {DUE_FORMS}")
+        return today + timedelta(days=days)
+    if words in WEEKDAYS:
+        ahead = (WEEKDAYS[words] - today.weekday()) % 7
+        return today + timedelta(days=ahead or 7)  # `friday` on a Friday is next week's
+    m = _ISO_DATE.fullmatch(words)
+    if m:
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            raise DueError(f"`{text}` is not a date on the calendar. {DUE_FORMS}") from None
+    raise DueError(f"`{text}` is not a due date I understand. {DUE_FORMS}")
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """What `/incident action` asked for. `text` stays in Slack's encoding."""
+
+    text: str
+    owner_id: str | None
+    due: date | None
+    owner_mention: str | None = None  # the token as typed (`<@U123|bob>`), its name for the timeline
+
+
+def parse_action(encoded: str, today: date) -> ActionRequest:
+    """Split `<text> [<@owner>] [due <date>]`. Raises DueError for a `due` clause that is no date."""
+    body, due = encoded.strip(), None
+    clause = _final_due_clause(body)
+    if clause is not None:
+        start, date_text = clause
+        due = parse_due(date_text, today)
+        body = body[:start].strip()
+    mentions = list(_USER_TOKEN.finditer(body))
+    owner = None
+    if mentions:
+        last = mentions[-1]
+        owner = last.group(1)
+        # A mention that opens or closes the text names the owner and is not part of the sentence;
+        # one in the middle (`ask <@U1> to rotate keys`) stays, so the text still reads right.
+        if last.end() == len(body):
+            body = body[: last.start()].strip()
+        elif last.start() == 0 and len(mentions) == 1:
+            body = body[last.end():].strip()
+    return ActionRequest(text=body, owner_id=owner, due=due, owner_mention=mentions[-1].group(0) if mentions else None)
+
+
+def _final_due_clause(text: str) -> tuple[int, str] | None:
+    """(where the clause starts, its date text) when the text ends with `due <date>`."""
+    found = list(_DUE_WORD.finditer(text))
+    if not found:
+        return None
+    last = found[-1]
+    rest = text[last.end():].strip()
+    if not rest:
+        return None  # `… payment due` is text
+    words = rest.split()
+    if len(words) > 4 or "<" in rest or not _DATE_LIKE.fullmatch(words[0]):
+        return None
+    return last.start(), rest
+
+
+def local_today(now: datetime, zone) -> date:
+    return now.astimezone(zone).date()
+
+
+def describe_due(due: date | None, today: date) -> str:
+    """`Fri 2026-11-27`, with how it relates to today: `(today)`, `(3 days overdue)`."""
+    if due is None:
+        return "no due date"
+    shown = f"{due:%a %Y-%m-%d}"
+    days = (today - due).days
+    if days == 0:
+        return shown + " (today)"
+    if days == 1:
+        return shown + " (1 day overdue)"
+    if days > 1:
+        return shown + f" ({days} days overdue)"
+    return shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Block Kit (pure): the `/incident actions` list
+
+DONE_ACTION = "action_done"
+SNOOZE_DAY_ACTION = "action_snooze_1d"
+SNOOZE_WEEK_ACTION = "action_snooze_1w"
+LIST_ITEMS_SHOWN = 45  # header + 45 items + "and N more" stays under Block Kit's 50 blocks
+ITEM_TEXT_LIMIT = 600
+
+
+def item_line(item, today: date) -> str:
+    """`*#12* fix the retry storm` and its owner, due date and status, as safe mrkdwn."""
+    owner = f"<@{item.owner_id}>" if item.owner_id else "no owner (the commander is reminded)"
+    if item.status == "open":
+        state = "open"
+        due = describe_due(item.due, today)
+    else:
+        state = item.status + (f" by <@{item.closed_by}>" if item.closed_by else "")
+        due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
+    text = T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)
+    mark = ":white_check_mark: " if item.status == "done" else ""
+    return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
+
+
+def done_button(item_id: int) -> dict:
+    return {"type": "button", "action_id": DONE_ACTION, "style": "primary", "value": str(item_id),
+            "text": {"type": "plain_text", "text": "Done", "emoji": False}}
+
+
+def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
+    """(fallback text, blocks) of an incident's action items, with a Done button per open item."""
+    open_count = sum(1 for i in items if i.status == "open")
+    if not items:
+        text = (f"{ref} has no action items yet. Add one with "
+                "`/incident action <text> [@owner] [due <date>]`.")
+        return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    text = f"{ref} has {len(items)} action item{'s' if len(items) != 1 else ''} ({open_count} open)."
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Action items of {ref}* "
+                                                       f"({open_count} open of {len(items)})"}}]
+    ordered = sorted(items, key=lambda i: (i.status != "open", i.id))  # a cut hides closed ones first
+    for item in ordered[:LIST_ITEMS_SHOWN]:
+        block = {"type": "section", "block_id": f"action_item:{item.id}",
+                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}
+        if item.status == "open":
+            block["accessory"] = done_button(item.id)
+        blocks.append(block)
+    hidden = len(items) - LIST_ITEMS_SHOWN
+    if hidden > 0:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"…and {hidden} more, closed ones last (a Slack message holds at most 50 blocks)."}]})
+    return text, blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# buttons: Done, Snooze 1 day, Snooze 1 week (in reminder DMs and in the `/incident actions` list)
+
+SNOOZES = {SNOOZE_DAY_ACTION: timedelta(days=1), SNOOZE_WEEK_ACTION: timedelta(weeks=1)}
+REWRITE_JOB = "rewrite_message"
+
+
+def rewrite_digest(blocks: list[dict] | None, item_id: int, note: str) -> list[dict]:
+    """The DM's blocks with this item's buttons replaced by what happened (pure).
+
+    Works on the blocks Slack sends back in the payload, so the other items keep their buttons.
+    """
+    target = f"reminder_buttons:{item_id}"
+    replaced = False
+    out = []
+    for block in blocks or []:
+        if block.get("block_id") == target:
+            out.append({"type": "context", "block_id": target, "elements": [{"type": "mrkdwn", "text": note}]})
+            replaced = True
+        else:
+            out.append(block)
+    if not replaced:
+        out.append({"type": "section", "block_id": target, "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {note}"}})
+    return out
+
+
+def press_note(what: str, item, changed: bool, user: str, until: datetime | None) -> str:
+    """What a button press did, for the rewritten message."""
+    if item is None:
+        return ":grey_question: This action item no longer exists."
+    if what == DONE_ACTION:
+        if changed:
+            return f":white_check_mark: Done, marked by <@{user}>."
+        by = f" by <@{item.closed_by}>" if item.closed_by else ""
+        return f":white_check_mark: Already {item.status}{by}."
+    if not changed:
+        return f"This item is {item.status}, so there is nothing to snooze."
+    shown = slack_date(until, UTC, "{date_short_pretty} {time}") if until else ""
+    return f":zzz: Snoozed by <@{user}> until {shown}. The next reminder comes after that."
+
+
+def register(app, services) -> None:
+    """The button listeners (bot/app.py calls this). Each acknowledges once its write is committed:
+    if the database fails, Slack shows the press as failed and the person can press again."""
+
+    def listener(ack, body):
+        press(services, body)
+        ack()
+
+    for action_id in (DONE_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
+        app.action(action_id)(listener)
+
+
+def press(services, body: dict) -> None:
+    """Apply one button press: update the item, then queue the rewrite of the message it was in."""
+    action = (body.get("actions") or [{}])[0]
+    what = action.get("action_id")
+    try:
+        item_id = int(action.get("value") or "")
+    except ValueError:
+        log.warning("button %s with a value that is no item id: %r", what, action.get("value"))
+        return
+    user = (body.get("user") or {}).get("id") or ""
+    now = services.now()
+    from_list = str(action.get("block_id", "")).startswith("action_item:")
+    today = local_today(now, services.people.zone_of(user)) if from_list else None
+    until = now + SNOOZES[what] if what in SNOOZES else None
+    with services.db.write() as session:
+        if what == DONE_ACTION:
+            item, changed = queries.close_action_item(session, item_id, user, now)
+            if changed:
+                queries.add_entry(session, Entry(
+                    incident_id=item.incident_id, kind="action", at=now, author_id=user,
+                    text=f"Action #{item.id} done: {item.text}", key=False, recorded_at=now))
+        else:
+            item, changed = queries.snooze_action_item(session, item_id, until)
+        note = press_note(what, item, changed, user, until)
+        job = _rewrite_job(body, item_id, note, session, item, today)
+        if job is not None:
+            queries.enqueue(session, REWRITE_JOB, job, now)
+    services.wake_outbox()
+
+
+def _rewrite_job(body: dict, item_id: int, note: str, session, item, today: date | None) -> dict | None:
+    container = body.get("container") or {}
+    response_url = body.get("response_url")
+    if today is not None and item is not None:
+        # the `/incident actions` list is ephemeral: only its response_url can replace it
+        text, blocks = list_message(f"INC-{item.incident_id}", queries.action_items(session, item.incident_id), today)
+        return {"response_url": response_url, "text": text, "blocks": blocks,
+                "failure_text": "Updating the action item list failed"} if response_url else None
+    message = body.get("message") or {}
+    blocks = rewrite_digest(message.get("blocks"), item_id, note)
+    text = message.get("text") or "Overdue action items"
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    if channel and ts and not container.get("is_ephemeral"):
+        return {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+    if response_url:
+        return {"response_url": response_url, "text": text, "blocks": blocks}
+    return None
+
+
+def job_handlers(services) -> dict:
+    """Outbox job kinds of this module (bot/server.py adds them to the outbox's handlers)."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.webhook import WebhookClient
+
+    from bot.jobs import _raise_for
+
+    def rewrite_message(payload: dict) -> None:
+        """Show what a button press did, in the message that had the button."""
+        if payload.get("channel") and payload.get("ts"):
+            try:
+                services.background.chat_update(channel=payload["channel"], ts=payload["ts"],
+                                                text=payload["text"], blocks=payload["blocks"])
+            except SlackApiError as exc:
+                _raise_for(exc, "rewrite")
+            return
+        response = WebhookClient(payload["response_url"], timeout=10).send(
+            text=payload["text"], blocks=payload["blocks"], replace_original=True)
+        if response.status_code != 200:
+            raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
+
+    return {REWRITE_JOB: rewrite_message}

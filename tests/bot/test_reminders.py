@@ -1,0 +1,518 @@
+"""Reminders (SPEC 6): who is reminded of what (pure), the digest's Block Kit, the sweep against the
+database and the Web API stand-in, button presses, the scheduler, and the postmortem nudge."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import reminders
+from bot.reminders import Digest, digest_messages, select_digests
+from storage import queries
+from storage.models import ActionItem, PostmortemDraft
+from storage.queries import ReminderCandidate
+from tests.bot.commands.test_incident import open_incident
+from tests.support import slack_requests as sr
+
+NOW = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)  # Monday 23 Nov in UTC, Tuesday 24 Nov in Auckland
+TODAY = date(2026, 11, 23)
+DAY = timedelta(days=1)
+REPEAT = timedelta(hours=24)
+LIVE_TOKEN = re.compile(r"<!(channel|here|everyone|subteam)|<https?:|<@U0EVIL|<mailto:")
+
+
+def cand(item_id=1, **kwargs) -> ReminderCandidate:
+    values = {"item_id": item_id, "incident_id": 7, "text": f"item {item_id}", "owner_id": "U0OWNER",
+              "due": TODAY - DAY, "snoozed_until": None, "reminded_at": None, "commander_id": "U0CMDR",
+              "channel_id": "C0INC07", "incident_title": "Checkout errors", "recipient_tz": None}
+    values.update(kwargs)
+    return ReminderCandidate(**values)
+
+
+def selected(candidates, now=NOW, zone=UTC, repeat=REPEAT) -> dict[str, list[int]]:
+    return {d.recipient: d.item_ids for d in select_digests(candidates, now, zone, repeat)}
+
+
+# --- selection (pure) -------------------------------------------------------------------------
+
+
+def test_an_item_is_reminded_once_the_owners_date_is_past_its_due_date():
+    assert selected([cand(1, due=TODAY - DAY)]) == {"U0OWNER": [1]}
+    assert selected([cand(1, due=TODAY)]) == {}  # due today is not overdue yet
+    assert selected([cand(1, due=TODAY + DAY)]) == {}
+
+
+def test_overdue_is_decided_in_the_owners_zone():
+    # 23:30 UTC on Monday is already Tuesday in Auckland and still Monday afternoon in Los Angeles
+    due_monday = [cand(1, due=TODAY, recipient_tz="Pacific/Auckland"),
+                  cand(2, due=TODAY, owner_id="U0LA", recipient_tz="America/Los_Angeles"),
+                  cand(3, due=TODAY, owner_id="U0UTC", recipient_tz="UTC")]
+    assert selected(due_monday) == {"U0OWNER": [1]}
+    # a moment after midnight in Los Angeles, Monday's item is overdue there too
+    assert selected(due_monday, now=datetime(2026, 11, 24, 8, 1, tzinfo=UTC))["U0LA"] == [2]
+
+
+def test_an_owner_without_a_stored_zone_uses_the_default_zone():
+    item = cand(1, due=TODAY, recipient_tz=None)
+    assert selected([item], zone=UTC) == {}
+    assert selected([item], zone=ZoneInfo("Pacific/Auckland")) == {"U0OWNER": [1]}
+    assert selected([cand(1, due=TODAY, recipient_tz="Not/AZone")], zone=ZoneInfo("Asia/Tokyo")) == {"U0OWNER": [1]}
+
+
+def test_snoozed_items_wait_until_the_snooze_ends():
+    assert selected([cand(1, snoozed_until=NOW + timedelta(minutes=1))]) == {}
+    assert selected([cand(1, snoozed_until=NOW)]) == {"U0OWNER": [1]}
+    assert selected([cand(1, snoozed_until=NOW - DAY)]) == {"U0OWNER": [1]}
+
+
+def test_an_item_reminded_recently_waits_for_the_repeat_interval():
+    assert selected([cand(1, reminded_at=NOW - timedelta(hours=23, minutes=59))]) == {}
+    assert selected([cand(1, reminded_at=NOW - timedelta(hours=24))]) == {"U0OWNER": [1]}
+    assert selected([cand(1, reminded_at=NOW - timedelta(hours=2))], repeat=timedelta(hours=1)) == {"U0OWNER": [1]}
+
+
+def test_repeat_hours_zero_selects_an_item_reminded_just_now():
+    assert selected([cand(1, reminded_at=NOW)], repeat=timedelta(0)) == {"U0OWNER": [1]}
+
+
+def test_items_without_owner_go_to_the_commander_and_without_either_nowhere():
+    items = [cand(1, owner_id=None), cand(2, owner_id=None, commander_id=None), cand(3)]
+    assert selected(items) == {"U0CMDR": [1], "U0OWNER": [3]}
+
+
+def test_one_digest_per_person_oldest_due_first():
+    items = [cand(1, due=TODAY - DAY), cand(2, owner_id="U0B"), cand(3, due=TODAY - 5 * DAY),
+             cand(4, due=TODAY - DAY, incident_id=8)]
+    assert selected(items) == {"U0OWNER": [3, 1, 4], "U0B": [2]}
+
+
+def test_a_huge_digest_is_capped_and_says_how_many_more():
+    items = [cand(n) for n in range(1, 71)]
+    [digest] = select_digests(items, NOW, UTC, REPEAT)
+    cap = reminders.ITEMS_PER_MESSAGE * reminders.MAX_MESSAGES_PER_DIGEST
+    assert len(digest.items) == cap and digest.hidden == 70 - cap
+    messages = digest_messages(digest, NOW)
+    assert len(messages) == reminders.MAX_MESSAGES_PER_DIGEST
+    assert all(len(m.blocks) <= 50 for m in messages)
+    assert sorted(i for m in messages for i in m.item_ids) == list(range(1, cap + 1))
+    assert f"and {70 - cap} more" in messages[-1].blocks[-1]["elements"][0]["text"]
+    assert "(2 of 3)" in messages[1].text
+
+
+# --- the digest (pure Block Kit) ------------------------------------------------------------
+
+
+def test_the_digest_has_a_section_and_three_buttons_per_item():
+    digest = Digest("U0OWNER", UTC, (cand(1, due=TODAY - 3 * DAY), cand(2, owner_id=None)))
+    [message] = digest_messages(digest, NOW)
+    assert message.item_ids == [1, 2] and message.text == "You have 2 overdue action items."
+    assert len(message.blocks) <= 50
+    section = next(b for b in message.blocks if b.get("block_id") == "reminder_item:1")
+    text = section["text"]["text"]
+    assert section["text"]["type"] == "mrkdwn"
+    assert "*#1* item 1" in text and "Fri 2026-11-20 (3 days overdue)" in text
+    assert "<#C0INC07> (INC-7): Checkout errors" in text
+    buttons = next(b for b in message.blocks if b.get("block_id") == "reminder_buttons:1")["elements"]
+    assert [(b["action_id"], b["value"], b["text"]["text"]) for b in buttons] == [
+        ("action_done", "1", "Done"), ("action_snooze_1d", "1", "Snooze 1 day"),
+        ("action_snooze_1w", "1", "Snooze 1 week")]
+    ownerless = next(b for b in message.blocks if b.get("block_id") == "reminder_item:2")["text"]["text"]
+    assert "you get this as the commander of INC-7" in ownerless
+
+
+def test_the_digest_never_pings_from_item_text_or_titles():
+    nasty = "tell <!channel> and <!here> <@U0EVIL|mallory> see <https://evil.example|docs> <!subteam^S1|@ops> &amp; &lt;b&gt;"  # as Slack encodes it
+    digest = Digest("U0OWNER", UTC, (cand(1, text=nasty, incident_title="<!everyone> down <mailto:a@b|mail>"),))
+    [message] = digest_messages(digest, NOW)
+    rendered = json.dumps(message.blocks)
+    assert not LIVE_TOKEN.search(rendered), rendered
+    section = next(b for b in message.blocks if b.get("block_id") == "reminder_item:1")["text"]["text"]
+    assert "@channel" in section and "@mallory" in section and "docs (https://evil.example)" in section
+    assert "&amp; &lt;b&gt;" in section
+
+
+def test_a_digest_message_cannot_grow_past_block_kit_section_limits():
+    digest = Digest("U0OWNER", UTC, (cand(1, text="x" * 10_000, incident_title="t" * 5_000),))
+    [message] = digest_messages(digest, NOW)
+    assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks if b["type"] == "section")
+
+
+# --- the sweep, against the database and the Web API stand-in -------------------------------
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def add_item(bot, incident=1, owner="U0OWNER", due=TODAY - DAY, **kwargs) -> int:
+    with bot.db.write() as session:
+        item = queries.add_action_item(session, ActionItem(
+            incident_id=incident, text=kwargs.pop("text", "fix the retry storm"), owner_id=owner, due=due,
+            status=kwargs.pop("status", "open"), created_at=NOW - 7 * DAY, **kwargs))
+        return item.id
+
+
+def item(bot, item_id) -> ActionItem:
+    with bot.db.read() as session:
+        return queries.action_item(session, item_id)
+
+
+def dms(standin) -> list:
+    return [c for c in standin.calls_to("chat.postMessage") if str(c["channel"]).startswith("D")]
+
+
+def dm_item_ids(call) -> list[int]:
+    return [int(b["block_id"].split(":")[1]) for b in call["blocks"]
+            if str(b.get("block_id", "")).startswith("reminder_item:")]
+
+
+@pytest.fixture
+def setup(make_bot, standin):
+    """A bot on a frozen clock with one incident (commander U0USER1) and no Slack calls recorded yet."""
+    clock = Clock(NOW)
+
+    def make(**settings):
+        bot = make_bot(clock=clock, **settings)
+        open_incident(bot)
+        standin.reset()
+        return bot
+
+    make.clock = clock
+    return make
+
+
+def test_the_sweep_dms_each_person_one_digest_of_exactly_their_overdue_items(setup, standin):
+    bot = setup()
+    with bot.db.write() as session:
+        queries.put_user_profile(session, "U0KIWI", "Pacific/Auckland", "kiwi", NOW)
+    overdue = add_item(bot)
+    also_overdue = add_item(bot, due=TODAY - 10 * DAY)
+    add_item(bot, due=TODAY)  # due today
+    add_item(bot, due=None)
+    add_item(bot, status="done")
+    add_item(bot, snoozed_until=NOW + DAY)
+    add_item(bot, reminded_at=NOW - timedelta(hours=3))
+    kiwi = add_item(bot, owner="U0KIWI", due=TODAY)  # Tuesday already in Auckland
+    ownerless = add_item(bot, owner=None)
+
+    result = reminders.sweep(bot.services)
+
+    assert (result.dms, result.items, result.failed) == (3, 4, 0)
+    sent = {c["channel"]: dm_item_ids(c) for c in dms(standin)}
+    opened = [c["users"] for c in standin.calls_to("conversations.open")]
+    assert sorted(opened) == ["U0KIWI", "U0OWNER", "U0USER1"]
+    assert sent == {"DU0OWNER": [also_overdue, overdue], "DU0KIWI": [kiwi], "DU0USER1": [ownerless]}
+    for item_id in (overdue, also_overdue, kiwi, ownerless):
+        reminded = item(bot, item_id)
+        assert reminded.reminded_at == NOW and reminded.reminder_lease_owner is None
+    assert all(c.get("unfurl_links") in (False, "false", "0", 0) for c in dms(standin))
+
+
+def test_a_second_sweep_waits_for_the_repeat_interval(setup, standin):
+    bot = setup()
+    add_item(bot)
+    assert reminders.sweep(bot.services).dms == 1
+    setup.clock.now = NOW + timedelta(hours=23)
+    assert reminders.sweep(bot.services).dms == 0
+    setup.clock.now = NOW + timedelta(hours=24)
+    assert reminders.sweep(bot.services).dms == 1
+    assert len(dms(standin)) == 2
+
+
+def test_repeat_hours_zero_reminds_at_every_sweep(setup, standin):
+    bot = setup(reminder_repeat_hours=0)
+    add_item(bot)
+    assert [reminders.sweep(bot.services).dms for _ in range(3)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("fault", [{"error": "channel_not_found"}, {"status": 500, "times": 3}],
+                         ids=["slack-error", "server-error"])
+def test_a_failed_dm_is_not_marked_reminded_and_the_next_sweep_retries_it(setup, standin, fault):
+    bot = setup()
+    item_id = add_item(bot)
+    standin.fail("chat.postMessage", **fault)
+    result = reminders.sweep(bot.services)
+    assert (result.dms, result.failed) == (0, 1)
+    failed = item(bot, item_id)
+    assert failed.reminded_at is None and failed.reminder_lease_until is None
+    result = reminders.sweep(bot.services)
+    assert (result.dms, result.items, result.failed) == (1, 1, 0)
+    assert item(bot, item_id).reminded_at == NOW
+
+
+def test_a_failed_conversations_open_releases_the_items(setup, standin):
+    bot = setup()
+    item_id = add_item(bot)
+    standin.fail("conversations.open", "user_not_found")
+    assert reminders.sweep(bot.services).failed == 1
+    assert dms(standin) == [] and item(bot, item_id).reminded_at is None
+    assert reminders.sweep(bot.services).dms == 1
+
+
+def test_items_claimed_by_another_sweep_are_left_alone(setup, standin):
+    bot = setup()
+    item_id = add_item(bot)
+    with bot.db.write() as session:
+        assert queries.claim_reminders(session, [item_id], "someone-else", NOW, NOW + timedelta(minutes=10),
+                                       NOW - REPEAT) == [item_id]
+    assert reminders.sweep(bot.services).dms == 0
+    setup.clock.now = NOW + timedelta(minutes=11)  # that sweep crashed; its lease ran out
+    assert reminders.sweep(bot.services).dms == 1
+
+
+def test_a_digest_split_over_several_messages_records_each_message_as_it_is_sent(setup, standin):
+    bot = setup()
+    ids = [add_item(bot) for _ in range(25)]
+    standin.fail("chat.postMessage", "msg_too_long")  # the first message fails, the second goes out
+    result = reminders.sweep(bot.services)
+    assert (result.dms, result.items, result.failed) == (1, 5, 1)
+    reminded = [i for i in ids if item(bot, i).reminded_at is not None]
+    assert reminded == ids[20:]
+    assert reminders.sweep(bot.services).items == 20  # the rest, at the next sweep
+
+
+# --- buttons --------------------------------------------------------------------------------
+
+
+def press(bot, call, action_id, item_id, *, user="U0OWNER", ts="1700000900.000100"):
+    payload = sr.block_actions(action_id, str(item_id), user_id=user, channel_id=call["channel"], message_ts=ts,
+                               block_id=f"reminder_buttons:{item_id}")
+    payload["message"]["blocks"] = call["blocks"]
+    payload["message"]["text"] = call["text"]
+    response = bot.interact(payload)
+    assert response.status == 200, response.body
+    return response
+
+
+def test_done_in_the_dm_closes_the_item_and_rewrites_the_dm(setup, standin):
+    bot = setup()
+    first, second = add_item(bot), add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", first)
+    done = item(bot, first)
+    assert (done.status, done.closed_by, done.closed_at) == ("done", "U0OWNER", NOW)
+    bot.drain()
+    [update] = standin.calls_to("chat.update")
+    assert update["channel"] == "DU0OWNER" and update["ts"] == "1700000900.000100"
+    blocks = {b.get("block_id"): b for b in update["blocks"]}
+    assert blocks[f"reminder_buttons:{first}"]["type"] == "context"
+    assert "Done, marked by <@U0OWNER>" in blocks[f"reminder_buttons:{first}"]["elements"][0]["text"]
+    assert blocks[f"reminder_buttons:{second}"]["type"] == "actions"  # the other item keeps its buttons
+    assert item(bot, second).status == "open"
+    timeline = [i for i in bot.timeline(1) if i.kind == "action"]
+    assert timeline[-1].text == f"Action #{first} done: fix the retry storm"
+    setup.clock.now = NOW + 2 * DAY
+    reminders.sweep(bot.services)
+    assert dm_item_ids(dms(standin)[-1]) == [second]  # a done item is never reminded again
+
+
+@pytest.mark.parametrize("action_id, delta", [("action_snooze_1d", DAY), ("action_snooze_1w", 7 * DAY)])
+def test_snooze_holds_the_reminder_and_rewrites_the_dm(setup, standin, action_id, delta):
+    bot = setup(reminder_repeat_hours=0)
+    item_id = add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, action_id, item_id)
+    assert item(bot, item_id).snoozed_until == NOW + delta
+    bot.drain()
+    [update] = standin.calls_to("chat.update")
+    note = next(b for b in update["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
+    assert note["type"] == "context" and "Snoozed by <@U0OWNER> until" in note["elements"][0]["text"]
+    assert f"<!date^{int((NOW + delta).timestamp())}^" in note["elements"][0]["text"]
+    setup.clock.now = NOW + delta - timedelta(minutes=1)
+    assert reminders.sweep(bot.services).dms == 0
+    setup.clock.now = NOW + delta
+    assert reminders.sweep(bot.services).dms == 1
+
+
+def test_pressing_done_twice_says_it_is_already_done(setup, standin):
+    bot = setup()
+    item_id = add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", item_id)
+    press(bot, dm, "action_done", item_id, user="U0OTHER")
+    bot.drain()
+    last = standin.calls_to("chat.update")[-1]
+    note = next(b for b in last["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
+    assert "Already done by <@U0OWNER>" in note["elements"][0]["text"]
+    assert item(bot, item_id).closed_by == "U0OWNER"
+
+
+def test_done_in_the_actions_list_replaces_the_list_through_its_response_url(setup, standin):
+    bot = setup()
+    channel = bot.incident(1).channel_id
+    first, second = add_item(bot), add_item(bot)
+    listing = bot.command("actions", channel_id=channel)
+    button = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item:{first}")["accessory"]
+    payload = sr.block_actions(button["action_id"], button["value"], user_id="U0USER1", channel_id=channel,
+                               block_id=f"action_item:{first}", response_url=standin.response_url("list"))
+    payload["container"]["is_ephemeral"] = True
+    payload.pop("message")
+    assert bot.interact(payload).status == 200
+    assert item(bot, first).status == "done"
+    bot.drain()
+    [response] = [r for r in standin.responses if r["_key"] == "list"]
+    assert response["replace_original"] is True
+    sections = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
+    assert "accessory" not in sections[f"action_item:{first}"]
+    assert sections[f"action_item:{second}"]["accessory"]["value"] == str(second)
+    assert standin.calls_to("chat.update") == []
+
+
+def test_a_button_with_a_bad_value_changes_nothing(setup, standin):
+    bot = setup()
+    item_id = add_item(bot)
+    payload = sr.block_actions("action_done", "not-a-number", channel_id="DU0OWNER")
+    assert bot.interact(payload).status == 200
+    payload = sr.block_actions("action_snooze_1d", "999999", channel_id="DU0OWNER",
+                               block_id="reminder_buttons:999999")
+    assert bot.interact(payload).status == 200
+    assert item(bot, item_id).status == "open" and item(bot, item_id).snoozed_until is None
+    bot.drain()
+    [update] = standin.calls_to("chat.update")  # the missing item's message says so
+    assert "no longer exists" in json.dumps(update["blocks"])
+
+
+# --- the postmortem nudge -------------------------------------------------------------------
+
+
+def resolve(bot, when):
+    channel = bot.incident(1).channel_id
+    bot.command("resolved", channel_id=channel)
+    with bot.db.write() as session:
+        for m in queries.milestones(session, 1).values():
+            if m.name == "resolved":
+                m.at = when
+                session.add(m)
+
+
+def nudges(standin):
+    return [c for c in dms(standin) if "no postmortem yet" in c["text"]]
+
+
+def test_a_resolved_incident_without_a_draft_nudges_the_commander_once(setup, standin):
+    bot = setup()
+    resolve(bot, NOW - timedelta(days=1, hours=23))
+    assert reminders.sweep(bot.services).nudges == 0  # not two days yet
+    setup.clock.now = NOW + timedelta(hours=1)
+    assert reminders.sweep(bot.services).nudges == 1
+    [nudge] = nudges(standin)
+    assert nudge["channel"] == "DU0USER1"
+    assert f"<#{bot.incident(1).channel_id}>" in nudge["blocks"][0]["text"]["text"]
+    assert "/postmortem draft" in nudge["blocks"][0]["text"]["text"]
+    setup.clock.now = NOW + 30 * DAY
+    assert reminders.sweep(bot.services).nudges == 0
+    assert bot.incident(1).nudged_at == NOW + timedelta(hours=1)
+
+
+def test_no_nudge_when_a_draft_exists_or_the_incident_is_open(setup, standin):
+    bot = setup()
+    setup.clock.now = NOW + 10 * DAY
+    assert reminders.sweep(bot.services).nudges == 0  # open
+    resolve(bot, NOW)
+    with bot.db.write() as session:
+        session.add(PostmortemDraft(incident_id=1, version=1, template="default", markdown="# x",
+                                    created_at=NOW))
+    assert reminders.sweep(bot.services).nudges == 0
+    assert nudges(standin) == []
+
+
+def test_a_failed_nudge_is_retried_by_the_next_sweep(setup, standin):
+    bot = setup(postmortem_nudge_days=0)
+    resolve(bot, NOW - timedelta(minutes=5))
+    standin.fail("conversations.open", "fatal_error")
+    assert reminders.sweep(bot.services).failed == 1
+    assert bot.incident(1).nudged_at is None and bot.incident(1).nudge_lease_owner is None
+    assert reminders.sweep(bot.services).nudges == 1
+    assert len(nudges(standin)) == 1
+
+
+# --- the scheduler ----------------------------------------------------------------------------
+
+
+def test_the_scheduler_sweeps_soon_after_start_without_waiting_an_interval(make_bot, standin, monkeypatch):
+    monkeypatch.setattr(reminders, "FIRST_RUN_DELAY_S", 0.2)
+    bot = make_bot(reminders_enabled=True, reminder_interval_minutes=60)
+    open_incident(bot)
+    add_item(bot, due=date(2020, 1, 1))
+    standin.reset()
+    bot.runtime.start_background()
+    job = bot.runtime.scheduler.get_job("reminder_sweep")
+    assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (None, True, 1)
+    assert job.trigger.interval == timedelta(minutes=60)
+    [dm] = standin.wait_for("chat.postMessage", timeout=10)
+    assert dm["channel"] == "DU0OWNER"
+
+
+def test_reminders_disabled_starts_no_scheduler(make_bot):
+    bot = make_bot(reminders_enabled=False)
+    bot.runtime.start_background()
+    assert bot.runtime.scheduler is None
+
+
+def test_sweep_result_summary():
+    assert reminders.SweepResult(2, 5, 1, 0).summary() == (
+        "Sent 2 reminder DMs about 5 overdue action items and 1 postmortem nudge.")
+    assert "1 DM failed" in replace(reminders.SweepResult(), failed=1).summary()
+
+
+def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin, monkeypatch):
+    bot = setup()
+    item_id = add_item(bot)
+
+    def database_down(*args, **kwargs):
+        from storage.db import DatabaseUnavailable
+
+        raise DatabaseUnavailable("down")
+
+    monkeypatch.setattr(queries, "close_action_item", database_down)
+    payload = sr.block_actions("action_done", str(item_id), channel_id="DU0OWNER",
+                               block_id=f"reminder_buttons:{item_id}")
+    assert bot.interact(payload).status != 200  # Slack marks the press as failed; pressing again works
+    monkeypatch.undo()
+    assert item(bot, item_id).status == "open"
+    assert bot.interact(payload).status == 200
+    assert item(bot, item_id).status == "done"
+
+
+RECIPIENT_TZ = {"U0A": "Pacific/Auckland", "U0B": "America/Los_Angeles", "U0C": None, "U0CMDR": "Pacific/Kiritimati"}
+
+
+@given(st.lists(st.builds(
+    cand,
+    item_id=st.integers(1, 10_000),
+    owner_id=st.sampled_from([None, "U0A", "U0B", "U0C"]),
+    commander_id=st.sampled_from([None, "U0CMDR", "U0A"]),
+    due=st.dates(date(2026, 11, 15), date(2026, 11, 30)),
+    snoozed_until=st.none() | st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 28), timezones=st.just(UTC)),
+    reminded_at=st.none() | st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 24), timezones=st.just(UTC)),
+), unique_by=lambda c: c.item_id, max_size=40), st.sampled_from([0, 1, 24]))
+def test_digests_hold_each_remindable_item_once_and_nothing_else(items, repeat_hours):
+    # as the database delivers them: the recipient's stored zone on each of their items
+    items = [replace(i, recipient_tz=RECIPIENT_TZ.get(i.owner_id or i.commander_id)) for i in items]
+    repeat = timedelta(hours=repeat_hours)
+    digests = select_digests(items, NOW, UTC, repeat)
+    assert len({d.recipient for d in digests}) == len(digests)  # one digest per person
+    sent = {i.item_id: d.recipient for d in digests for i in d.items}
+    assert len(sent) == sum(len(d.items) for d in digests)  # no item twice
+    for i in items:
+        recipient = i.owner_id or i.commander_id
+        zone = reminders.zone_named(i.recipient_tz, UTC)
+        if recipient is not None and reminders.needs_reminder(i, NOW, zone, repeat):
+            assert sent.get(i.item_id) == recipient
+            assert NOW.astimezone(zone).date() > i.due  # the owner's own date is past the due date
+        else:
+            assert i.item_id not in sent
