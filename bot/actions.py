@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from bot import text as T
 from bot.when import WhenError, slack_date
 from storage import queries
-from storage.models import Entry
+from storage.models import ActionItem, Entry
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,27 @@ def _final_due_clause(text: str) -> tuple[int, str] | None:
     if len(words) > 4 or "<" in rest or not _DATE_LIKE.fullmatch(words[0]):
         return None
     return last.start(), rest
+
+
+def record_item(session, item: ActionItem, now: datetime, owner_label: str | None = None) -> ActionItem | None:
+    """Store a new action item with its timeline line, and learn its owner's zone for reminders.
+
+    Used by `/incident action` and the *Add action item* modal alike. None when `item.source_key`
+    was used before (the same modal submitted twice): nothing is stored again.
+    """
+    stored = queries.add_action_item(session, item)
+    if stored is None:
+        return None
+    details = [f"owner {owner_label or f'<@{item.owner_id}>'}"] if item.owner_id else []
+    if item.due:
+        details.append(f"due {item.due.isoformat()}")
+    queries.add_entry(session, Entry(
+        incident_id=item.incident_id, kind="action", at=now, author_id=item.created_by, key=False, recorded_at=now,
+        text=f"Action #{stored.id}: {item.text}" + (f" ({', '.join(details)})" if details else ""),
+    ))
+    if item.owner_id:
+        queries.enqueue(session, "profile", {"user_id": item.owner_id}, now)  # the sweep reads their zone
+    return stored
 
 
 def local_today(now: datetime, zone) -> date:

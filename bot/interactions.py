@@ -13,11 +13,11 @@ from datetime import date
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import actions, views
 from bot import text as T
-from bot import views
 from bot.services import Services
 from storage import queries
-from storage.models import ActionItem, Entry, Incident
+from storage.models import ActionItem, Incident
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +132,12 @@ def save_action(services: Services, body: dict, view: dict) -> dict:
     user_id, now = body["user"]["id"], services.now()
     encoded = T.encode(text)
     with services.db.write() as session:
-        item = queries.add_action_item(session, ActionItem(
+        item = actions.record_item(session, ActionItem(
             incident_id=incident.id, text=encoded, owner_id=owner, due=due, status="open",
             created_by=user_id, created_at=now, source_key=f"view:{view.get('id')}",
-        ))
-        if item is not None:
-            queries.add_entry(session, Entry(
-                incident_id=incident.id, kind="action", at=now, author_id=user_id, key=False, recorded_at=now,
-                text=f"Action item #{item.id}: {encoded}" + (f" (owner <@{owner}>)" if owner else "")
-                     + (f", due {due.isoformat()}" if due else ""),
-            ))
-            number = item.id
-        else:
-            number = None
+        ), now)
+        number = item.id if item is not None else None
+    services.wake_outbox()
     owner_zone = services.people.zone_of(owner or user_id)
     past = due is not None and due < now.astimezone(owner_zone).date()
     lines = [f"*Action item{f' #{number}' if number else ''} saved for {views.ref(incident.id)}*",

@@ -482,23 +482,12 @@ def action(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     if not request.text:
         return Reply(f"Say what needs doing before the owner and due date. {ACTION_USAGE}")
     with ctx.services.db.write() as session:
-        item = queries.add_action_item(
+        item = actions.record_item(
             session,
             ActionItem(incident_id=incident.id, text=request.text, owner_id=request.owner_id, due=request.due,
                        status="open", created_by=ctx.user, created_at=ctx.now),
+            ctx.now, owner_label=request.owner_mention,
         )
-        details = [f"owner {request.owner_mention}"] if request.owner_mention else []
-        if request.due:
-            details.append(f"due {request.due.isoformat()}")
-        queries.add_entry(
-            session,
-            Entry(incident_id=incident.id, kind="action", at=ctx.now, author_id=ctx.user,
-                  text=f"Action #{item.id}: {request.text}" + (f" ({', '.join(details)})" if details else ""),
-                  key=False, recorded_at=ctx.now),
-        )
-        if request.owner_id:
-            # the reminder sweep reads the owner's zone from the stored profile
-            queries.enqueue(session, "profile", {"user_id": request.owner_id}, ctx.now)
         number = item.id
     ctx.services.wake_outbox()
     owner = f"<@{request.owner_id}>" if request.owner_id else "nobody yet, so reminders go to the commander"
