@@ -162,6 +162,16 @@ def cmd_incidents(args, settings: Settings) -> int:
     return 0
 
 
+def _incident(session, number: int):
+    """The incident numbered `number`, or None after saying on stderr that there is none."""
+    from storage import queries
+
+    incident = queries.incident_by_number(session, number)
+    if incident is None:
+        print(f"incident-bot: there is no INC-{number}; `incident-bot incidents` lists them", file=sys.stderr)
+    return incident
+
+
 def cmd_timeline(args, settings: Settings) -> int:
     from bot.timeline import load
     from storage import queries
@@ -169,10 +179,8 @@ def cmd_timeline(args, settings: Settings) -> int:
     db = _database(settings)
     try:
         with db.read() as session:
-            incident = queries.incident_by_number(session, args.incident)
+            incident = _incident(session, args.incident)
             if incident is None:
-                print(f"incident-bot: there is no INC-{args.incident}; `incident-bot incidents` lists them",
-                      file=sys.stderr)
                 return 1
             items = load(session, incident.id, settings.key_event_emoji)
             names = queries.user_names(session, [i.author for i in items if i.author])
@@ -181,9 +189,9 @@ def cmd_timeline(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([item.to_json(names) for item in items], indent=2, ensure_ascii=False))
         return 0
-    from zoneinfo import ZoneInfo
+    from bot.postmortem import display_zone
 
-    zone = ZoneInfo(incident.display_tz) if incident.display_tz else settings.zone
+    zone = display_zone(incident, settings)
     print(f"INC-{incident.id}: {T.plain(incident.title)} (times in {zone_display_name(zone)})")
     for item in items:
         who = "@" + names.get(item.author, item.author) if item.author else ""
@@ -202,15 +210,12 @@ def cmd_postmortem(args, settings: Settings) -> int:
     from bot import postmortem
     from bot.drafting import DraftError
     from bot.services import system_clock
-    from storage import queries
 
     db = _database(settings)
     try:
         with db.read() as session:
-            incident = queries.incident_by_number(session, args.incident)
+            incident = _incident(session, args.incident)
             if incident is None:
-                print(f"incident-bot: there is no INC-{args.incident}; `incident-bot incidents` lists them",
-                      file=sys.stderr)
                 return 1
             markdown = postmortem.export(session, incident, settings, args.template, system_clock())
     except DraftError as exc:
