@@ -115,6 +115,33 @@ def test_sigterm_stops_cleanly(server, standin):
     assert "stopped cleanly" in server.output()
 
 
+def test_sigterm_finishes_the_request_in_flight(database_url, standin):
+    """A deploy stops the bot while someone's `/incident log` is being handled: it is answered and kept."""
+    import threading
+
+    server = BotProcess({"SLACK_API_URL": standin.api_url, "DATABASE_URL": database_url,
+                         "REMINDERS_ENABLED": "true"}).start()
+    try:
+        channel = start_incident(server, standin)
+        standin.fail("users.info", delay=0.8)  # a new caller's zone is looked up: the request takes a while
+        body, headers = sr.slash_command("log 12:00 UTC rolled back during the deploy", channel_id=channel,
+                                         user_id="U0NEWCOMER")
+        answered: dict = {}
+        request = threading.Thread(target=lambda: answered.update(reply=server.post(body, headers)))
+        request.start()
+        standin.wait_for("users.info")  # it is in flight now
+        assert server.terminate() == 0
+        request.join(10)
+        status, reply = answered["reply"]
+        assert status == 200 and "rolled back during the deploy" in json.loads(reply)["text"]
+        output = server.output()
+        assert "stopped cleanly" in output and "Traceback" not in output
+    finally:
+        server.close()
+    items = json.loads(cli(database_url, "timeline", "1", "--json").stdout)
+    assert [i["text"] for i in items if i["kind"] == "log"] == ["rolled back during the deploy"]
+
+
 def test_tokens_and_secrets_never_reach_the_log(database_url, standin):
     secret_token = "xoxb-1111-2222-SECRETTOKENVALUE"
     server = BotProcess({"SLACK_API_URL": standin.api_url, "DATABASE_URL": database_url,
