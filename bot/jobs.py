@@ -34,6 +34,10 @@ PERMANENT_ERRORS = {
 }
 
 
+# chat.update answers these when someone deleted the header message: post a new one instead.
+HEADER_GONE = {"message_not_found", "cant_update_message"}
+
+
 def slack_error(exc: SlackApiError) -> str:
     return str((exc.response or {}).get("error") or exc)
 
@@ -66,11 +70,17 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
                 channel_id, header_ts = incident.channel_id, incident.header_ts
             try:
                 if header_ts:
-                    client.chat_update(channel=channel_id, ts=header_ts, **message)
-                else:
-                    response = client.chat_postMessage(channel=channel_id, unfurl_links=False, **message)
-                    with services.db.write() as session:
-                        queries.set_header_ts(session, incident_id, response["ts"])
+                    try:
+                        client.chat_update(channel=channel_id, ts=header_ts, **message)
+                        return
+                    except SlackApiError as exc:
+                        if slack_error(exc) not in HEADER_GONE:
+                            raise
+                        log.warning("INC-%s header message is gone (%s); posting a new one", incident_id,
+                                    slack_error(exc))
+                response = client.chat_postMessage(channel=channel_id, unfurl_links=False, **message)
+                with services.db.write() as session:
+                    queries.set_header_ts(session, incident_id, response["ts"])
             except SlackApiError as exc:
                 _raise_for(exc, "header")
         finally:

@@ -90,3 +90,22 @@ def test_two_replicas_never_post_two_headers(make_bot, standin):
         t.join()
     headers = [c for c in standin.calls_to("chat.postMessage") if "Investigating" in c["text"]]
     assert len(headers) == 1
+
+
+def test_a_deleted_header_is_posted_again(bot, standin):
+    """Someone deletes the header message: the next change posts a new one instead of failing forever."""
+    bot.command("start Outage")
+    bot.drain()
+    first = bot.incident(1).header_ts
+    channel = bot.incident(1).channel_id
+    standin.fail("chat.update", "message_not_found")
+    bot.command("severity sev1", channel_id=channel)
+    bot.drain()
+    incident = bot.incident(1)
+    assert incident.header_ts and incident.header_ts != first
+    [again] = [c for c in standin.calls_to("chat.postMessage")
+               if c["channel"] == channel and c["text"].startswith("INC-1") and "SEV1" in c["text"]]
+    assert "Investigating" in again["text"]
+    bot.command("severity sev2", channel_id=channel)
+    bot.drain()
+    assert standin.calls_to("chat.update")[-1]["ts"] == incident.header_ts
