@@ -98,8 +98,12 @@ def handle(services: Services, call: Call) -> Reply:
 
 def _after_change(session, ctx: Context, incident_id: int, *, announce: str | None = None) -> None:
     """Queue what every visible change implies: refresh the header, and maybe tell the channel."""
-    queries.enqueue(session, "sync_header", {"incident_id": incident_id}, ctx.now,
-                    coalesce_key=f"header:{incident_id}")
+    # If the header cannot be updated in the end, the person whose change it was hears so (their
+    # response_url); what they recorded is stored either way.
+    queries.enqueue(session, "sync_header",
+                    {"incident_id": incident_id, "response_url": ctx.call.response_url,
+                     "failure_text": f"The header of {views.ref(incident_id)} could not be updated"},
+                    ctx.now, coalesce_key=f"header:{incident_id}")
     if announce:
         incident = session.get(Incident, incident_id)
         if incident and incident.channel_id:

@@ -109,3 +109,17 @@ def test_a_deleted_header_is_posted_again(bot, standin):
     bot.command("severity sev2", channel_id=channel)
     bot.drain()
     assert standin.calls_to("chat.update")[-1]["ts"] == incident.header_ts
+
+
+def test_a_header_that_cannot_be_updated_is_told_to_whoever_changed_it(bot, standin):
+    bot.command("start Outage")
+    bot.drain()
+    channel = bot.incident(1).channel_id
+    standin.fail("chat.update", "channel_not_found")
+    standin.fail("chat.postMessage", "channel_not_found", times=None)
+    reply = bot.text("severity sev1", channel_id=channel, response_url=standin.response_url("sev"))
+    assert "now SEV1" in reply
+    bot.drain()
+    [told] = [r for r in standin.responses if r["_key"] == "sev"]
+    assert "header of INC-1 could not be updated" in told["text"] and "nothing was lost" in told["text"]
+    assert bot.incident(1).severity == "sev1", "the change itself is stored"
