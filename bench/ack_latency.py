@@ -184,7 +184,7 @@ def main() -> None:
             for name in ports
         }
         stored = json.loads(subprocess.run([sys.executable, "-m", "bot.cli", "timeline", "1", "--json"],
-                                           env=env, capture_output=True, text=True, cwd="/tmp").stdout)
+                                           env=env, capture_output=True, text=True, cwd="/tmp", check=True).stdout)
     finally:
         bot.close()
         for proc, _ in bare.values():

@@ -258,9 +258,9 @@ class Database:
 
     @contextmanager
     def _session(self, engine: Engine) -> Iterator[Session]:
-        with _translated_errors(), Session(engine, expire_on_commit=False, autoflush=False) as session:
-            with session.begin():
-                yield session
+        with (_translated_errors(), Session(engine, expire_on_commit=False, autoflush=False) as session,
+              session.begin()):
+            yield session
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

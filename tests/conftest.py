@@ -105,14 +105,14 @@ def standin():
 @pytest.fixture
 def make_settings(database_url, standin):
     def make(**overrides) -> Settings:
-        values = dict(
-            _env_file=None,
-            slack_bot_token="xoxb-test-token-0000",
-            slack_signing_secret=sr.SIGNING_SECRET,
-            slack_api_url=standin.api_url,
-            database_url=database_url,
-            reminders_enabled=False,
-        )
+        values = {
+            "_env_file": None,
+            "slack_bot_token": "xoxb-test-token-0000",
+            "slack_signing_secret": sr.SIGNING_SECRET,
+            "slack_api_url": standin.api_url,
+            "database_url": database_url,
+            "reminders_enabled": False,
+        }
         values.update(overrides)
         return Settings(**values)
 

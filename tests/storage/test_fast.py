@@ -74,7 +74,7 @@ def test_concurrent_hot_writes_lose_nothing(db):
     def write(worker):
         try:
             for i in range(40):
-                db.hot_write(lambda c: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
+                db.hot_write(lambda c, i=i: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
                 capture(db, "C1", f"1700000000.{worker:02d}{i:04d}")
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)

@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 22, 14, 5, 30, 123456, tzinfo=UTC)
 
 def make_incident(db: Database, **kwargs) -> int:
     with db.write() as session:
-        values = dict(title="t", created_by="U1", created_at=NOW, channel_id="C1")
+        values = {"title": "t", "created_by": "U1", "created_at": NOW, "channel_id": "C1"}
         values.update(kwargs)
         return queries.add_incident(session, Incident(**values)).id
 

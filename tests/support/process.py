@@ -42,7 +42,7 @@ class BotProcess:
         }
         self.env.update(env)
         self.args = args
-        self.log = tempfile.NamedTemporaryFile(prefix="incident-bot-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="incident-bot-", suffix=".log", delete=False)  # noqa: SIM115 - closed in close()
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> BotProcess:

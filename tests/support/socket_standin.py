@@ -15,6 +15,7 @@ class SocketModeStandIn:
     def __init__(self):
         self.acks: queue.Queue = queue.Queue()
         self.connected = threading.Event()
+        self.closed_with: Exception | None = None  # why the client's connection ended, if it did
         self._ws = None
         self._server = None
 
@@ -40,8 +41,8 @@ class SocketModeStandIn:
         try:
             for message in ws:
                 self.acks.put(json.loads(message))
-        except Exception:  # noqa: BLE001 - the client went away
-            pass
+        except Exception as exc:  # noqa: BLE001 - the client went away
+            self.closed_with = exc
 
     def send(self, envelope_type: str, payload: dict, *, retry_attempt: int = 0,
              accepts_response_payload: bool = False) -> str:
