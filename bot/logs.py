@@ -59,7 +59,13 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root.setLevel(level)
     if level != "DEBUG":
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+        logging.getLogger("alembic.runtime.migration").addFilter(_only_applied_migrations)
     logging.getLogger("bot.bolt").addFilter(_drop_bolt_token_warning)
+
+
+def _only_applied_migrations(record: logging.LogRecord) -> bool:
+    """Alembic says which backend it found on every command; only `Running upgrade …` is news."""
+    return record.levelno > logging.INFO or str(record.msg).startswith("Running upgrade")
 
 
 def _drop_bolt_token_warning(record: logging.LogRecord) -> bool:
