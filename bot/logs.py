@@ -65,7 +65,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
 
 def _only_applied_migrations(record: logging.LogRecord) -> bool:
     """Alembic says which backend it found on every command; only `Running upgrade …` is news."""
-    return record.levelno > logging.INFO or str(record.msg).startswith("Running upgrade")
+    return record.levelno > logging.INFO or record.getMessage().startswith("Running upgrade")
 
 
 def _drop_bolt_token_warning(record: logging.LogRecord) -> bool:
