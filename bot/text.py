@@ -27,6 +27,11 @@ def encode(raw: str) -> str:
     return raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def storable(text: str) -> str:
+    """Text as it can be stored in any database: NUL (which PostgreSQL refuses in text) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def decode(encoded: str) -> str:
     """Undo Slack's three escapes in one pass (so `&amp;lt;` stays the text `&lt;`)."""
     return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], encoded)

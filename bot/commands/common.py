@@ -37,7 +37,7 @@ class Call:
             user_id=payload.get("user_id", ""),
             channel_id=payload.get("channel_id", ""),
             channel_name=payload.get("channel_name", ""),
-            text=payload.get("text") or "",
+            text=T.storable(payload.get("text") or ""),
             response_url=payload.get("response_url"),
             trigger_id=payload.get("trigger_id"),
             team_domain=payload.get("team_domain"),
