@@ -237,3 +237,16 @@ def test_a_nul_character_is_stored_visibly_everywhere_text_enters(bot, channel):
         answers = {row[0] for row in session.execute(sa.text("SELECT text FROM prompt_answer"))}
     assert {"db\ufffdfailover", "cache\ufffdflush"} <= texts
     assert answers == {"flag\ufffdon"}
+
+
+@pytest.mark.parametrize(("command", "text"), [
+    ("/incident", "timezone Europe/<!here>"),
+    ("/incident", "log 2026-11-22<!channel> deploy"),
+    ("/incident", "log 12:00 Europe/<https://evil.example|click> deploy"),
+    ("/postmortem", "draft <!channel>"),
+])
+def test_an_error_quoting_the_input_quotes_it_as_text(bot, channel, command, text):
+    """Errors that quote what was typed used to put a typed @channel or link back live."""
+    reply = bot.text(text, command=command, channel_id=channel)
+    assert "<!" not in reply and "<https" not in reply, reply
+    assert "@here" in reply or "@channel" in reply or "click (https://evil.example)" in reply

@@ -92,8 +92,8 @@ def handle(services: Services, call: Call) -> Reply:
         )
     try:
         return subcommand(ctx, incident, rest)
-    except WhenError as exc:
-        return Reply(f":warning: {exc}")
+    except WhenError as exc:  # it quotes what was typed: no live tokens from it
+        return Reply(f":warning: {T.mrkdwn(str(exc))}")
 
 
 def _after_change(session, ctx: Context, incident_id: int, *, announce: str | None = None) -> None:
@@ -144,8 +144,8 @@ def start(ctx: Context, rest: str) -> Reply:
     services, call = ctx.services, ctx.call
     try:
         title, severity = parse_title(rest)
-    except WhenError as exc:
-        return Reply(f":warning: {exc}")
+    except WhenError as exc:  # it quotes what was typed: no live tokens from it
+        return Reply(f":warning: {T.mrkdwn(str(exc))}")
     if not title:
         return Reply("Give the incident a title: `/incident start Checkout errors sev2`.")
     with services.db.reading() as conn:
