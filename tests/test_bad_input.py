@@ -250,3 +250,10 @@ def test_an_error_quoting_the_input_quotes_it_as_text(bot, channel, command, tex
     reply = bot.text(text, command=command, channel_id=channel)
     assert "<!" not in reply and "<https" not in reply, reply
     assert "@here" in reply or "@channel" in reply or "click (https://evil.example)" in reply
+
+
+@pytest.mark.parametrize("rest", ["comms <@U0BOB|bob> <!channel> is on it", "ping <!here> <@U0BOB|bob>",
+                                  "comms <@U0BOB|bob> and <@U0CAROL|carol>"])
+def test_a_role_with_anything_beside_one_person_is_refused_whole(bot, channel, rest):
+    reply, changed = sent(bot, "/incident", f"role {rest}", channel)
+    assert reply.startswith("Usage") and not changed, reply

@@ -26,6 +26,7 @@ from bot.commands.common import (
     echo,
     first_word,
     mentioned_users,
+    strip_mentions,
 )
 from bot.milestones import (
     MILESTONE_LABELS,
@@ -398,7 +399,8 @@ def role(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     name, who = first_word(rest)
     name = name.lower()
     users = mentioned_users(who)
-    if not _ROLE_NAME.fullmatch(name) or len(users) != 1:
+    # exactly one person and nothing else: `role ping <@U1> <!channel> …` is not half-taken as a role
+    if not _ROLE_NAME.fullmatch(name) or len(users) != 1 or strip_mentions(who).strip():
         return Reply(usage)
     user_id = users[0]
     with ctx.services.db.write() as session:
