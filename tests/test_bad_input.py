@@ -9,6 +9,7 @@ it was. The subcommands are read from the code, so ones added later are covered 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -257,3 +258,11 @@ def test_an_error_quoting_the_input_quotes_it_as_text(bot, channel, command, tex
 def test_a_role_with_anything_beside_one_person_is_refused_whole(bot, channel, rest):
     reply, changed = sent(bot, "/incident", f"role {rest}", channel)
     assert reply.startswith("Usage") and not changed, reply
+
+
+@pytest.mark.parametrize(("command", "text"), [("/incident", "help"), ("/incident", "role"), ("/incident", "log"),
+                                               ("/incident", "summary"), ("/postmortem", "help"),
+                                               ("/postmortem", "templates"), ("/incident", "frobnicate")])
+def test_usage_placeholders_are_text_not_slack_tokens(bot, channel, command, text):
+    reply = bot.text(text, command=command, channel_id=channel)
+    assert "&lt;" in reply and not re.search(r"<[a-zA-Z]", reply), reply
