@@ -110,6 +110,18 @@ def markdown(encoded: str, names: NameLookup | Mapping[str, str] | None = None, 
     return escape_markdown(plain(encoded, names), inline=inline)
 
 
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
+# control characters (ESC starts terminal sequences) and bidi controls that reorder what is shown
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """Plain text for one line of terminal output: line breaks shown as ⏎, tabs as spaces, control
+    and bidi characters as visible escapes, so user text can neither add rows nor drive the terminal."""
+    text = _LINE_BREAK.sub(" ⏎ ", text).replace("\t", " ")
+    return _TERMINAL_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     """Cut text to at most `limit` characters, marking the cut."""
     if len(text) <= limit:
