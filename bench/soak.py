@@ -254,6 +254,10 @@ def main() -> int:
     if samples:
         print(f"worker RSS: start {samples[0][1] / 1024:.1f} MiB, end {samples[-1][1] / 1024:.1f} MiB, "
               f"peak {max(v for _, v in samples) / 1024:.1f} MiB ({len(samples)} samples)")
+        step = max(WINDOW, elapsed / 6)
+        marks = [next((v for at, v in samples if at >= mark), samples[-1][1]) for mark in
+                 [i * step for i in range(int(elapsed // step) + 1)]]
+        print("worker RSS over time (MiB, every {:.0f} s): {}".format(step, " ".join(f"{v / 1024:.1f}" for v in marks)))
     lost = stored_logs != tally.acked["log"] or stored_messages != tally.acked["message"]
     return 1 if lost or tally.errors or alive else 0
 
