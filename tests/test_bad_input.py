@@ -266,3 +266,42 @@ def test_a_role_with_anything_beside_one_person_is_refused_whole(bot, channel, r
 def test_usage_placeholders_are_text_not_slack_tokens(bot, channel, command, text):
     reply = bot.text(text, command=command, channel_id=channel)
     assert "&lt;" in reply and not re.search(r"<[a-zA-Z]", reply), reply
+
+
+# --- start with any title, channel messages and prompt buttons with any content -------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(rest=arbitrary)
+def test_start_with_any_title_opens_one_incident_with_a_valid_channel_or_refuses(bot, rest):
+    channel = f"C0FRESH{next(_views)}"  # never an incident channel: every example may open one
+    before = state(bot)
+    reply = check_reply(bot.command(f"start {rest}", channel_id=channel))
+    after = state(bot)
+    if refused(reply):
+        assert after == before, reply
+        return
+    assert len(after["incident"]) == len(before["incident"]) + 1 and reply.startswith(":rotating_light:"), reply
+    name = bot.standin.calls_to("conversations.create")[-1]["name"]
+    assert re.fullmatch(r"inc-\d{8}-\d+-[a-z0-9-]+", name) and len(name) <= 80, name
+    bot.drain()
+    header = bot.standin.calls_to("chat.postMessage")[-1].params
+    assert header["blocks"][0]["text"]["text"].startswith("INC-") and len(json.dumps(header)) < 20_000
+
+
+@settings(max_examples=30, deadline=None)
+@given(text=arbitrary)
+def test_any_channel_message_is_stored_once_as_sent(bot, channel, text):
+    event = sr.message(text, user="U0BOB", channel=channel)
+    before = len(state(bot)["entry"])
+    for _ in range(2):  # and a redelivery stores nothing more
+        response = bot.event(event)
+        assert response.status == 200, response.body[:300]
+    assert len(state(bot)["entry"]) == before + 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=metadata, action=st.sampled_from(sorted(a for a, _ in views.PROMPT_ACTIONS.values())))
+def test_any_prompt_button_value_is_acknowledged(bot, channel, value, action):
+    response = bot.interact(sr.block_actions(action, value, user_id="U0BOB"))
+    assert response.status == 200, response.body[:300]
