@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 
+from bot import text as T
 from bot.services import Services
 from bot.when import from_slack_ts
 from storage import fast, queries
@@ -42,7 +43,7 @@ def message_of(raw: dict, channel_id: str) -> Message | None:
     if not raw.get("ts") or not raw.get("user"):
         return None
     files = [
-        {"name": f.get("name") or f.get("title") or "file", "permalink": f.get("permalink") or ""}
+        {"name": T.storable(f.get("name") or f.get("title") or "file"), "permalink": f.get("permalink") or ""}
         for f in raw.get("files") or []
         if isinstance(f, dict)
     ]
@@ -51,7 +52,7 @@ def message_of(raw: dict, channel_id: str) -> Message | None:
         channel_id=channel_id,
         ts=raw["ts"],
         author_id=raw.get("user"),
-        text=raw.get("text") or "",
+        text=T.storable(raw.get("text") or ""),
         thread_ts=thread_ts if thread_ts and thread_ts != raw["ts"] else None,
         files=files or None,
         edited_ts=(raw.get("edited") or {}).get("ts"),

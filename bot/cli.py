@@ -158,7 +158,7 @@ def cmd_incidents(args, settings: Settings) -> int:
         when = format_time(started.at, zone) if started else format_time(inc.created_at, zone)
         channel = f"#{inc.channel_name}" if inc.channel_name else (inc.channel_id or "-")
         print(f"INC-{inc.id:<5} {inc.status:<9} {severity_label(inc.severity):<8} {when:<32} {channel:<30} "
-              f"{T.truncate(T.plain(inc.title), 60)}")
+              f"{T.one_line(T.truncate(T.plain(inc.title), 60))}")
     return 0
 
 
@@ -192,7 +192,7 @@ def cmd_timeline(args, settings: Settings) -> int:
     from bot.postmortem import display_zone
 
     zone = display_zone(incident, settings)
-    print(f"INC-{incident.id}: {T.plain(incident.title)} (times in {zone_display_name(zone)})")
+    print(f"INC-{incident.id}: {T.one_line(T.plain(incident.title))} (times in {zone_display_name(zone)})")
     for item in items:
         who = "@" + names.get(item.author, item.author) if item.author else ""
         marker = "*" if item.key else " "
@@ -200,7 +200,7 @@ def cmd_timeline(args, settings: Settings) -> int:
         text = "(deleted)" if item.deleted else T.plain(item.text, names)
         if item.files:
             text += " " + " ".join(f"[{f.get('name')}]({f.get('permalink')})" for f in item.files)
-        print(f"{marker} {format_time(item.time, zone)}  {label:<12} {who:<16} {text}")
+        print(f"{marker} {format_time(item.time, zone)}  {label:<12} {T.one_line(who):<16} {T.one_line(text)}")
     return 0
 
 

@@ -8,6 +8,7 @@ as typed, and is stored in Slack's encoding like every other user text (bot/text
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 
 from slack_bolt import App
@@ -22,6 +23,7 @@ from storage.models import ActionItem, Incident
 log = logging.getLogger(__name__)
 
 ANSWER_LIMIT = 20_000
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")  # what a users_select gives; anything else is not a person
 
 
 def register(app: App, services: Services) -> None:
@@ -58,6 +60,8 @@ def _incident_of(services: Services, value: str | None) -> Incident | None:
         number = int(str(value))
     except (TypeError, ValueError):
         return None
+    if not 0 < number < 2**31:  # not a number the database could hold (it would raise, not miss)
+        return None
     with services.db.read() as session:
         return session.get(Incident, number)
 
@@ -85,7 +89,7 @@ def _value(view: dict, block_id: str) -> dict:
 
 
 def _text(view: dict, block_id: str) -> str:
-    return (_value(view, block_id).get("value") or "").strip()
+    return T.storable(_value(view, block_id).get("value") or "").strip()
 
 
 def _errors(**errors: str) -> dict:
@@ -124,6 +128,8 @@ def save_action(services: Services, body: dict, view: dict) -> dict:
     if len(text) > ANSWER_LIMIT:
         return _errors(text=f"Keep it under {ANSWER_LIMIT:,} characters.")
     owner = _value(view, "owner").get("selected_user") or None
+    if owner is not None and not _USER_ID.fullmatch(str(owner)):
+        return _errors(owner="Pick the owner from the list, or leave it empty.")
     due_text = _value(view, "due").get("selected_date")
     try:
         due = date.fromisoformat(due_text) if due_text else None

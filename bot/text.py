@@ -27,6 +27,11 @@ def encode(raw: str) -> str:
     return raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def storable(text: str) -> str:
+    """Text as it can be stored in any database: NUL (which PostgreSQL refuses in text) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def decode(encoded: str) -> str:
     """Undo Slack's three escapes in one pass (so `&amp;lt;` stays the text `&lt;`)."""
     return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], encoded)
@@ -103,6 +108,18 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
 def markdown(encoded: str, names: NameLookup | Mapping[str, str] | None = None, *, inline: bool = True) -> str:
     """Stored text made safe for the Markdown postmortem."""
     return escape_markdown(plain(encoded, names), inline=inline)
+
+
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
+# control characters (ESC starts terminal sequences) and bidi controls that reorder what is shown
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """Plain text for one line of terminal output: line breaks shown as ⏎, tabs as spaces, control
+    and bidi characters as visible escapes, so user text can neither add rows nor drive the terminal."""
+    text = _LINE_BREAK.sub(" ⏎ ", text).replace("\t", " ")
+    return _TERMINAL_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:

@@ -25,6 +25,8 @@ ACCEPTED_FORMS = (
     "optionally followed by a zone: `UTC`, `+01:00` or an IANA name such as `Europe/Berlin`."
 )
 FUTURE_SLACK = timedelta(minutes=1)
+# Backdating has no lower bound in practice, but a time must be one every zone can show (UTC±14:00).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 
 _CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?P<ampm>[ap]\.?m\.?)?", re.IGNORECASE)
 _CLOCKISH = re.compile(r"\d{1,2}:\d{2}(:\d{2})?([ap]\.?m\.?)?", re.IGNORECASE)
@@ -57,6 +59,11 @@ class WhenError(ValueError):
     """A time the user typed that cannot be used; `str()` is the message to show them."""
 
 
+def _shown(typed: str, limit: int = 40) -> str:
+    """What the user typed, as quoted back in an error: short, even when the input is not."""
+    return typed if len(typed) <= limit else typed[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class When:
     """A parsed `<when>`: the instant (aware, UTC) and the zone it was read in."""
@@ -76,13 +83,13 @@ def zone_named(name: str) -> ZoneInfo:
     canonical = _zone_names().get(name.strip().lower())
     if canonical is None:
         raise WhenError(
-            f"`{name}` is not a time zone I know. Use an IANA name such as `Europe/Berlin` "
+            f"`{_shown(name)}` is not a time zone I know. Use an IANA name such as `Europe/Berlin` "
             "or `America/New_York`, or an offset like `+01:00`."
         )
     try:
         return ZoneInfo(canonical)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - tzdata mismatch
-        raise WhenError(f"`{name}` is not a usable time zone ({exc}).") from exc
+        raise WhenError(f"`{_shown(name)}` is not a usable time zone ({exc}).") from exc
 
 
 def _offset_zone(sign: str, hours: str, minutes: str) -> timezone:
@@ -105,7 +112,7 @@ def _zone_token(token: str) -> tzinfo | None:
         return _offset_zone(m.group("sign2"), m.group("h2"), m.group("m2"))
     if upper in _ABBREVIATIONS:
         raise WhenError(
-            f"`{token}` is ambiguous as a time zone. Use an IANA name such as `America/Los_Angeles` "
+            f"`{_shown(token)}` is ambiguous as a time zone. Use an IANA name such as `America/Los_Angeles` "
             f"or an offset like `-08:00`. {ACCEPTED_FORMS}"
         )
     if "/" in token and token.split("/", 1)[0].lower() in _ZONE_AREAS:
@@ -117,26 +124,26 @@ def _clock(token: str, ampm: str | None = None) -> time:
     """A validated clock time from `H:MM[:SS][am|pm]`; WhenError when it is not a real time."""
     m = _CLOCK.fullmatch(token)
     if not m:
-        raise WhenError(f"`{token}` is not a time. {ACCEPTED_FORMS}")
+        raise WhenError(f"`{_shown(token)}` is not a time. {ACCEPTED_FORMS}")
     hour, minute, second = int(m.group("h")), int(m.group("m")), int(m.group("s") or 0)
     suffix = (m.group("ampm") or ampm or "").lower().replace(".", "")
     if suffix:
         if not 1 <= hour <= 12:
-            raise WhenError(f"`{token} {suffix}`: with am/pm the hour is 1 to 12. {ACCEPTED_FORMS}")
+            raise WhenError(f"`{_shown(token)} {suffix}`: with am/pm the hour is 1 to 12. {ACCEPTED_FORMS}")
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise WhenError(f"`{token}` is not a time of day. {ACCEPTED_FORMS}")
+        raise WhenError(f"`{_shown(token)}` is not a time of day. {ACCEPTED_FORMS}")
     return time(hour, minute, second)
 
 
 def _date(token: str) -> date:
     m = _DATE.fullmatch(token)
     if not m:
-        raise WhenError(f"`{token}` is not a date. {ACCEPTED_FORMS}")
+        raise WhenError(f"`{_shown(token)}` is not a date. {ACCEPTED_FORMS}")
     try:
         return date(int(m.group("y")), int(m.group("mo")), int(m.group("d")))
     except ValueError:
-        raise WhenError(f"`{token}` is not a date on the calendar. {ACCEPTED_FORMS}") from None
+        raise WhenError(f"`{_shown(token)}` is not a date on the calendar. {ACCEPTED_FORMS}") from None
 
 
 def localize(naive: datetime, zone: tzinfo) -> datetime:
@@ -203,7 +210,7 @@ def split_when(text: str, now: datetime, zone: tzinfo) -> tuple[When | None, str
         wall_date = _date(first)
         second = tokens[1]
         if second is None or not _CLOCKISH.fullmatch(second):
-            raise WhenError(f"`{first}` needs a time after it, as in `{first} 14:05`. {ACCEPTED_FORMS}")
+            raise WhenError(f"`{_shown(first)}` needs a time after it, as in `{_shown(first)} 14:05`. {ACCEPTED_FORMS}")
         used = 2
         ampm = None
         if tokens[2] and _AMPM.fullmatch(tokens[2]):
@@ -226,17 +233,32 @@ def split_when(text: str, now: datetime, zone: tzinfo) -> tuple[When | None, str
 
     read_zone = fixed_zone or zone
     assert clock is not None
-    if wall_date is not None:
-        exact = localize(datetime.combine(wall_date, clock), read_zone)
-        if exact > now + FUTURE_SLACK:
-            raise WhenError(
-                f"{format_time(exact, read_zone)} is in the future. An entry's time can be at most a "
-                "minute ahead; leave the time out to record it as now."
-            )
-    else:
-        exact = latest_occurrence(clock, now, read_zone)
+    typed = " ".join(tokens[i] or "" for i in range(used))
+    try:
+        if wall_date is not None:
+            exact = localize(datetime.combine(wall_date, clock), read_zone)
+            if exact > now + FUTURE_SLACK:
+                raise WhenError(_future(format_time(exact, read_zone)))
+        else:
+            exact = latest_occurrence(clock, now, read_zone)
+        at = exact.astimezone(UTC)
+    except OverflowError:  # the edges of the calendar: year 1 east of UTC, year 9999 west of it
+        if wall_date is not None and wall_date > now.date():
+            raise WhenError(_future(f"`{_shown(typed)}`")) from None
+        raise WhenError(_too_early(typed)) from None
+    if at < EARLIEST:
+        raise WhenError(_too_early(typed))
+    return When(at=at, zone=read_zone, zone_given=fixed_zone is not None), tokens.rest(used)
 
-    return When(at=exact.astimezone(UTC), zone=read_zone, zone_given=fixed_zone is not None), tokens.rest(used)
+
+def _future(shown: str) -> str:
+    return (f"{shown} is in the future. An entry's time can be at most a minute ahead; leave the time out to "
+            "record it as now.")
+
+
+def _too_early(typed: str) -> str:
+    return (f"`{_shown(typed)}` is before the earliest time I can record and show in every zone, "
+            f"0001-01-02 00:00 UTC. {ACCEPTED_FORMS}")
 
 
 def latest_occurrence(clock: time, now: datetime, zone: tzinfo) -> datetime:

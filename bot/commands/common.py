@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot import text as T
 
-NO_INCIDENT = "No incident in this channel. Start one with `/incident start <title>`."
+NO_INCIDENT = "No incident in this channel. Start one with `/incident start &lt;title&gt;`."
 NOT_SAVED = (
     ":warning: Not saved: the database is not answering right now. Nothing was recorded; "
     "please try the same command again in a moment."
@@ -37,7 +37,7 @@ class Call:
             user_id=payload.get("user_id", ""),
             channel_id=payload.get("channel_id", ""),
             channel_name=payload.get("channel_name", ""),
-            text=payload.get("text") or "",
+            text=T.storable(payload.get("text") or ""),
             response_url=payload.get("response_url"),
             trigger_id=payload.get("trigger_id"),
             team_domain=payload.get("team_domain"),
@@ -58,11 +58,23 @@ class Reply:
     extra: dict = field(default_factory=dict)
 
     def body(self) -> dict:
-        body = {"response_type": "in_channel" if self.public else "ephemeral", "text": self.text}
+        text = escape_placeholders(self.text)
+        body = {"response_type": "in_channel" if self.public else "ephemeral", "text": text}
         if self.blocks:
             body["blocks"] = self.blocks
         body.update(self.extra)
         return body
+
+
+# Usage lines write placeholders as `<title>`, but Slack reads every <...> in mrkdwn as a token (a
+# link to "title"), code span or not. A real token starts with @, # or ! or has a scheme (`https:`,
+# `mailto:`), so a <...> that starts with a letter and has no colon is always a placeholder.
+_PLACEHOLDER = re.compile(r"<([A-Za-z][^<>:]*)>")
+
+
+def escape_placeholders(text: str) -> str:
+    """The bot's own `<placeholder>` words shown as text; real tokens are left alone."""
+    return _PLACEHOLDER.sub(r"&lt;\1&gt;", text)
 
 
 def first_word(text: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from bot.commands.common import (
     echo,
     first_word,
     mentioned_users,
+    strip_mentions,
 )
 from bot.milestones import (
     MILESTONE_LABELS,
@@ -92,8 +93,8 @@ def handle(services: Services, call: Call) -> Reply:
         )
     try:
         return subcommand(ctx, incident, rest)
-    except WhenError as exc:
-        return Reply(f":warning: {exc}")
+    except WhenError as exc:  # it quotes what was typed: no live tokens from it
+        return Reply(f":warning: {T.mrkdwn(str(exc))}")
 
 
 def _after_change(session, ctx: Context, incident_id: int, *, announce: str | None = None) -> None:
@@ -148,8 +149,8 @@ def start(ctx: Context, rest: str) -> Reply:
     services, call = ctx.services, ctx.call
     try:
         title, severity = parse_title(rest)
-    except WhenError as exc:
-        return Reply(f":warning: {exc}")
+    except WhenError as exc:  # it quotes what was typed: no live tokens from it
+        return Reply(f":warning: {T.mrkdwn(str(exc))}")
     if not title:
         return Reply("Give the incident a title: `/incident start Checkout errors sev2`.")
     with services.db.reading() as conn:
@@ -402,7 +403,8 @@ def role(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     name, who = first_word(rest)
     name = name.lower()
     users = mentioned_users(who)
-    if not _ROLE_NAME.fullmatch(name) or len(users) != 1:
+    # exactly one person and nothing else: `role ping <@U1> <!channel> …` is not half-taken as a role
+    if not _ROLE_NAME.fullmatch(name) or len(users) != 1 or strip_mentions(who).strip():
         return Reply(usage)
     user_id = users[0]
     with ctx.services.db.write() as session:

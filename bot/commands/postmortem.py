@@ -60,7 +60,7 @@ def draft(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
                              "failure_text": f"Uploading postmortem draft v{stored.version} failed"}, now)
             version, size = stored.version, len(stored.markdown)
     except drafting.DraftError as exc:
-        return Reply(f":warning: No draft was made. {exc}")
+        return Reply(f":warning: No draft was made. {T.mrkdwn(str(exc))}")  # it quotes the template name typed
     services.wake_outbox()
     return Reply(f"Postmortem draft v{version} of {views.ref(incident_id)} is saved ({size:,} characters, "
                  f"template `{T.escape_mrkdwn(template.lower())}`); uploading it to this channel now.")

@@ -76,3 +76,9 @@ def test_markdown_output_has_no_raw_html_or_table_breaks(raw):
     assert "<" not in out.replace("<br>", "")
     assert re.search(r"(?<!\\)\|", out) is None
     assert "\n" not in out
+
+
+def test_one_line_keeps_user_text_on_its_row_and_away_from_the_terminal():
+    shown = T.one_line("a\nb\r\nc\u2028d\x1b[2J\x07\u202eevil\ttab é 🔥")
+    assert shown == "a ⏎ b ⏎ c ⏎ d\\u001b[2J\\u0007\\u202eevil tab é 🔥"
+    assert shown.isprintable()

@@ -241,3 +241,25 @@ def test_a_bare_clock_time_is_the_latest_occurrence_not_in_the_future(hour, minu
     assert (local.hour, local.minute) == (hour, minute)
     assert when.at <= now + timedelta(minutes=1)
     assert now + timedelta(minutes=1) - when.at < timedelta(hours=26)  # today or yesterday, never older
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00+14:00 x", "0001-01-01 00:00 Asia/Tokyo x",
+                                  "0001-01-01 12:00 x", "9999-12-31 23:59 -14:00 x", "9999-12-31T23:59 x"])
+def test_the_edges_of_the_calendar_are_refused_not_crashed_on(text):
+    """Year 1 east of UTC and year 9999 west of it do not fit a datetime once converted: refuse them."""
+    with pytest.raises(WhenError) as refused:
+        split_when(text, at(2026, 11, 22, 12, 0), ZoneInfo("America/Los_Angeles"))
+    assert "future" in str(refused.value) or "earliest" in str(refused.value)
+
+
+def test_the_earliest_time_every_zone_can_show_is_accepted_and_shown_anywhere():
+    when, rest = split_when("0001-01-02 00:00 UTC deploy", at(2026, 11, 22, 12, 0), UTC)
+    assert when.at == at(1, 1, 2) and rest == "deploy"
+    for zone in (ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Etc/GMT+12"), NEW_YORK):
+        assert format_time(when.at, zone)
+
+
+def test_an_error_quotes_a_long_input_briefly():
+    with pytest.raises(WhenError) as refused:
+        split_when("12:00 Europe/" + "x" * 40_000, at(2026, 11, 22, 12, 0), UTC)
+    assert len(str(refused.value)) < 400

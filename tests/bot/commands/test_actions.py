@@ -78,7 +78,7 @@ def test_an_invalid_due_date_is_refused_and_nothing_is_stored(make_bot):
 def test_action_needs_text(make_bot):
     bot = make_bot(clock=lambda: NOW)
     channel = open_incident(bot)
-    assert bot.text("action", channel_id=channel).startswith("Usage: `/incident action <text>")
+    assert bot.text("action", channel_id=channel).startswith("Usage: `/incident action &lt;text&gt;")
     assert "Say what needs doing" in bot.text("action <@U0DANA|dana> due friday", channel_id=channel)
     assert items(bot) == []
 

@@ -168,7 +168,7 @@ def test_outside_an_incident_channel(bot, text):
 @pytest.mark.parametrize("text", ["", "help", "HELP", "frobnicate", "starts now"])
 def test_help_for_empty_unknown_and_help(bot, text):
     reply = bot.text(text)
-    assert "/incident start <title>" in reply
+    assert "/incident start &lt;title&gt;" in reply, "a placeholder, not a Slack token"
     if text.lower() not in ("", "help"):
         assert "is not an `/incident` subcommand" in reply
 

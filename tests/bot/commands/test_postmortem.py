@@ -290,3 +290,22 @@ def test_export_writes_the_same_markdown_from_any_folder(bot, incident, database
     bad = subprocess.run([sys.executable, "-m", "bot.cli", "postmortem", "export", "9"], env={**env, "PYTHONPATH": str(REPO)},
                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 1 and "no INC-9" in bad.stderr
+
+
+@pytest.mark.parametrize("metadata", ["99999999999999999999", "-1", "0", "9" * 5000])
+def test_a_modal_for_an_incident_number_the_database_cannot_hold_is_refused(bot, incident, metadata):
+    payload = sr.view_submission("postmortem_root_cause", view_values(root_cause="cache", contributing_factors=""),
+                                 user_id=BOB, private_metadata=metadata)
+    response = bot.interact(payload)
+    assert response.status == 200, response.body
+    assert response.json()["response_action"] == "errors"
+
+
+@pytest.mark.parametrize("owner", ["U" + "X" * 40, "<!channel>", "bob", "u0bob"])
+def test_an_action_owner_that_is_not_a_user_id_is_refused_and_nothing_is_stored(bot, incident, owner):
+    reply = submit(bot, "postmortem_action", 1, ALICE, view_id="V0OWNER", text="Canary flags", owner=owner, due=None)
+    assert reply["response_action"] == "errors" and "owner" in reply["errors"]
+    from storage import queries
+
+    with bot.db.read() as session:
+        assert queries.action_items(session, 1) == []
