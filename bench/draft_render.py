@@ -52,7 +52,7 @@ def fill(db: Database, entries: int) -> None:
     with db.write() as session:
         session.add(Incident(id=1, title="Checkout errors | under load", severity="sev1", status="resolved",
                              channel_id="C0BENCH", channel_name="inc-bench", commander_id="U0000",
-                             created_by="U0000", created_at=t0, team_domain="acme",
+                             created_by="U0000", created_at=t0, workspace_url="https://acme.slack.com/",
                              summary="Checkout failed for some users", impact="8% of orders"))
         session.flush()
         for i, name in enumerate(("started", "detected", "acknowledged", "mitigated", "resolved")):

@@ -80,7 +80,7 @@ class DraftInput:
     impact: str | None = None
     channel_id: str | None = None
     channel_name: str | None = None
-    team_domain: str | None = None
+    workspace_url: str | None = None
     roles: Mapping[str, str] = field(default_factory=dict)
     answers: Sequence[Answer] = ()
     actions: Sequence[Action] = ()
@@ -97,10 +97,10 @@ class DraftError(Exception):
 # small pieces
 
 
-def permalink(team_domain: str | None, channel_id: str, ts: str) -> str:
+def permalink(workspace_url: str | None, channel_id: str, ts: str) -> str:
     """A link to one Slack message, built without asking Slack (the format chat.getPermalink returns)."""
-    host = f"https://{team_domain}.slack.com" if team_domain else "https://slack.com"
-    return f"{host}/archives/{channel_id}/p{ts.replace('.', '')}"
+    base = workspace_url.rstrip("/") if workspace_url else "https://slack.com"
+    return f"{base}/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def spans_days(times: Sequence[datetime], zone: tzinfo) -> bool:
@@ -129,7 +129,7 @@ def who(user_id: str | None, names: Mapping[str, str]) -> str:
     return T.escape_markdown("@" + names.get(user_id, user_id))
 
 
-def _event_text(item: Item, names: Mapping[str, str], team_domain: str | None) -> str:
+def _event_text(item: Item, names: Mapping[str, str], workspace_url: str | None) -> str:
     if item.kind == "milestone":
         label = MILESTONE_LABELS.get(item.milestone or "", item.milestone or "")
         note = f": {T.markdown(item.note, names)}" if item.note else ""
@@ -141,7 +141,7 @@ def _event_text(item: Item, names: Mapping[str, str], team_domain: str | None) -
         name = T.escape_markdown(str(f.get("name") or "file"))
         body += f" [{name}]({_url(f.get('permalink'))})" if f.get("permalink") else f" {name}"
     if item.kind == "message" and item.channel_id and item.ts:
-        body += f" ([message]({permalink(team_domain, item.channel_id, item.ts)}))"
+        body += f" ([message]({permalink(workspace_url, item.channel_id, item.ts)}))"
     if item.edited:
         body += " _(edited)_"
     return body or "_(no text)_"
@@ -205,7 +205,7 @@ def context(data: DraftInput) -> dict:
     def row(item: Item) -> dict:
         return {
             "time": time_cell(item.time, zone, with_date),
-            "event": _event_text(item, names, data.team_domain),
+            "event": _event_text(item, names, data.workspace_url),
             "who": who(item.author, names),
             "kind": item.kind,
             "milestone": item.milestone,

@@ -13,6 +13,7 @@ from bot import drafting
 from bot.config import Settings
 from bot.timeline import load as load_timeline
 from storage import queries
+from storage.db import Database
 from storage.models import Incident, PostmortemDraft
 
 # topics each prompt button covers (a person who answered any of a button's topics is not asked again)
@@ -33,7 +34,7 @@ def display_zone(incident: Incident, settings: Settings) -> ZoneInfo:
 
 
 def gather(session, incident: Incident, settings: Settings, now: datetime, *,
-           version: int | None = None, team_domain: str | None = None) -> drafting.DraftInput:
+           version: int | None = None, workspace_url: str | None = None) -> drafting.DraftInput:
     """Everything the draft shows about one incident, read in the caller's session."""
     items = load_timeline(session, incident.id, settings.key_event_emoji)
     milestones = {name: m.at for name, m in queries.milestones(session, incident.id).items()}
@@ -60,7 +61,7 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
         impact=incident.impact,
         channel_id=incident.channel_id,
         channel_name=incident.channel_name,
-        team_domain=incident.team_domain or team_domain,
+        workspace_url=incident.workspace_url or workspace_url,
         roles=roles,
         answers=answers,
         actions=actions,
@@ -83,21 +84,33 @@ def participants(session, incident_id: int, roles: dict[str, str] | None = None)
     return people
 
 
-def store_draft(session, incident: Incident, settings: Settings, template: str, by: str | None, now: datetime,
-                team_domain: str | None = None) -> PostmortemDraft:
-    """Render the draft as the incident's next version and store it (in the caller's transaction).
+def save_draft(db: Database, incident_id: int, settings: Settings, template: str, by: str | None, now: datetime,
+               *, workspace_url: str | None = None, upload: dict | None = None) -> PostmortemDraft:
+    """Render the incident's next draft version and store it, queueing its upload in the same commit.
 
-    Raises drafting.DraftError (nothing stored) when the template is unknown or fails.
+    Rendering happens outside any write transaction (a long incident takes a while, and SQLite has one
+    writer); the write is short. If a concurrent draft took the version meanwhile, render again as the
+    next one. Raises drafting.DraftError (nothing stored) when the template is unknown or fails.
     """
-    version = queries.draft_count(session, incident.id) + 1
-    data = gather(session, incident, settings, now, version=version, team_domain=team_domain)
-    markdown = drafting.render(data, template, settings.templates_dir)
-    return queries.add_draft(session, incident.id, template.strip().lower(), markdown, by, now)
+    name = template.strip().lower()
+    for _ in range(5):
+        with db.read() as session:
+            incident = session.get(Incident, incident_id)
+            version = queries.latest_draft_version(session, incident_id) + 1
+            data = gather(session, incident, settings, now, version=version, workspace_url=workspace_url)
+        markdown = drafting.render(data, name, settings.templates_dir)
+        with db.write() as session:
+            stored = queries.add_draft(session, incident_id, version, name, markdown, by, now)
+            if stored is not None and upload is not None:
+                queries.enqueue(session, "upload_draft", {"draft_id": stored.id, **upload}, now)
+        if stored is not None:
+            return stored
+    raise drafting.DraftError("Other drafts of this incident were being saved at the same moment; try again.")
 
 
 def export(session, incident: Incident, settings: Settings, template: str, now: datetime) -> str:
     """The same Markdown as a draft, without storing a version (for `incident-bot postmortem export`)."""
-    data = gather(session, incident, settings, now, version=queries.draft_count(session, incident.id) or None)
+    data = gather(session, incident, settings, now)
     return drafting.render(data, template, settings.templates_dir)
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.people import People
@@ -58,9 +59,24 @@ class Services:
     clock: Callable[[], datetime] = system_clock
     wake_outbox: Callable[[], None] = field(default=lambda: None)
     outage: Outage = field(default_factory=Outage)
+    _workspace_url: str | None = field(default=None, init=False, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def workspace_url(self, team_domain: str | None = None) -> str | None:
+        """The workspace's URL (`https://acme.slack.com/`, or GovSlack's), from auth.test, asked once.
+
+        If Slack does not answer, the slash command's `team_domain` gives the usual URL.
+        """
+        if self._workspace_url is None:
+            try:
+                self._workspace_url = self.slack.auth_test().get("url") or None
+            except (SlackApiError, SlackClientError, OSError):
+                pass
+        if self._workspace_url:
+            return self._workspace_url
+        return f"https://{team_domain}.slack.com/" if team_domain else None
 
     def zone_for(self, incident: Incident | ChannelIncident | None) -> ZoneInfo:
         """The incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""

@@ -68,8 +68,8 @@ class Incident(SQLModel, table=True):
     header_lease_owner: str | None = Field(default=None, max_length=64)
     # set in the transaction that first records `resolved`: the prompts go out once (SPEC 3, 5)
     prompts_sent_at: datetime | None = _when(nullable=True)
-    # the workspace's domain (acme in acme.slack.com), for permalinks to captured messages in the draft
-    team_domain: str | None = Field(default=None, max_length=100)
+    # the workspace's URL (auth.test's `url`, e.g. https://acme.slack.com/), for permalinks in the draft
+    workspace_url: str | None = Field(default=None, max_length=200)
     # the postmortem nudge (SPEC 6): claimed with a lease, recorded once the commander's DM is sent
     nudged_at: datetime | None = _when(nullable=True)
     nudge_lease_until: datetime | None = _when(nullable=True)

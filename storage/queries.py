@@ -433,17 +433,22 @@ def put_user_profile(session: Session, user_id: str, tz: str | None, name: str |
 # postmortem: drafts and participants' answers
 
 
-def add_draft(session: Session, incident_id: int, template: str, markdown: str, by: str | None,
-              now: datetime) -> PostmortemDraft:
-    """Store a rendered draft as the incident's next version (1, 2, 3 …)."""
-    latest = session.execute(
+def latest_draft_version(session: Session, incident_id: int) -> int:
+    """The newest stored version of an incident's draft (0 when there is none)."""
+    return session.execute(
         select(sa.func.max(PostmortemDraft.version)).where(PostmortemDraft.incident_id == incident_id)
-    ).scalar()
-    draft = PostmortemDraft(incident_id=incident_id, version=(latest or 0) + 1, template=template,
-                            markdown=markdown, created_by=by, created_at=now)
-    session.add(draft)
-    session.flush()
-    return draft
+    ).scalar() or 0
+
+
+def add_draft(session: Session, incident_id: int, version: int, template: str, markdown: str, by: str | None,
+              now: datetime) -> PostmortemDraft | None:
+    """Store a rendered draft as `version`; None when that version was taken meanwhile (a concurrent draft)."""
+    values = {"incident_id": incident_id, "version": version, "template": template, "markdown": markdown,
+              "created_by": by, "created_at": now}
+    if not insert_ignoring_conflict(session, PostmortemDraft, values, ["incident_id", "version"]):
+        return None
+    return session.exec(select(PostmortemDraft).where(PostmortemDraft.incident_id == incident_id,
+                                                      PostmortemDraft.version == version)).one()
 
 
 def draft(session: Session, draft_id: int) -> PostmortemDraft | None:

@@ -159,6 +159,7 @@ def start(ctx: Context, rest: str) -> Reply:
         return Reply(f"{views.ref(here.id)} is open here. Did you mean `/incident started`?")
 
     bind_here = services.settings.incident_channel_mode == "current" and not call.in_dm
+    workspace_url = services.workspace_url(call.team_domain)  # asked of Slack once, not in the transaction
     with services.db.write() as session:
         incident = queries.add_incident(
             session,
@@ -171,7 +172,7 @@ def start(ctx: Context, rest: str) -> Reply:
                 commander_id=call.user_id,
                 created_by=call.user_id,
                 created_at=ctx.now,
-                team_domain=call.team_domain,
+                workspace_url=workspace_url,
             ),
         )
         number = incident.id

@@ -51,14 +51,12 @@ def draft(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
     template = rest.strip() or drafting.DEFAULT_TEMPLATE
     now = services.now()
     try:
-        with services.db.write() as session:
-            incident = session.get(Incident, incident_id)
-            stored = postmortem.store_draft(session, incident, services.settings, template, call.user_id, now,
-                                            team_domain=call.team_domain)
-            queries.enqueue(session, "upload_draft",
-                            {"draft_id": stored.id, "response_url": call.response_url,
-                             "failure_text": f"Uploading postmortem draft v{stored.version} failed"}, now)
-            version, size = stored.version, len(stored.markdown)
+        stored = postmortem.save_draft(
+            services.db, incident_id, services.settings, template, call.user_id, now,
+            workspace_url=services.workspace_url(call.team_domain),
+            upload={"response_url": call.response_url, "failure_text": "Uploading the postmortem draft failed"},
+        )
+        version, size = stored.version, len(stored.markdown)
     except drafting.DraftError as exc:
         return Reply(f":warning: No draft was made. {T.mrkdwn(str(exc))}")  # it quotes the template name typed
     services.wake_outbox()

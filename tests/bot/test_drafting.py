@@ -47,7 +47,7 @@ def fixture_incident(**changes) -> DraftInput:
         milestones=times, timeline=sorted(items, key=lambda i: i.time), created_at=T0 + timedelta(minutes=5),
         generated_at=T0 + timedelta(hours=5), commander_id="U1", summary="Checkout returned 500s",
         impact="12% of orders failed", channel_id="C0INC", channel_name="inc-20261122-7-checkout-errors",
-        team_domain="acme", roles={"commander": "U1", "comms": "U2"},
+        workspace_url="https://acme.slack.com/", roles={"commander": "U1", "comms": "U2"},
         answers=[
             Answer("U2", "root_cause", "A feature flag turned on the new cache for everyone", T0 + timedelta(hours=2)),
             Answer("U3", "went_well", "Rollback took two minutes", T0 + timedelta(hours=3)),

@@ -73,7 +73,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.add_column(sa.Column('prompts_sent_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('team_domain', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('workspace_url', sa.String(length=200), nullable=True))
 
 
 
@@ -81,7 +81,7 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.drop_column('team_domain')
+        batch_op.drop_column('workspace_url')
         batch_op.drop_column('prompts_sent_at')
 
     with op.batch_alter_table('prompt_answer', schema=None) as batch_op:
