@@ -223,3 +223,31 @@ def test_finished_and_given_up_jobs_are_not_claimed(db):
     with db.read() as session:
         assert queries.pending_jobs(session) == []
         assert session.get(OutboxJob, b.id).failed
+
+
+
+def test_upgrading_does_not_prompt_or_nudge_about_incidents_resolved_before(database_url, tmp_path):
+    """An operator upgrades a bot that already has resolved incidents: nobody is DMed about old ones."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/old.db"
+    else:
+        base = sa.create_engine(normalise_url(database_url))
+        with base.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        base.dispose()
+        url = database_url
+    db = Database(url)
+    try:
+        db.upgrade("0001")  # the schema as the first release left it
+        with db.engine.begin() as conn:
+            for number, status in ((1, "resolved"), (2, "open")):
+                conn.execute(sa.text("INSERT INTO incident (id, title, status, created_by, created_at) "
+                                     "VALUES (:id, 'old', :status, 'U1', :at)"),
+                             {"id": number, "status": status, "at": NOW.replace(tzinfo=None)})
+        db.upgrade()
+        with db.read() as session:
+            old, still_open = session.get(Incident, 1), session.get(Incident, 2)
+        assert old.prompts_sent_at is not None and old.nudged_at is not None
+        assert still_open.prompts_sent_at is None and still_open.nudged_at is None
+    finally:
+        db.dispose()

@@ -19,6 +19,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('nudged_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('nudge_lease_until', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('nudge_lease_owner', sa.String(length=64), nullable=True))
+    # Incidents resolved before drafts existed would all look draftless: no nudge about those.
+    op.execute("UPDATE incident SET nudged_at = created_at WHERE status = 'resolved'")
 
 
 def downgrade() -> None:
