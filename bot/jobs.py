@@ -130,12 +130,6 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
     def profile(payload: dict) -> None:
         services.people.fetch(payload["user_id"], client=client)
 
-    def prompt_all(payload: dict) -> None:
-        """`resolved` for the first time: queue the channel post and each participant's DM."""
-        with services.db.write() as session:
-            postmortem.queue_prompts(session, payload["incident_id"], services.settings, services.now())
-        services.wake_outbox()
-
     def prompt_channel(payload: dict) -> None:
         with services.db.read() as session:
             incident = queries.incident_by_number(session, payload["incident_id"])
@@ -198,7 +192,6 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
             _raise_for(exc, "draft upload")
 
     return {
-        "prompt_all": prompt_all,
         "prompt_channel": prompt_channel,
         "prompt_dm": prompt_dm,
         "upload_draft": upload_draft,

@@ -121,14 +121,17 @@ def prompts_for(session, incident_id: int, user_id: str) -> list[str]:
 
 
 def queue_prompts(session, incident_id: int, settings: Settings, now: datetime) -> int:
-    """Queue the channel post and one DM per participant (capped, paced). Returns the DMs queued."""
+    """Queue the channel post and a DM to each participant who still owes an answer (capped at
+    PROMPT_MAX_PEOPLE, paced). Returns how many people are asked by DM."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         return 0
     if incident.channel_id:
-        queries.enqueue(session, "prompt_channel", {"incident_id": incident_id}, now)
+        queries.enqueue(session, "prompt_channel", {"incident_id": incident_id}, now,
+                        coalesce_key=f"prompt-channel:{incident_id}")
     people = participants(session, incident_id)[: settings.prompt_max_people]
-    for index, user_id in enumerate(people):
+    asked = [user_id for user_id in people if prompts_for(session, incident_id, user_id)]
+    for index, user_id in enumerate(asked):
         queries.enqueue(session, "prompt_dm", {"incident_id": incident_id, "user_id": user_id}, now,
                         coalesce_key=f"prompt:{incident_id}:{user_id}", delay=PROMPT_PACE * index)
-    return len(people)
+    return len(asked)

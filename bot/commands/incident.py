@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import actions, views
+from bot import actions, postmortem, views
 from bot import text as T
 from bot.commands.common import (
     NO_INCIDENT,
@@ -312,7 +312,7 @@ def milestone(name: str) -> Subcommand:
                 )
             _refresh_status(session, incident.id)
             if name == "resolved" and queries.mark_prompts_sent(session, incident.id, ctx.now):
-                queries.enqueue(session, "prompt_all", {"incident_id": incident.id}, ctx.now)
+                postmortem.queue_prompts(session, incident.id, ctx.services.settings, ctx.now)
             note_text = f": {T.mrkdwn(note)}" if note else ""
             _after_change(
                 session, ctx, incident.id,

@@ -10,8 +10,7 @@ from bot import drafting, postmortem, views
 from bot import text as T
 from bot.commands.common import NO_INCIDENT, Call, Reply, first_word
 from bot.services import Services
-from storage import fast, queries
-from storage.models import Incident
+from storage import fast
 
 HELP = """*`/postmortem` commands*
 • `/postmortem draft [<template>]`: render the postmortem for this channel's incident, upload it here, keep it as a new version
@@ -69,8 +68,8 @@ def prompt(services: Services, call: Call, incident_id: int) -> Reply:
         count = postmortem.queue_prompts(session, incident_id, services.settings, services.now())
     services.wake_outbox()
     if not count:
-        return Reply(f"Posting the prompts for {views.ref(incident_id)} in the channel; nobody has taken part yet "
-                     "to ask by DM.")
+        return Reply(f"Posting the prompts for {views.ref(incident_id)} in the channel. Nobody is asked by DM: "
+                     "everyone who took part has answered already, or nobody has taken part yet.")
     return Reply(f"Asking {count} {'person' if count == 1 else 'people'} who took part in {views.ref(incident_id)} "
                  "for their part of the postmortem (by DM, and in the channel). "
                  "Nobody is asked again for what they already answered.")
