@@ -189,9 +189,7 @@ def cmd_timeline(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([item.to_json(names) for item in items], indent=2, ensure_ascii=False))
         return 0
-    from bot.postmortem import display_zone
-
-    zone = display_zone(incident, settings)
+    zone = settings.display_zone(incident.display_tz)
     print(f"INC-{incident.id}: {T.one_line(T.plain(incident.title))} (times in {zone_display_name(zone)})")
     for item in items:
         who = "@" + names.get(item.author, item.author) if item.author else ""

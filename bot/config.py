@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
 
+    def display_zone(self, display_tz: str | None) -> ZoneInfo:
+        """An incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""
+        if display_tz:
+            try:
+                return ZoneInfo(display_tz)
+            except (KeyError, ValueError):
+                pass
+        return self.zone
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None

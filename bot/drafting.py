@@ -198,7 +198,7 @@ def context(data: DraftInput) -> dict:
     times = dict(data.milestones)
     key_items = [i for i in data.timeline if i.key and not i.deleted]
     chat = [i for i in data.timeline if not i.key and i.kind == "message" and not i.deleted]
-    all_times = [i.time for i in key_items] + list(times.values())
+    all_times = [i.time for i in key_items] + [i.time for i in chat] + list(times.values())
     with_date = spans_days(all_times, zone) if all_times else False
     reference = times.get("started") or times.get("detected") or data.created_at
 

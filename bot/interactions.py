@@ -22,7 +22,6 @@ from storage.models import ActionItem, Incident
 
 log = logging.getLogger(__name__)
 
-ANSWER_LIMIT = 20_000
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")  # what a users_select gives; anything else is not a person
 
 
@@ -106,9 +105,6 @@ def save_answers(services: Services, body: dict, view: dict, topics: tuple[str, 
         return _errors(**{required: "Write a few words here, or press Cancel."})
     if not any(given.values()):
         return _errors(**{topics[0]: "Write something in at least one of the boxes, or press Cancel."})
-    too_long = [t for t, v in given.items() if len(v) > ANSWER_LIMIT]
-    if too_long:
-        return _errors(**{t: f"Keep it under {ANSWER_LIMIT:,} characters." for t in too_long})
     now = services.now()
     with services.db.write() as session:
         for topic, value in given.items():
@@ -125,8 +121,6 @@ def save_action(services: Services, body: dict, view: dict) -> dict:
     text = _text(view, "text")
     if not text:
         return _errors(text="Say what should be done, e.g. `Alert on checkout error rate above 1%`.")
-    if len(text) > ANSWER_LIMIT:
-        return _errors(text=f"Keep it under {ANSWER_LIMIT:,} characters.")
     owner = _value(view, "owner").get("selected_user") or None
     if owner is not None and not _USER_ID.fullmatch(str(owner)):
         return _errors(owner="Pick the owner from the list, or leave it empty.")

@@ -7,7 +7,6 @@ who is asked for what (SPEC 4, 5). Slack is never called here: messages go throu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from bot import drafting
 from bot.config import Settings
@@ -22,15 +21,6 @@ PROMPTS: dict[str, tuple[str, ...]] = {
     "went": ("went_well", "went_wrong"),
 }
 PROMPT_PACE = timedelta(seconds=1.1)  # one DM a second: within chat.postMessage's limits
-
-
-def display_zone(incident: Incident, settings: Settings) -> ZoneInfo:
-    if incident.display_tz:
-        try:
-            return ZoneInfo(incident.display_tz)
-        except (KeyError, ValueError):
-            pass
-    return settings.zone
 
 
 def gather(session, incident: Incident, settings: Settings, now: datetime, *,
@@ -51,7 +41,7 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
         title=incident.title,
         severity=incident.severity,
         status=incident.status,
-        zone=display_zone(incident, settings),
+        zone=settings.display_zone(incident.display_tz),
         milestones=milestones,
         timeline=items,
         created_at=incident.created_at,

@@ -80,12 +80,7 @@ class Services:
 
     def zone_for(self, incident: Incident | ChannelIncident | None) -> ZoneInfo:
         """The incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""
-        if incident is not None and incident.display_tz:
-            try:
-                return ZoneInfo(incident.display_tz)
-            except (KeyError, ValueError):
-                pass
-        return self.settings.zone
+        return self.settings.display_zone(incident.display_tz if incident is not None else None)
 
 
 def build_services(settings: Settings, db: Database, clock: Callable[[], datetime] = system_clock) -> Services:

@@ -120,7 +120,7 @@ def prompt_message(number: int, title: str, prompts: list[str], *, personal: boo
     """The ask, in the channel or in a participant's DM: the parts only the people who were there know."""
     who = "You took part in" if personal else "Everyone who took part in"
     lines = (
-        f"*{ref(number)} is resolved.* {who} *{T.mrkdwn(T.truncate(title, 300))}*"
+        f"*{ref(number)} is resolved.* {who} *{T.escape_mrkdwn(T.truncate(T.plain(title), 300))}*"
         + (" — please add your part to the postmortem:" if personal else
            " can add their part to the postmortem:")
         + "\n• the root cause and what contributed to it\n• what went well, what went wrong"
@@ -200,7 +200,7 @@ def draft_summary(*, number: int, version: int, title: str, severity: str | None
     ] + [f"*{label}*: {value}" for label, value in metrics]
     blocks = [
         {"type": "header", "text": plain_text(f"{ref(number)} postmortem draft v{version}", HEADER_LIMIT)},
-        {"type": "section", "text": mrkdwn_text(f"*{T.mrkdwn(T.truncate(title, 300))}*\n" + " · ".join(facts))},
+        {"type": "section", "text": mrkdwn_text(f"*{T.escape_mrkdwn(T.truncate(T.plain(title), 300))}*\n" + " · ".join(facts))},
     ]
     if open_questions:
         blocks.append({"type": "section", "text": mrkdwn_text(

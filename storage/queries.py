@@ -514,13 +514,14 @@ def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool
 
 def add_action_item(session: Session, item: ActionItem) -> ActionItem | None:
     """Store a new item. With a `source_key` already used (a repeated submission), returns None."""
-    if item.source_key is not None:
-        existing = session.exec(select(ActionItem).where(ActionItem.source_key == item.source_key)).first()
-        if existing is not None:
-            return None
-    session.add(item)
-    session.flush()
-    return item
+    if item.source_key is None:
+        session.add(item)
+        session.flush()
+        return item
+    values = item.model_dump(exclude={"id"})
+    if not insert_ignoring_conflict(session, ActionItem, values, ["source_key"]):
+        return None  # the same submission, again (or at the same moment, from another replica)
+    return session.exec(select(ActionItem).where(ActionItem.source_key == item.source_key)).one()
 
 
 def action_items(session: Session, incident_id: int) -> list[ActionItem]:

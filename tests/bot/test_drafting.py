@@ -82,7 +82,7 @@ def section(markdown: str, heading: str) -> str:
 def test_the_default_template_has_the_blameless_structure():
     md = render(fixture_incident(), "default")
     headings = re.findall(r"^#{2,3} (.+)$", md, re.MULTILINE)
-    for expected in ("Summary", "Metrics", "Timeline", "Root cause analysis", "Contributing factors",
+    for expected in ("Summary", "Metrics", "Timeline", "Root cause analysis", "Contributing factors", "5 whys",
                      "Resolution and recovery", "Preventive actions", "What went well", "What went wrong",
                      "Lessons learned", "Follow-up"):
         assert expected in headings, expected
@@ -163,6 +163,10 @@ def test_a_multi_day_incident_shows_dates_and_reads_durations_naturally():
     assert "1 d 0 h 11 min" in section(md, "## Summary")
     single_day = table_rows(render(fixture_incident()), "| Time")
     assert single_day[0][0] == "13:00", "a one-day incident shows times only"
+    late_chat = Item(time=T0 + timedelta(days=2), kind="message", text="still talking", author="U2",
+                     channel_id="C0INC", ts="1795200000.000100")
+    appendix = render(fixture_incident(timeline=[*fixture_incident().timeline, late_chat]))
+    assert "| 2026-11-24 13:00 | still talking" in appendix.split("## Appendix", 1)[1], "chat days count too"
 
 
 def test_a_non_utc_display_zone_is_stated_once_and_used_everywhere():
