@@ -155,15 +155,23 @@ def apply_reaction_event(services: Services, event_id: str | None, event: dict, 
 # backfill from channel history
 
 
-def backfill(services: Services, client: WebClient, incident_id: int, channel_id: str, oldest: datetime) -> int:
+def backfill(services: Services, client: WebClient, incident_id: int, channel_id: str, oldest: datetime,
+             *, known_threads: bool = False) -> int:
     """Import messages (and their thread replies and 📌 reactions) since `oldest`. Returns how many
-    were new. Safe to repeat: what is already stored is skipped."""
+    were new. Safe to repeat: what is already stored is skipped. With `known_threads`, replies since
+    `oldest` in threads already captured are fetched too, even when their parent is older."""
     stored = 0
+    threads: list[str] = []
     for raw in _history(client, channel_id, oldest):
         stored += _store_history_message(services, incident_id, channel_id, raw)
         if raw.get("reply_count") and raw.get("ts"):
-            for reply in _replies(client, channel_id, raw["ts"], oldest):
-                stored += _store_history_message(services, incident_id, channel_id, reply)
+            threads.append(raw["ts"])
+    if known_threads:
+        with services.db.read() as session:
+            threads += [ts for ts in queries.thread_parents(session, incident_id) if ts not in threads]
+    for thread_ts in threads:
+        for reply in _replies(client, channel_id, thread_ts, oldest):
+            stored += _store_history_message(services, incident_id, channel_id, reply)
     log.info("backfill of %s for INC-%s: %s new messages", channel_id, incident_id, stored)
     return stored
 
@@ -210,20 +218,28 @@ def _store_history_message(services: Services, incident_id: int, channel_id: str
 CATCH_UP_MARGIN = timedelta(minutes=1)
 
 
-def queue_catch_up(services: Services, since: datetime) -> int:
-    """Queue a backfill of every capturing incident's channel from `since` (after a database outage,
-    or at start for what was said while no process was serving). Returns how many were queued."""
+def queue_catch_up(services: Services, since: datetime | None = None) -> int:
+    """Queue a backfill of every capturing incident's channel, for what Slack will not deliver again.
+
+    Each channel is read from its newest stored message (or the incident's start), however long ago
+    that was, or from `since` (when a database outage began) if that is earlier. Returns how many
+    channels were queued.
+    """
     now = services.now()
-    oldest = since - CATCH_UP_MARGIN
     cutoff = now - timedelta(days=services.settings.capture_after_resolved_days)
     with services.db.write() as session:
         channels = queries.open_incident_channels(session, cutoff)
+        newest = queries.newest_message_times(session, [incident_id for incident_id, _ in channels])
         for incident_id, channel_id in channels:
+            start = newest.get(incident_id) or queries.incident_by_number(session, incident_id).created_at
+            if since is not None:
+                start = min(start, since)
+            oldest = start - CATCH_UP_MARGIN
             queries.enqueue(session, "backfill", {"incident_id": incident_id, "channel_id": channel_id,
-                                                  "oldest": f"{oldest.timestamp():.6f}"},
+                                                  "oldest": f"{oldest.timestamp():.6f}", "threads": True},
                             now, coalesce_key=f"catch-up:{channel_id}")
     if channels:
-        log.info("catching up %s incident channel(s) from history since %s", len(channels), oldest.isoformat())
+        log.info("catching up %s incident channel(s) from history", len(channels))
         services.wake_outbox()
     return len(channels)
 

@@ -123,7 +123,8 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
     def backfill(payload: dict) -> None:
         oldest = from_slack_ts(payload["oldest"])
         try:
-            capture.backfill(services, client, payload["incident_id"], payload["channel_id"], oldest)
+            capture.backfill(services, client, payload["incident_id"], payload["channel_id"], oldest,
+                             known_threads=bool(payload.get("threads")))
         except SlackApiError as exc:
             _raise_for(exc, "backfill")
 

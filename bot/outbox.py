@@ -59,6 +59,8 @@ class Outbox:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 10,
         poll_seconds: float = 1.0,
+        outage=None,
+        after_outage: Callable[[], None] | None = None,
     ):
         self.db = db
         self.handlers = handlers
@@ -67,6 +69,9 @@ class Outbox:
         self.lease = lease
         self.batch = batch
         self.poll_seconds = poll_seconds
+        # the drainer notices a database outage too, and its end, even when Slack sends nothing meanwhile
+        self.outage = outage
+        self.after_outage = after_outage
         self.owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._claims = 0
         self._wake = threading.Event()
@@ -98,8 +103,12 @@ class Outbox:
             try:
                 worked = self.drain_once()
                 self._housekeeping()
+                if self.outage is not None and self.outage.active and self.after_outage is not None:
+                    self.after_outage()
             except DatabaseUnavailable as exc:
                 log.warning("outbox: database unavailable (%s); retrying", exc)
+                if self.outage is not None:
+                    self.outage.began(self.clock())
                 worked = 0
             except Exception:
                 log.exception("outbox: unexpected error")

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -112,7 +112,7 @@ def _plain(start_response, status: str, body: bytes):
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = system_clock):
-        from bot import actions, jobs
+        from bot import actions, capture, jobs
         from bot.app import build_app
         from bot.outbox import Outbox
 
@@ -120,7 +120,8 @@ class Runtime:
         self.db = Database(settings.database_url, pool_size=min(settings.web_threads + 4, 40))
         self.services: Services = build_services(settings, self.db, clock)
         handlers = {**jobs.handlers(self.services), **actions.job_handlers(self.services)}
-        self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services))
+        self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services),
+                             outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services))
         self.services.wake_outbox = self.outbox.wake
         self.app = build_app(self.services)
         self.scheduler = None
@@ -130,8 +131,8 @@ class Runtime:
         from bot import capture
 
         try:  # what was said while no process was serving (a restart, a deploy) comes from history
-            capture.queue_catch_up(self.services, self.services.now() - timedelta(minutes=self.settings.backfill_minutes))
-        except DatabaseUnavailable:
+            capture.queue_catch_up(self.services)
+        except DatabaseUnavailable:  # the outbox catches up once the database answers
             self.services.outage.began(self.services.now())
         self.outbox.start()
         if self.settings.reminders_enabled and self.scheduler is None:

@@ -127,6 +127,23 @@ def open_incident_channels(session: Session, resolved_after: datetime) -> list[t
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
+def newest_message_times(session: Session, incident_ids: Iterable[int]) -> dict[int, datetime]:
+    """For each incident, the time of the newest channel message stored (incidents with none are absent)."""
+    ids = list(incident_ids)
+    if not ids:
+        return {}
+    stmt = (select(Entry.incident_id, sa.func.max(Entry.at)).where(Entry.incident_id.in_(ids), Entry.kind == "message")
+            .group_by(Entry.incident_id))
+    return {incident_id: at for incident_id, at in session.execute(stmt)}  # max() keeps the column's UTC type
+
+
+def thread_parents(session: Session, incident_id: int) -> list[str]:
+    """The `ts` of every thread that has a reply stored for the incident."""
+    stmt = (select(Entry.thread_ts).where(Entry.incident_id == incident_id, Entry.thread_ts.is_not(None))
+            .distinct())
+    return [row[0] for row in session.execute(stmt)]
+
+
 def add_incident(session: Session, incident: Incident) -> Incident:
     session.add(incident)
     session.flush()

@@ -114,3 +114,30 @@ def test_a_restart_catches_up_on_open_incidents(make_bot, standin):
     while time.monotonic() < deadline and not stored_texts(again):
         time.sleep(0.05)
     assert stored_texts(again) == ["said while the bot was down"]
+
+
+def test_a_long_downtime_is_caught_up_from_the_newest_stored_message(make_bot, standin):
+    """Down for hours, longer than BACKFILL_MINUTES: the start reads history from the last thing stored,
+    and replies in threads that were already going are fetched even though their parent is older."""
+    now = time.time()
+    bot = make_bot(backfill_minutes=5)
+    channel = open_incident(bot)
+    parent = sr.message("is it the cache?", channel=channel, ts=f"{int(now) - 4 * 3600}.000100")
+    bot.event(parent)
+    reply = sr.message("first answer", channel=channel, ts=f"{int(now) - 4 * 3600 + 60}.000100",
+                       thread_ts=parent["ts"])
+    bot.event(reply)
+    bot.close()
+    missed = {"type": "message", "user": "U0BOB", "text": "said three hours later", "ts": f"{int(now) - 3 * 3600}.000100"}
+    late_reply = {"type": "message", "user": "U0BOB", "text": "a late reply in the old thread",
+                  "ts": f"{int(now) - 2 * 3600}.000100", "thread_ts": parent["ts"]}
+    standin.history[channel] = [missed]
+    standin.replies[(channel, parent["ts"])] = [late_reply]
+    again = make_bot(backfill_minutes=5)
+    again.runtime.start_background()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(stored_texts(again)) < 4:
+        time.sleep(0.05)
+    again.runtime.stop_background()
+    assert sorted(stored_texts(again)) == sorted(["is it the cache?", "first answer", "said three hours later",
+                                                  "a late reply in the old thread"])
