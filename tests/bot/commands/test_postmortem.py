@@ -309,3 +309,26 @@ def test_an_action_owner_that_is_not_a_user_id_is_refused_and_nothing_is_stored(
 
     with bot.db.read() as session:
         assert queries.action_items(session, 1) == []
+
+
+def test_two_drafts_at_once_get_consecutive_versions(bot, incident):
+    import threading
+
+    replies = []
+    barrier = threading.Barrier(3)
+
+    def draft():
+        barrier.wait()
+        replies.append(bot.text("draft brief", command="/postmortem", channel_id=incident))
+
+    threads = [threading.Thread(target=draft) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all("is saved" in r for r in replies), replies
+    from storage import queries
+
+    with bot.db.read() as session:
+        assert queries.latest_draft_version(session, 1) == 3
+        assert queries.draft_count(session, 1) == 3, "three versions, none lost to the race"
