@@ -176,16 +176,7 @@ due = st.one_of(st.none(), st.sampled_from(["2026-12-01", "2026-02-30", "0000-01
                 st.text(max_size=12))
 
 
-def modal_values(**fields) -> dict:
-    values = {}
-    for block, value in fields.items():
-        if block == "owner":
-            values[block] = {"value": {"type": "users_select", "selected_user": value}}
-        elif block == "due":
-            values[block] = {"value": {"type": "datepicker", "selected_date": value}}
-        else:
-            values[block] = {"value": {"type": "plain_text_input", "value": value}}
-    return values
+modal_values = sr.view_state
 
 
 _views = iter(range(10**9))
@@ -221,7 +212,7 @@ def test_any_answer_modal_submission_is_stored_or_refused_with_errors(bot, chann
 def test_any_action_modal_submission_is_stored_or_refused_with_errors(bot, channel, meta, text, owner, due):
     answer = submit_modal(bot, views.ACTION_VIEW, meta, text=text, owner=owner, due=due)
     if answer.get("response_action") == "update":
-        assert len(json.dumps(answer["view"])) < 20_000
+        assert len(json.dumps(answer["view"], ensure_ascii=False)) < 20_000
 
 
 # --- regressions ----------------------------------------------------------------------------------
@@ -286,7 +277,7 @@ def test_start_with_any_title_opens_one_incident_with_a_valid_channel_or_refuses
     assert re.fullmatch(r"inc-\d{8}-\d+-[a-z0-9-]+", name) and len(name) <= 80, name
     bot.drain()
     header = bot.standin.calls_to("chat.postMessage")[-1].params
-    assert header["blocks"][0]["text"]["text"].startswith("INC-") and len(json.dumps(header)) < 20_000
+    assert header["blocks"][0]["text"]["text"].startswith("INC-") and len(json.dumps(header, ensure_ascii=False)) < 20_000
 
 
 @settings(max_examples=30, deadline=None)

@@ -26,6 +26,18 @@ def make_incident(db: Database, **kwargs) -> int:
         return queries.add_incident(session, Incident(**values)).id
 
 
+def empty_database(database_url: str, tmp_path) -> str:
+    """A database with no schema at all: a new SQLite file, or the PostgreSQL test database emptied
+    (the test must leave it migrated to head again)."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/empty.db"
+    base = sa.create_engine(normalise_url(database_url))
+    with base.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    base.dispose()
+    return database_url
+
+
 def test_migrations_create_exactly_the_models_schema(db):
     assert db.current_revision() is not None
     with db.engine.connect() as conn:
@@ -41,14 +53,7 @@ def test_upgrade_is_idempotent(db):
 
 def test_concurrent_upgrades_from_several_processes_are_serialised(database_url, tmp_path):
     """Replicas starting together each run migrations; the lock makes that safe on an empty database."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path}/fresh.db"
-    else:
-        base = sa.create_engine(normalise_url(database_url))
-        with base.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        base.dispose()
-        url = database_url
+    url = empty_database(database_url, tmp_path)
     code = "import sys; from storage.db import Database; d = Database(sys.argv[1]); d.upgrade(); d.dispose()"
     procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE) for _ in range(3)]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
@@ -228,14 +233,7 @@ def test_finished_and_given_up_jobs_are_not_claimed(db):
 
 def test_upgrading_does_not_prompt_or_nudge_about_incidents_resolved_before(database_url, tmp_path):
     """An operator upgrades a bot that already has resolved incidents: nobody is DMed about old ones."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path}/old.db"
-    else:
-        base = sa.create_engine(normalise_url(database_url))
-        with base.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        base.dispose()
-        url = database_url
+    url = empty_database(database_url, tmp_path)
     db = Database(url)
     try:
         db.upgrade("0001")  # the schema as the first release left it

@@ -167,6 +167,20 @@ def block_actions(action_id: str, value: str, *, user_id: str = "U0USER2", chann
     return payload
 
 
+def view_state(**fields) -> dict:
+    """view.state.values for the bot's modals, where each input block has one element, action_id `value`:
+    `owner` is a users_select, `due` a datepicker, anything else a plain_text_input."""
+    values = {}
+    for block, value in fields.items():
+        if block == "owner":
+            values[block] = {"value": {"type": "users_select", "selected_user": value}}
+        elif block == "due":
+            values[block] = {"value": {"type": "datepicker", "selected_date": value}}
+        else:
+            values[block] = {"value": {"type": "plain_text_input", "value": value}}
+    return values
+
+
 def view_submission(callback_id: str, values: dict, *, user_id: str = "U0USER1", private_metadata: str = "",
                     blocks: list | None = None, view_id: str = "V0VIEW01") -> dict:
     """`values` is view.state.values: {block_id: {action_id: {type, value | selected_…}}}."""

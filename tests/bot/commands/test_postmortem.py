@@ -17,17 +17,7 @@ from tests.support.process import REPO
 ALICE, BOB, CAROL = "U0USER1", "U0BOB", "U0CAROL"
 
 
-def view_values(**fields) -> dict:
-    """view.state.values for our modals: each block has one element, action_id `value`."""
-    values = {}
-    for block, value in fields.items():
-        if block == "owner":
-            values[block] = {"value": {"type": "users_select", "selected_user": value}}
-        elif block == "due":
-            values[block] = {"value": {"type": "datepicker", "selected_date": value}}
-        else:
-            values[block] = {"value": {"type": "plain_text_input", "value": value}}
-    return values
+view_values = sr.view_state
 
 
 def submit(bot, callback_id: str, incident: int, user: str, view_id: str = "V0VIEW01", **fields):
