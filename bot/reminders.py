@@ -249,10 +249,13 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
     digests = select_digests(candidates, now, settings.zone, repeat)
 
     def claim_and_send(digest: Digest) -> None:
+        # The lease counts from the claim, not from the sweep's start: a digest claimed late in a slow
+        # sweep would otherwise get a lease already run out, and another sweep could send it again.
+        claimed_at = services.now()
         try:
             with services.db.write() as session:
-                claimed = set(queries.claim_reminders(session, digest.item_ids, owner, now, now + LEASE,
-                                                      reminded_before))
+                claimed = set(queries.claim_reminders(session, digest.item_ids, owner, claimed_at,
+                                                      claimed_at + LEASE, reminded_before))
         except DatabaseUnavailable as exc:
             log.warning("reminders for %s wait for the next sweep, database unavailable: %s", digest.recipient, exc)
             return

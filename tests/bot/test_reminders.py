@@ -271,6 +271,35 @@ def test_items_claimed_by_another_sweep_are_left_alone(setup, standin):
     assert reminders.sweep(bot.services).dms == 1
 
 
+def test_a_digest_claimed_late_in_a_slow_sweep_gets_a_full_lease(setup, standin, monkeypatch):
+    # One sweep sends its digests one after the other; the first takes longer than the lease. The
+    # second digest is claimed after that, and its lease must count from then: another replica
+    # sweeping while it is being sent must not claim and send the same item again.
+    bot = setup()
+    first = add_item(bot, owner="U0A")
+    second = add_item(bot, owner="U0B")
+    monkeypatch.setattr(reminders, "SEND_WORKERS", 1)  # one digest after the other, in order
+    original = reminders._send_digest
+    sends = []
+
+    def slow_send(services, owner, digest, now, result):
+        sends.append(digest.recipient)
+        if len(sends) == 1:
+            original(services, owner, digest, now, result)
+            setup.clock.now += reminders.LEASE + timedelta(minutes=1)  # a slow first digest
+        elif len(sends) == 2:
+            reminders.sweep(services)  # another replica's sweep, while this digest is on its way
+            original(services, owner, digest, now, result)
+        else:
+            original(services, owner, digest, now, result)
+
+    monkeypatch.setattr(reminders, "_send_digest", slow_send)
+    reminders.sweep(bot.services)
+    sent = sorted(i for call in dms(standin) for i in dm_item_ids(call))
+    assert sent == sorted([first, second])  # each item once
+    assert sends == ["U0A", "U0B"]  # the other sweep had nothing to send
+
+
 def test_a_digest_split_over_several_messages_records_each_message_as_it_is_sent(setup, standin):
     bot = setup()
     ids = [add_item(bot) for _ in range(25)]
