@@ -317,21 +317,35 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
     resolved_before = now - timedelta(days=services.settings.postmortem_nudge_days)
     with services.db.write() as session:
         nudges = queries.claim_nudges(session, owner, now, now + LEASE, resolved_before)
+    client = services.background
     for nudge in nudges:
         message = nudge_message(nudge, now)
         try:
-            channel = _open_dm(services.background, nudge.commander_id)
-            services.background.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
-                                                 unfurl_links=False, unfurl_media=False)
+            channel = _open_dm(client, nudge.commander_id)
+            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
+                                    unfurl_links=False, unfurl_media=False)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("postmortem nudge for INC-%s failed: %s", nudge.incident_id, _error(exc))
-            with services.db.write() as session:
-                queries.release_nudge(session, nudge.incident_id, owner)
+            _forget_dm(client, nudge.commander_id)  # in case the remembered channel is the problem
+            _release_nudge(services, nudge.incident_id, owner)
             result.add(failed=1)
             continue
-        with services.db.write() as session:
-            queries.record_nudged(session, nudge.incident_id, owner, services.now())
+        try:
+            with services.db.write() as session:
+                queries.record_nudged(session, nudge.incident_id, owner, services.now())
+        except DatabaseUnavailable as exc:
+            # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
+            log.error("postmortem nudge for INC-%s sent but not recorded (%s); it may repeat after %s",
+                      nudge.incident_id, exc, LEASE)
         result.add(nudges=1)
+
+
+def _release_nudge(services: Services, incident_id: int, owner: str) -> None:
+    try:
+        with services.db.write() as session:
+            queries.release_nudge(session, incident_id, owner)
+    except DatabaseUnavailable:
+        log.warning("could not release the postmortem nudge claim of INC-%s; it expires in %s", incident_id, LEASE)
 
 
 # A person's DM channel with the bot never changes: remember it, and spare conversations.open

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from bot import reminders
 from bot.reminders import Digest, digest_messages, select_digests
 from storage import queries
-from storage.models import ActionItem, PostmortemDraft
+from storage.db import DatabaseUnavailable
+from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
 from storage.queries import ReminderCandidate
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_requests as sr
@@ -467,6 +468,70 @@ def test_a_failed_nudge_is_retried_by_the_next_sweep(setup, standin):
     assert bot.incident(1).nudged_at is None and bot.incident(1).nudge_lease_owner is None
     assert reminders.sweep(bot.services).nudges == 1
     assert len(nudges(standin)) == 1
+
+
+def resolved_incident(bot, commander: str) -> int:
+    """A resolved incident of `commander`, resolved long enough ago to be nudged, without a draft."""
+    with bot.db.write() as session:
+        incident = queries.add_incident(session, Incident(title=f"Outage of {commander}", created_by=commander,
+                                                          commander_id=commander, channel_id=f"C{commander}",
+                                                          status="resolved", created_at=NOW - 10 * DAY))
+        queries.put_milestone(session, Milestone(incident_id=incident.id, name="resolved", at=NOW - 5 * DAY,
+                                                 recorded_at=NOW - 5 * DAY))
+        return incident.id
+
+
+def database_down_once(monkeypatch, name):
+    original, calls = getattr(queries, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise DatabaseUnavailable("down")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(queries, name, flaky)
+    return calls
+
+
+def test_a_nudge_sent_but_not_recorded_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+    bot = setup()
+    first, second = resolved_incident(bot, "U0CMDRA"), resolved_incident(bot, "U0CMDRB")
+    database_down_once(monkeypatch, "record_nudged")
+    result = reminders.sweep(bot.services)
+    assert (result.nudges, result.failed) == (2, 0)
+    assert sorted(c["channel"] for c in nudges(standin)) == ["DU0CMDRA", "DU0CMDRB"]
+    with bot.db.read() as session:
+        unrecorded, recorded = session.get(Incident, first), session.get(Incident, second)
+        # the first is still leased (it may repeat once the lease runs out); the second is done
+        assert unrecorded.nudged_at is None and unrecorded.nudge_lease_owner is not None
+        assert recorded.nudged_at == NOW and recorded.nudge_lease_owner is None
+
+
+def test_a_failed_nudge_whose_release_fails_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+    bot = setup()
+    resolved_incident(bot, "U0CMDRA")
+    second = resolved_incident(bot, "U0CMDRB")
+    standin.fail("conversations.open", "user_not_found")  # the first commander's
+    database_down_once(monkeypatch, "release_nudge")
+    result = reminders.sweep(bot.services)
+    assert (result.nudges, result.failed) == (1, 1)
+    assert [c["channel"] for c in nudges(standin)] == ["DU0CMDRB"]
+    with bot.db.read() as session:
+        assert session.get(Incident, second).nudged_at == NOW
+
+
+def test_a_failed_nudge_forgets_the_remembered_dm_channel(setup, standin):
+    bot = setup()
+    resolved_incident(bot, "U0CMDRA")
+    client = bot.services.background
+    reminders._dm_channels[(client.base_url, "U0CMDRA")] = "DGONE"  # remembered, but no longer usable
+    standin.fail("chat.postMessage", "channel_not_found")
+    assert reminders.sweep(bot.services).failed == 1
+    assert (client.base_url, "U0CMDRA") not in reminders._dm_channels
+    assert reminders.sweep(bot.services).nudges == 1
+    assert [c["users"] for c in standin.calls_to("conversations.open")] == ["U0CMDRA"]  # asked again
+    assert [c["channel"] for c in nudges(standin)] == ["DGONE", "DU0CMDRA"]  # the failed try, then the DM
 
 
 # --- the scheduler ----------------------------------------------------------------------------
