@@ -226,40 +226,83 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
 
 SNOOZES = {SNOOZE_DAY_ACTION: timedelta(days=1), SNOOZE_WEEK_ACTION: timedelta(weeks=1)}
 REWRITE_JOB = "rewrite_message"
+MAX_DIGEST_ITEMS = 50  # a DM holds at most 50 blocks, so never more items than that
+_DIGEST_BLOCK = re.compile(r"reminder_(?:item|buttons):(\d{1,18})")
 
 
-def rewrite_digest(blocks: list[dict] | None, item_id: int, note: str) -> list[dict]:
-    """The DM's blocks with this item's buttons replaced by what happened (pure).
+def reminder_buttons(item_id: int) -> dict:
+    """Done / Snooze 1 day / Snooze 1 week under an item of a reminder DM."""
+    def button(action_id: str, label: str, **extra) -> dict:
+        return {"type": "button", "action_id": action_id, "value": str(item_id),
+                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
 
-    Works on the blocks Slack sends back in the payload, so the other items keep their buttons.
+    return {"type": "actions", "block_id": f"reminder_buttons:{item_id}", "elements": [
+        button(DONE_ACTION, "Done", style="primary"),
+        button(SNOOZE_DAY_ACTION, "Snooze 1 day"),
+        button(SNOOZE_WEEK_ACTION, "Snooze 1 week"),
+    ]}
+
+
+def digest_item_ids(blocks: list | None) -> list[int]:
+    """The items a reminder DM shows, from its block ids (`reminder_item:12`, `reminder_buttons:12`)."""
+    ids: list[int] = []
+    for block in blocks or []:
+        m = _DIGEST_BLOCK.fullmatch(str(block.get("block_id", ""))) if isinstance(block, dict) else None
+        if m and int(m.group(1)) not in ids:
+            ids.append(int(m.group(1)))
+    return ids[:MAX_DIGEST_ITEMS]
+
+
+def state_row(item_id: int, item, now: datetime) -> dict:
+    """The row under an item in a reminder DM, from the item as it is now: its buttons while it is
+    open and not snoozed, else what became of it."""
+    if item is None:
+        note = ":grey_question: This action item no longer exists."
+    elif item.status == "open":
+        if item.snoozed_until is None or item.snoozed_until <= now:
+            return reminder_buttons(item_id)
+        until = slack_date(item.snoozed_until, UTC, "{date_short_pretty} {time}")
+        note = f":zzz: Snoozed until {until}. The next reminder comes after that."
+    else:
+        by = f" by <@{item.closed_by}>" if item.closed_by else ""
+        mark = ":white_check_mark:" if item.status == "done" else ":heavy_minus_sign:"
+        verb = ", marked" + by if item.status == "done" and by else by
+        note = f"{mark} {T.escape_mrkdwn(item.status.capitalize())}{verb}."
+    return {"type": "context", "block_id": f"reminder_buttons:{item_id}",
+            "elements": [{"type": "mrkdwn", "text": note}]}
+
+
+def rewrite_digest(blocks: list[dict] | None, items: dict, now: datetime, pressed: list[int] = ()) -> list[dict]:
+    """A reminder DM's blocks with each item's row rebuilt from `items` (id -> the item as it is now,
+    or None once it is gone) (pure). Everything else in the message stays as it was sent.
+
+    The rows come from the database, not from the press payload: another press on the same DM may
+    have changed an item since Slack sent this payload, and an older payload must not bring back
+    buttons already pressed. `pressed` items the blocks do not show are added at the end.
     """
-    target = f"reminder_buttons:{item_id}"
-    replaced = False
+    shown = set()
     out = []
     for block in blocks or []:
-        if block.get("block_id") == target:
-            out.append({"type": "context", "block_id": target, "elements": [{"type": "mrkdwn", "text": note}]})
-            replaced = True
+        m = _DIGEST_BLOCK.fullmatch(str(block.get("block_id", ""))) if isinstance(block, dict) else None
+        if m and block["block_id"].startswith("reminder_buttons:"):
+            item_id = int(m.group(1))
+            out.append(state_row(item_id, items.get(item_id), now))
+            shown.add(item_id)
         else:
             out.append(block)
-    if not replaced:
-        out.append({"type": "section", "block_id": target, "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {note}"}})
+    for item_id in pressed:
+        if item_id in shown:
+            continue
+        row = state_row(item_id, items.get(item_id), now)
+        if row["type"] == "context":
+            row = {"type": "section", "block_id": row["block_id"],
+                   "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {row['elements'][0]['text']}"}}
+        else:
+            out.append({"type": "section", "block_id": f"reminder_item:{item_id}",
+                        "text": {"type": "mrkdwn", "text": f"*#{item_id}*"}})
+        out.append(row)
+        shown.add(item_id)
     return out
-
-
-def press_note(what: str, item, changed: bool, user: str, until: datetime | None) -> str:
-    """What a button press did, for the rewritten message."""
-    if item is None:
-        return ":grey_question: This action item no longer exists."
-    if what == DONE_ACTION:
-        if changed:
-            return f":white_check_mark: Done, marked by <@{user}>."
-        by = f" by <@{item.closed_by}>" if item.closed_by else ""
-        return f":white_check_mark: Already {item.status}{by}."
-    if not changed:
-        return f"This item is {item.status}, so there is nothing to snooze."
-    shown = slack_date(until, UTC, "{date_short_pretty} {time}") if until else ""
-    return f":zzz: Snoozed by <@{user}> until {shown}. The next reminder comes after that."
 
 
 def register(app, services) -> None:
@@ -297,31 +340,34 @@ def press(services, body: dict) -> None:
                     text=f"Action #{item.id} done: {item.text}", key=False, recorded_at=now))
         else:
             item, changed = queries.snooze_action_item(session, item_id, until)
-        note = press_note(what, item, changed, user, until)
-        job = _rewrite_job(body, item_id, note, session, item, today)
+        job, coalesce_key = _rewrite_job(body, item_id, session, item, today)
         if job is not None:
-            queries.enqueue(session, REWRITE_JOB, job, now)
+            queries.enqueue(session, REWRITE_JOB, job, now, coalesce_key=coalesce_key)
     services.wake_outbox()
 
 
-def _rewrite_job(body: dict, item_id: int, note: str, session, item, today: date | None) -> dict | None:
+def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) -> tuple[dict | None, str | None]:
+    """(the outbox job that rewrites the pressed message, the key that collapses queued rewrites of it)."""
     container = body.get("container") or {}
     response_url = body.get("response_url")
     if today is not None and item is not None:
         # the `/incident actions` list is ephemeral: only its response_url can replace it
         text, blocks = list_message(f"INC-{item.incident_id}", queries.action_items(session, item.incident_id), today)
-        return {"response_url": response_url, "text": text, "blocks": blocks,
-                "failure_text": "Updating the action item list failed"} if response_url else None
+        return ({"response_url": response_url, "text": text, "blocks": blocks,
+                 "failure_text": "Updating the action item list failed"} if response_url else None), None
+    # A reminder DM: the job rebuilds the item rows from the database when it runs (`digest`), so the
+    # message's own blocks (header, item texts, footer) and which items it shows are all it needs.
     message = body.get("message") or {}
-    blocks = rewrite_digest(message.get("blocks"), item_id, note)
-    text = message.get("text") or "Overdue action items"
+    blocks = message.get("blocks") if isinstance(message.get("blocks"), list) else []
+    job = {"text": message.get("text") or "Overdue action items", "blocks": blocks, "digest": [item_id]}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
     ts = container.get("message_ts") or message.get("ts")
     if channel and ts and not container.get("is_ephemeral"):
-        return {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+        # one waiting rewrite per message: it reads every item's state when it runs
+        return {"channel": channel, "ts": ts, **job}, f"rewrite:{channel}:{ts}"
     if response_url:
-        return {"response_url": response_url, "text": text, "blocks": blocks}
-    return None
+        return {"response_url": response_url, **job}, None
+    return None, None
 
 
 def job_handlers(services) -> dict:
@@ -333,15 +379,22 @@ def job_handlers(services) -> dict:
 
     def rewrite_message(payload: dict) -> None:
         """Show what a button press did, in the message that had the button."""
+        blocks = payload["blocks"]
+        if "digest" in payload:  # a reminder DM: every item's row as the item is now
+            pressed = [i for i in payload["digest"] if isinstance(i, int)]
+            wanted = list(dict.fromkeys(digest_item_ids(blocks) + pressed))
+            with services.db.read() as session:
+                items = queries.action_items_by_id(session, wanted)
+            blocks = rewrite_digest(blocks, items, services.now(), pressed)
         if payload.get("channel") and payload.get("ts"):
             try:
                 services.background.chat_update(channel=payload["channel"], ts=payload["ts"],
-                                                text=payload["text"], blocks=payload["blocks"])
+                                                text=payload["text"], blocks=blocks)
             except SlackApiError as exc:
                 _raise_for(exc, "rewrite")
             return
         response = WebhookClient(payload["response_url"], timeout=10).send(
-            text=payload["text"], blocks=payload["blocks"], replace_original=True)
+            text=payload["text"], blocks=blocks, replace_original=True)
         if response.status_code != 200:
             raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
 

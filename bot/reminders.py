@@ -148,18 +148,6 @@ def item_section(item: ReminderCandidate, recipient: str, today: date) -> dict:
             "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
 
 
-def item_buttons(item_id: int) -> dict:
-    def button(action_id: str, label: str, **extra) -> dict:
-        return {"type": "button", "action_id": action_id, "value": str(item_id),
-                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
-
-    return {"type": "actions", "block_id": f"reminder_buttons:{item_id}", "elements": [
-        button(actions.DONE_ACTION, "Done", style="primary"),
-        button(actions.SNOOZE_DAY_ACTION, "Snooze 1 day"),
-        button(actions.SNOOZE_WEEK_ACTION, "Snooze 1 week"),
-    ]}
-
-
 def digest_messages(digest: Digest, now: datetime) -> list[Message]:
     """The DMs of one digest: at most ITEMS_PER_MESSAGE items each (Block Kit allows 50 blocks)."""
     today = now.astimezone(digest.zone).date()
@@ -172,7 +160,7 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         heading = f":alarm_clock: *{total} overdue action {noun}*{part}. Done? Press *Done*. Need time? Snooze it."
         blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
         for item in chunk:
-            blocks += [item_section(item, digest.recipient, today), item_buttons(item.item_id)]
+            blocks += [item_section(item, digest.recipient, today), actions.reminder_buttons(item.item_id)]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "

@@ -741,6 +741,14 @@ def action_item(session: Session, item_id: int) -> ActionItem | None:
     return session.get(ActionItem, item_id)
 
 
+def action_items_by_id(session: Session, item_ids: Sequence[int]) -> dict[int, ActionItem]:
+    """These items as they are now, by id (an id with no item is left out)."""
+    if not item_ids:
+        return {}
+    rows = session.exec(select(ActionItem).where(ActionItem.id.in_(list(item_ids))))
+    return {item.id: item for item in rows}
+
+
 def close_action_item(session: Session, item_id: int, by: str, now: datetime) -> tuple[ActionItem | None, bool]:
     """Mark an open item done. Returns (the item as it now is, whether this call closed it)."""
     result = session.execute(

@@ -359,12 +359,46 @@ def test_snooze_holds_the_reminder_and_rewrites_the_dm(setup, standin, action_id
     bot.drain()
     [update] = standin.calls_to("chat.update")
     note = next(b for b in update["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
-    assert note["type"] == "context" and "Snoozed by <@U0OWNER> until" in note["elements"][0]["text"]
+    assert note["type"] == "context" and "Snoozed until" in note["elements"][0]["text"]
     assert f"<!date^{int((NOW + delta).timestamp())}^" in note["elements"][0]["text"]
     setup.clock.now = NOW + delta - timedelta(minutes=1)
     assert reminders.sweep(bot.services).dms == 0
     setup.clock.now = NOW + delta
     assert reminders.sweep(bot.services).dms == 1
+
+
+def test_presses_on_one_dm_before_its_rewrite_lands_never_bring_back_pressed_buttons(setup, standin):
+    # Both presses come from the DM as it was sent: the second payload still shows #1 with its buttons.
+    # The rewrite reads every item's state when it runs, and the queued rewrites of the DM are one.
+    bot = setup()
+    first, second, third = add_item(bot), add_item(bot), add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", first)
+    press(bot, dm, "action_snooze_1d", second)
+    bot.drain()
+    [update] = standin.calls_to("chat.update")
+    rows = {b["block_id"]: b for b in update["blocks"] if str(b.get("block_id", "")).startswith("reminder_buttons:")}
+    assert rows[f"reminder_buttons:{first}"]["type"] == "context"
+    assert "Done, marked by <@U0OWNER>" in rows[f"reminder_buttons:{first}"]["elements"][0]["text"]
+    assert rows[f"reminder_buttons:{second}"]["type"] == "context"
+    assert "Snoozed until" in rows[f"reminder_buttons:{second}"]["elements"][0]["text"]
+    assert rows[f"reminder_buttons:{third}"]["type"] == "actions"
+    assert dm_item_ids(update) == [first, second, third]  # the item texts stay as they were sent
+
+
+def test_a_rewrite_after_an_earlier_one_landed_still_shows_every_item_as_it_is(setup, standin):
+    bot = setup()
+    first, second = add_item(bot), add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", first)
+    bot.drain()
+    press(bot, dm, "action_snooze_1w", second)  # a payload from before the first rewrite
+    bot.drain()
+    last = standin.calls_to("chat.update")[-1]
+    rows = {b["block_id"]: b["type"] for b in last["blocks"] if str(b.get("block_id", "")).startswith("reminder_b")}
+    assert rows == {f"reminder_buttons:{first}": "context", f"reminder_buttons:{second}": "context"}
 
 
 def test_pressing_done_twice_says_it_is_already_done(setup, standin):
@@ -377,7 +411,7 @@ def test_pressing_done_twice_says_it_is_already_done(setup, standin):
     bot.drain()
     last = standin.calls_to("chat.update")[-1]
     note = next(b for b in last["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
-    assert "Already done by <@U0OWNER>" in note["elements"][0]["text"]
+    assert "Done, marked by <@U0OWNER>" in note["elements"][0]["text"]  # the first press counts
     assert item(bot, item_id).closed_by == "U0OWNER"
 
 
