@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot import text as T
+from bot import views
 from bot.when import WhenError, slack_date
 from storage import queries
 from storage.models import ActionItem, Entry
@@ -187,7 +188,7 @@ def item_line(item, today: date) -> str:
     else:
         state = item.status + (f" by <@{item.closed_by}>" if item.closed_by else "")
         due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
-    text = T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)
+    text = T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)
     mark = ":white_check_mark: " if item.status == "done" else ""
     return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
 
@@ -352,7 +353,7 @@ def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) ->
     response_url = body.get("response_url")
     if today is not None and item is not None:
         # the `/incident actions` list is ephemeral: only its response_url can replace it
-        text, blocks = list_message(f"INC-{item.incident_id}", queries.action_items(session, item.incident_id), today)
+        text, blocks = list_message(views.ref(item.incident_id), queries.action_items(session, item.incident_id), today)
         return ({"response_url": response_url, "text": text, "blocks": blocks,
                  "failure_text": "Updating the action item list failed"} if response_url else None), None
     # A reminder DM: the job rebuilds the item rows from the database when it runs (`digest`), so the

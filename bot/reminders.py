@@ -25,12 +25,12 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import actions
+from bot import actions, views
 from bot import text as T
+from bot.people import slack_zone
 from bot.services import Services
 from bot.when import format_duration
 from storage import queries
@@ -56,15 +56,6 @@ TITLE_LIMIT = 120
 
 # ---------------------------------------------------------------------------------------------
 # selection (pure)
-
-
-def zone_named(name: str | None, default: tzinfo) -> tzinfo:
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ValueError, KeyError, OSError):
-            pass
-    return default
 
 
 def is_overdue(due: date, now: datetime, zone: tzinfo) -> bool:
@@ -112,7 +103,7 @@ def select_digests(candidates: Iterable[ReminderCandidate], now: datetime, defau
         recipient = recipient_of(item)
         if recipient is None:
             continue
-        zone = zones.setdefault(recipient, zone_named(item.recipient_tz, default_zone))
+        zone = zones.setdefault(recipient, slack_zone(item.recipient_tz) or default_zone)
         if needs_reminder(item, now, zone, repeat):
             grouped.setdefault(recipient, []).append(item)
     cap = ITEMS_PER_MESSAGE * MAX_MESSAGES_PER_DIGEST
@@ -134,12 +125,12 @@ class Message:
     item_ids: list[int] = field(default_factory=list)
 
 
-def item_section(item: ReminderCandidate, recipient: str, today: date) -> dict:
-    ref = f"INC-{item.incident_id}"
+def item_section(item: ReminderCandidate, today: date) -> dict:
+    ref = views.ref(item.incident_id)
     where = f"<#{item.channel_id}> ({ref})" if item.channel_id else ref
-    title = T.truncate(T.mrkdwn(item.incident_title), TITLE_LIMIT)
+    title = T.mrkdwn_cut(item.incident_title, TITLE_LIMIT)
     lines = [
-        f"*#{item.item_id}* {T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)}",
+        f"*#{item.item_id}* {T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)}",
         f"Due {actions.describe_due(item.due, today)} · {where}: {title}",
     ]
     if item.owner_id is None:
@@ -160,7 +151,7 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         heading = f":alarm_clock: *{total} overdue action {noun}*{part}. Done? Press *Done*. Need time? Snooze it."
         blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
         for item in chunk:
-            blocks += [item_section(item, digest.recipient, today), actions.reminder_buttons(item.item_id)]
+            blocks += [item_section(item, today), actions.reminder_buttons(item.item_id)]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "
@@ -172,9 +163,9 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
 
 
 def nudge_message(nudge: Nudge, now: datetime) -> Message:
-    ref = f"INC-{nudge.incident_id}"
+    ref = views.ref(nudge.incident_id)
     where = f"<#{nudge.channel_id}>" if nudge.channel_id else "its channel"
-    title = T.truncate(T.mrkdwn(nudge.title), TITLE_LIMIT)
+    title = T.mrkdwn_cut(nudge.title, TITLE_LIMIT)
     days = (now - nudge.resolved_at).days
     ago = f"{days} day{'s' if days != 1 else ''}" if days >= 1 else format_duration(now - nudge.resolved_at)
     text = (f":memo: *{ref}* ({title}) was resolved {ago} ago and has no postmortem yet. "

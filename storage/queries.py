@@ -737,10 +737,6 @@ def release_reminders(session: Session, item_ids: Sequence[int], owner: str) -> 
     return result.rowcount or 0
 
 
-def action_item(session: Session, item_id: int) -> ActionItem | None:
-    return session.get(ActionItem, item_id)
-
-
 def action_items_by_id(session: Session, item_ids: Sequence[int]) -> dict[int, ActionItem]:
     """These items as they are now, by id (an id with no item is left out)."""
     if not item_ids:

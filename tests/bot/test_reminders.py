@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import reminders
+from bot.people import slack_zone
 from bot.reminders import Digest, digest_messages, select_digests
 from storage import queries
 from storage.db import DatabaseUnavailable
@@ -145,6 +146,20 @@ def test_a_digest_message_cannot_grow_past_block_kit_section_limits():
     assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks if b["type"] == "section")
 
 
+def test_a_cut_item_text_or_title_never_splits_an_escape():
+    # as Slack encodes them: a cut in the escaped text would leave `&a…`, a broken entity
+    digest = Digest("U0OWNER", UTC, (cand(1, text="a" * 597 + "&amp;&amp;" + "b" * 50,
+                                          incident_title="t" * 118 + "&lt;x&gt;"),
+                                     cand(2, text="&amp;" * 5_000, incident_title="&lt;" * 500)))
+    [message] = digest_messages(digest, NOW)
+    for item_id in (1, 2):
+        text = next(b for b in message.blocks if b.get("block_id") == f"reminder_item:{item_id}")["text"]["text"]
+        assert not re.search(r"&(?!amp;|lt;|gt;)", text), text
+        assert len(text) <= 3000
+    first = next(b for b in message.blocks if b.get("block_id") == "reminder_item:1")["text"]["text"]
+    assert "*#1* " + "a" * 597 + "…\n" in first  # `&amp;` does not fit whole; never `&a…`
+
+
 # --- the sweep, against the database and the Web API stand-in -------------------------------
 
 
@@ -166,7 +181,7 @@ def add_item(bot, incident=1, owner="U0OWNER", due=TODAY - DAY, **kwargs) -> int
 
 def item(bot, item_id) -> ActionItem:
     with bot.db.read() as session:
-        return queries.action_item(session, item_id)
+        return session.get(ActionItem, item_id)
 
 
 def dms(standin) -> list:
@@ -638,7 +653,7 @@ def test_digests_hold_each_remindable_item_once_and_nothing_else(items, repeat_h
     assert len(sent) == sum(len(d.items) for d in digests)  # no item twice
     for i in items:
         recipient = i.owner_id or i.commander_id
-        zone = reminders.zone_named(i.recipient_tz, UTC)
+        zone = slack_zone(i.recipient_tz) or UTC
         if recipient is not None and reminders.needs_reminder(i, NOW, zone, repeat):
             assert sent.get(i.item_id) == recipient
             assert NOW.astimezone(zone).date() > i.due  # the owner's own date is past the due date
