@@ -1,5 +1,5 @@
 """Action items (SPEC 6): `/incident action` parsing and due dates (pure), their Block Kit, and the
-Done / Snooze buttons.
+Done / Drop / Snooze buttons.
 
     fix the retry storm <@U123|bob> due friday   -> text "fix the retry storm", owner U123, due Friday
     rotate keys due 2026-12-01                    -> no owner (the commander is reminded), due 1 Dec
@@ -173,9 +173,11 @@ def describe_due(due: date | None, today: date) -> str:
 # Block Kit (pure): the `/incident actions` list
 
 DONE_ACTION = "action_done"
+DROP_ACTION = "action_drop"
 SNOOZE_DAY_ACTION = "action_snooze_1d"
 SNOOZE_WEEK_ACTION = "action_snooze_1w"
-LIST_ITEMS_SHOWN = 45  # header + 45 items + "and N more" stays under Block Kit's 50 blocks
+CLOSING = {DONE_ACTION: "done", DROP_ACTION: "dropped"}  # the buttons that close an item, and how
+LIST_BLOCKS = 49  # header and items; with "and N more" the list stays within Block Kit's 50 blocks
 ITEM_TEXT_LIMIT = 600
 
 
@@ -189,17 +191,28 @@ def item_line(item, today: date) -> str:
         state = item.status + (f" by <@{item.closed_by}>" if item.closed_by else "")
         due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
     text = T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)
-    mark = ":white_check_mark: " if item.status == "done" else ""
+    mark = {"done": ":white_check_mark: ", "dropped": ":heavy_minus_sign: "}.get(item.status, "")
     return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
 
 
-def done_button(item_id: int) -> dict:
-    return {"type": "button", "action_id": DONE_ACTION, "style": "primary", "value": str(item_id),
-            "text": {"type": "plain_text", "text": "Done", "emoji": False}}
+def list_buttons(item_id: int) -> dict:
+    """Done and Drop under an open item of the `/incident actions` list."""
+    def button(action_id: str, label: str, **extra) -> dict:
+        return {"type": "button", "action_id": action_id, "value": str(item_id),
+                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
+
+    confirm = {"title": {"type": "plain_text", "text": "Drop this action item?"},
+               "text": {"type": "plain_text", "text": f"#{item_id} is closed as dropped and never reminded again."},
+               "confirm": {"type": "plain_text", "text": "Drop"}, "deny": {"type": "plain_text", "text": "Cancel"},
+               "style": "danger"}
+    return {"type": "actions", "block_id": f"action_item_buttons:{item_id}", "elements": [
+        button(DONE_ACTION, "Done", style="primary"),
+        button(DROP_ACTION, "Drop", style="danger", confirm=confirm),
+    ]}
 
 
 def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
-    """(fallback text, blocks) of an incident's action items, with a Done button per open item."""
+    """(fallback text, blocks) of an incident's action items, with Done and Drop under each open item."""
     open_count = sum(1 for i in items if i.status == "open")
     if not items:
         text = (f"{ref} has no action items yet. Add one with "
@@ -209,13 +222,17 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Action items of {ref}* "
                                                        f"({open_count} open of {len(items)})"}}]
     ordered = sorted(items, key=lambda i: (i.status != "open", i.id))  # a cut hides closed ones first
-    for item in ordered[:LIST_ITEMS_SHOWN]:
-        block = {"type": "section", "block_id": f"action_item:{item.id}",
-                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}
+    shown = 0
+    for item in ordered:
+        rows = [{"type": "section", "block_id": f"action_item:{item.id}",
+                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}]
         if item.status == "open":
-            block["accessory"] = done_button(item.id)
-        blocks.append(block)
-    hidden = len(items) - LIST_ITEMS_SHOWN
+            rows.append(list_buttons(item.id))
+        if len(blocks) + len(rows) > LIST_BLOCKS:
+            break
+        blocks += rows
+        shown += 1
+    hidden = len(items) - shown
     if hidden > 0:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"…and {hidden} more, closed ones last (a Slack message holds at most 50 blocks)."}]})
@@ -223,7 +240,7 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# buttons: Done, Snooze 1 day, Snooze 1 week (in reminder DMs and in the `/incident actions` list)
+# buttons: Done, Snooze 1 day, Snooze 1 week in reminder DMs; Done and Drop in the `/incident actions` list
 
 SNOOZES = {SNOOZE_DAY_ACTION: timedelta(days=1), SNOOZE_WEEK_ACTION: timedelta(weeks=1)}
 REWRITE_JOB = "rewrite_message"
@@ -314,7 +331,7 @@ def register(app, services) -> None:
         press(services, body)
         ack()
 
-    for action_id in (DONE_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
+    for action_id in (DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
         app.action(action_id)(listener)
 
 
@@ -329,16 +346,16 @@ def press(services, body: dict) -> None:
         return
     user = (body.get("user") or {}).get("id") or ""
     now = services.now()
-    from_list = str(action.get("block_id", "")).startswith("action_item:")
+    from_list = str(action.get("block_id", "")).startswith(("action_item:", "action_item_buttons:"))
     today = local_today(now, services.people.zone_of(user)) if from_list else None
     until = now + SNOOZES[what] if what in SNOOZES else None
     with services.db.write() as session:
-        if what == DONE_ACTION:
-            item, changed = queries.close_action_item(session, item_id, user, now)
+        if what in CLOSING:
+            item, changed = queries.close_action_item(session, item_id, user, now, CLOSING[what])
             if changed:
                 queries.add_entry(session, Entry(
                     incident_id=item.incident_id, kind="action", at=now, author_id=user,
-                    text=f"Action #{item.id} done: {item.text}", key=False, recorded_at=now))
+                    text=f"Action #{item.id} {item.status}: {item.text}", key=False, recorded_at=now))
         else:
             item, changed = queries.snooze_action_item(session, item_id, until)
         job, coalesce_key = _rewrite_job(body, item_id, session, item, today)

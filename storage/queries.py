@@ -745,11 +745,15 @@ def action_items_by_id(session: Session, item_ids: Sequence[int]) -> dict[int, A
     return {item.id: item for item in rows}
 
 
-def close_action_item(session: Session, item_id: int, by: str, now: datetime) -> tuple[ActionItem | None, bool]:
-    """Mark an open item done. Returns (the item as it now is, whether this call closed it)."""
+def close_action_item(session: Session, item_id: int, by: str, now: datetime, status: str = "done",
+                      ) -> tuple[ActionItem | None, bool]:
+    """Close an open item as `done` or `dropped` (neither is reminded again). Returns (the item as it
+    now is, whether this call closed it)."""
+    if status not in ("done", "dropped"):
+        raise ValueError(f"an action item is closed as done or dropped, not {status!r}")
     result = session.execute(
         sa.update(ActionItem).where(ActionItem.id == item_id, ActionItem.status == "open")
-        .values(status="done", closed_at=now, closed_by=by).returning(ActionItem.id)
+        .values(status=status, closed_at=now, closed_by=by).returning(ActionItem.id)
     )
     changed = result.first() is not None
     session.expire_all()

@@ -435,9 +435,10 @@ def test_done_in_the_actions_list_replaces_the_list_through_its_response_url(set
     channel = bot.incident(1).channel_id
     first, second = add_item(bot), add_item(bot)
     listing = bot.command("actions", channel_id=channel)
-    button = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item:{first}")["accessory"]
+    buttons = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item_buttons:{first}")["elements"]
+    button = next(b for b in buttons if b["action_id"] == "action_done")
     payload = sr.block_actions(button["action_id"], button["value"], user_id="U0USER1", channel_id=channel,
-                               block_id=f"action_item:{first}", response_url=standin.response_url("list"))
+                               block_id=f"action_item_buttons:{first}", response_url=standin.response_url("list"))
     payload["container"]["is_ephemeral"] = True
     payload.pop("message")
     assert bot.interact(payload).status == 200
@@ -445,10 +446,36 @@ def test_done_in_the_actions_list_replaces_the_list_through_its_response_url(set
     bot.drain()
     [response] = [r for r in standin.responses if r["_key"] == "list"]
     assert response["replace_original"] is True
-    sections = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
-    assert "accessory" not in sections[f"action_item:{first}"]
-    assert sections[f"action_item:{second}"]["accessory"]["value"] == str(second)
+    blocks = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
+    assert f"action_item_buttons:{first}" not in blocks and "done by <@U0USER1>" in blocks[f"action_item:{first}"]["text"]["text"]
+    assert [b["value"] for b in blocks[f"action_item_buttons:{second}"]["elements"]] == [str(second)] * 2
     assert standin.calls_to("chat.update") == []
+
+
+def test_drop_in_the_actions_list_closes_the_item_as_dropped_and_it_is_never_reminded(setup, standin):
+    bot = setup()
+    channel = bot.incident(1).channel_id
+    dropped, kept = add_item(bot, text="rewrite it in Rust"), add_item(bot)
+    listing = bot.command("actions", channel_id=channel)
+    buttons = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item_buttons:{dropped}")["elements"]
+    drop = next(b for b in buttons if b["action_id"] == "action_drop")
+    payload = sr.block_actions(drop["action_id"], drop["value"], user_id="U0USER1", channel_id=channel,
+                               block_id=f"action_item_buttons:{dropped}", response_url=standin.response_url("list"))
+    payload["container"]["is_ephemeral"] = True
+    payload.pop("message")
+    assert bot.interact(payload).status == 200  # a signed request, through Bolt's dispatch
+    closed = item(bot, dropped)
+    assert (closed.status, closed.closed_by, closed.closed_at) == ("dropped", "U0USER1", NOW)
+    assert [i.text for i in bot.timeline(1) if i.kind == "action"][-1] == f"Action #{dropped} dropped: rewrite it in Rust"
+    bot.drain()
+    [response] = [r for r in standin.responses if r["_key"] == "list"]
+    blocks = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
+    assert f"action_item_buttons:{dropped}" not in blocks
+    assert "Status: dropped by <@U0USER1>" in blocks[f"action_item:{dropped}"]["text"]["text"]
+    assert bot.interact(payload).status == 200 and item(bot, dropped).closed_at == NOW  # twice changes nothing
+    setup.clock.now = NOW + 2 * DAY
+    reminders.sweep(bot.services)
+    assert [dm_item_ids(c) for c in dms(standin)] == [[kept]]  # the dropped item is never reminded
 
 
 def test_a_button_with_a_bad_value_changes_nothing(setup, standin):
