@@ -1,5 +1,5 @@
 """Action items (SPEC 6): `/incident action` parsing and due dates (pure), their Block Kit, and the
-Done / Snooze buttons.
+Done / Drop / Snooze buttons.
 
     fix the retry storm <@U123|bob> due friday   -> text "fix the retry storm", owner U123, due Friday
     rotate keys due 2026-12-01                    -> no owner (the commander is reminded), due 1 Dec
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot import text as T
+from bot import views
 from bot.when import WhenError, slack_date
 from storage import queries
 from storage.models import ActionItem, Entry
@@ -172,9 +173,11 @@ def describe_due(due: date | None, today: date) -> str:
 # Block Kit (pure): the `/incident actions` list
 
 DONE_ACTION = "action_done"
+DROP_ACTION = "action_drop"
 SNOOZE_DAY_ACTION = "action_snooze_1d"
 SNOOZE_WEEK_ACTION = "action_snooze_1w"
-LIST_ITEMS_SHOWN = 45  # header + 45 items + "and N more" stays under Block Kit's 50 blocks
+CLOSING = {DONE_ACTION: "done", DROP_ACTION: "dropped"}  # the buttons that close an item, and how
+LIST_BLOCKS = 49  # header and items; with "and N more" the list stays within Block Kit's 50 blocks
 ITEM_TEXT_LIMIT = 600
 
 
@@ -187,18 +190,29 @@ def item_line(item, today: date) -> str:
     else:
         state = item.status + (f" by <@{item.closed_by}>" if item.closed_by else "")
         due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
-    text = T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)
-    mark = ":white_check_mark: " if item.status == "done" else ""
+    text = T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)
+    mark = {"done": ":white_check_mark: ", "dropped": ":heavy_minus_sign: "}.get(item.status, "")
     return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
 
 
-def done_button(item_id: int) -> dict:
-    return {"type": "button", "action_id": DONE_ACTION, "style": "primary", "value": str(item_id),
-            "text": {"type": "plain_text", "text": "Done", "emoji": False}}
+def list_buttons(item_id: int) -> dict:
+    """Done and Drop under an open item of the `/incident actions` list."""
+    def button(action_id: str, label: str, **extra) -> dict:
+        return {"type": "button", "action_id": action_id, "value": str(item_id),
+                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
+
+    confirm = {"title": {"type": "plain_text", "text": "Drop this action item?"},
+               "text": {"type": "plain_text", "text": f"#{item_id} is closed as dropped and never reminded again."},
+               "confirm": {"type": "plain_text", "text": "Drop"}, "deny": {"type": "plain_text", "text": "Cancel"},
+               "style": "danger"}
+    return {"type": "actions", "block_id": f"action_item_buttons:{item_id}", "elements": [
+        button(DONE_ACTION, "Done", style="primary"),
+        button(DROP_ACTION, "Drop", style="danger", confirm=confirm),
+    ]}
 
 
 def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
-    """(fallback text, blocks) of an incident's action items, with a Done button per open item."""
+    """(fallback text, blocks) of an incident's action items, with Done and Drop under each open item."""
     open_count = sum(1 for i in items if i.status == "open")
     if not items:
         text = (f"{ref} has no action items yet. Add one with "
@@ -208,13 +222,17 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Action items of {ref}* "
                                                        f"({open_count} open of {len(items)})"}}]
     ordered = sorted(items, key=lambda i: (i.status != "open", i.id))  # a cut hides closed ones first
-    for item in ordered[:LIST_ITEMS_SHOWN]:
-        block = {"type": "section", "block_id": f"action_item:{item.id}",
-                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}
+    shown = 0
+    for item in ordered:
+        rows = [{"type": "section", "block_id": f"action_item:{item.id}",
+                 "text": {"type": "mrkdwn", "text": item_line(item, today)}}]
         if item.status == "open":
-            block["accessory"] = done_button(item.id)
-        blocks.append(block)
-    hidden = len(items) - LIST_ITEMS_SHOWN
+            rows.append(list_buttons(item.id))
+        if len(blocks) + len(rows) > LIST_BLOCKS:
+            break
+        blocks += rows
+        shown += 1
+    hidden = len(items) - shown
     if hidden > 0:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"…and {hidden} more, closed ones last (a Slack message holds at most 50 blocks)."}]})
@@ -222,44 +240,87 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# buttons: Done, Snooze 1 day, Snooze 1 week (in reminder DMs and in the `/incident actions` list)
+# buttons: Done, Snooze 1 day, Snooze 1 week in reminder DMs; Done and Drop in the `/incident actions` list
 
 SNOOZES = {SNOOZE_DAY_ACTION: timedelta(days=1), SNOOZE_WEEK_ACTION: timedelta(weeks=1)}
 REWRITE_JOB = "rewrite_message"
+MAX_DIGEST_ITEMS = 50  # a DM holds at most 50 blocks, so never more items than that
+_DIGEST_BLOCK = re.compile(r"reminder_(?:item|buttons):(\d{1,18})")
 
 
-def rewrite_digest(blocks: list[dict] | None, item_id: int, note: str) -> list[dict]:
-    """The DM's blocks with this item's buttons replaced by what happened (pure).
+def reminder_buttons(item_id: int) -> dict:
+    """Done / Snooze 1 day / Snooze 1 week under an item of a reminder DM."""
+    def button(action_id: str, label: str, **extra) -> dict:
+        return {"type": "button", "action_id": action_id, "value": str(item_id),
+                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
 
-    Works on the blocks Slack sends back in the payload, so the other items keep their buttons.
+    return {"type": "actions", "block_id": f"reminder_buttons:{item_id}", "elements": [
+        button(DONE_ACTION, "Done", style="primary"),
+        button(SNOOZE_DAY_ACTION, "Snooze 1 day"),
+        button(SNOOZE_WEEK_ACTION, "Snooze 1 week"),
+    ]}
+
+
+def digest_item_ids(blocks: list | None) -> list[int]:
+    """The items a reminder DM shows, from its block ids (`reminder_item:12`, `reminder_buttons:12`)."""
+    ids: list[int] = []
+    for block in blocks or []:
+        m = _DIGEST_BLOCK.fullmatch(str(block.get("block_id", ""))) if isinstance(block, dict) else None
+        if m and int(m.group(1)) not in ids:
+            ids.append(int(m.group(1)))
+    return ids[:MAX_DIGEST_ITEMS]
+
+
+def state_row(item_id: int, item, now: datetime) -> dict:
+    """The row under an item in a reminder DM, from the item as it is now: its buttons while it is
+    open and not snoozed, else what became of it."""
+    if item is None:
+        note = ":grey_question: This action item no longer exists."
+    elif item.status == "open":
+        if item.snoozed_until is None or item.snoozed_until <= now:
+            return reminder_buttons(item_id)
+        until = slack_date(item.snoozed_until, UTC, "{date_short_pretty} {time}")
+        note = f":zzz: Snoozed until {until}. The next reminder comes after that."
+    else:
+        by = f" by <@{item.closed_by}>" if item.closed_by else ""
+        mark = ":white_check_mark:" if item.status == "done" else ":heavy_minus_sign:"
+        verb = ", marked" + by if item.status == "done" and by else by
+        note = f"{mark} {T.escape_mrkdwn(item.status.capitalize())}{verb}."
+    return {"type": "context", "block_id": f"reminder_buttons:{item_id}",
+            "elements": [{"type": "mrkdwn", "text": note}]}
+
+
+def rewrite_digest(blocks: list[dict] | None, items: dict, now: datetime, pressed: list[int] = ()) -> list[dict]:
+    """A reminder DM's blocks with each item's row rebuilt from `items` (id -> the item as it is now,
+    or None once it is gone) (pure). Everything else in the message stays as it was sent.
+
+    The rows come from the database, not from the press payload: another press on the same DM may
+    have changed an item since Slack sent this payload, and an older payload must not bring back
+    buttons already pressed. `pressed` items the blocks do not show are added at the end.
     """
-    target = f"reminder_buttons:{item_id}"
-    replaced = False
+    shown = set()
     out = []
     for block in blocks or []:
-        if block.get("block_id") == target:
-            out.append({"type": "context", "block_id": target, "elements": [{"type": "mrkdwn", "text": note}]})
-            replaced = True
+        m = _DIGEST_BLOCK.fullmatch(str(block.get("block_id", ""))) if isinstance(block, dict) else None
+        if m and block["block_id"].startswith("reminder_buttons:"):
+            item_id = int(m.group(1))
+            out.append(state_row(item_id, items.get(item_id), now))
+            shown.add(item_id)
         else:
             out.append(block)
-    if not replaced:
-        out.append({"type": "section", "block_id": target, "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {note}"}})
+    for item_id in pressed:
+        if item_id in shown:
+            continue
+        row = state_row(item_id, items.get(item_id), now)
+        if row["type"] == "context":
+            row = {"type": "section", "block_id": row["block_id"],
+                   "text": {"type": "mrkdwn", "text": f"*#{item_id}*: {row['elements'][0]['text']}"}}
+        else:
+            out.append({"type": "section", "block_id": f"reminder_item:{item_id}",
+                        "text": {"type": "mrkdwn", "text": f"*#{item_id}*"}})
+        out.append(row)
+        shown.add(item_id)
     return out
-
-
-def press_note(what: str, item, changed: bool, user: str, until: datetime | None) -> str:
-    """What a button press did, for the rewritten message."""
-    if item is None:
-        return ":grey_question: This action item no longer exists."
-    if what == DONE_ACTION:
-        if changed:
-            return f":white_check_mark: Done, marked by <@{user}>."
-        by = f" by <@{item.closed_by}>" if item.closed_by else ""
-        return f":white_check_mark: Already {item.status}{by}."
-    if not changed:
-        return f"This item is {item.status}, so there is nothing to snooze."
-    shown = slack_date(until, UTC, "{date_short_pretty} {time}") if until else ""
-    return f":zzz: Snoozed by <@{user}> until {shown}. The next reminder comes after that."
 
 
 def register(app, services) -> None:
@@ -270,7 +331,7 @@ def register(app, services) -> None:
         press(services, body)
         ack()
 
-    for action_id in (DONE_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
+    for action_id in (DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
         app.action(action_id)(listener)
 
 
@@ -285,43 +346,46 @@ def press(services, body: dict) -> None:
         return
     user = (body.get("user") or {}).get("id") or ""
     now = services.now()
-    from_list = str(action.get("block_id", "")).startswith("action_item:")
+    from_list = str(action.get("block_id", "")).startswith(("action_item:", "action_item_buttons:"))
     today = local_today(now, services.people.zone_of(user)) if from_list else None
     until = now + SNOOZES[what] if what in SNOOZES else None
     with services.db.write() as session:
-        if what == DONE_ACTION:
-            item, changed = queries.close_action_item(session, item_id, user, now)
+        if what in CLOSING:
+            item, changed = queries.close_action_item(session, item_id, user, now, CLOSING[what])
             if changed:
                 queries.add_entry(session, Entry(
                     incident_id=item.incident_id, kind="action", at=now, author_id=user,
-                    text=f"Action #{item.id} done: {item.text}", key=False, recorded_at=now))
+                    text=f"Action #{item.id} {item.status}: {item.text}", key=False, recorded_at=now))
         else:
             item, changed = queries.snooze_action_item(session, item_id, until)
-        note = press_note(what, item, changed, user, until)
-        job = _rewrite_job(body, item_id, note, session, item, today)
+        job, coalesce_key = _rewrite_job(body, item_id, session, item, today)
         if job is not None:
-            queries.enqueue(session, REWRITE_JOB, job, now)
+            queries.enqueue(session, REWRITE_JOB, job, now, coalesce_key=coalesce_key)
     services.wake_outbox()
 
 
-def _rewrite_job(body: dict, item_id: int, note: str, session, item, today: date | None) -> dict | None:
+def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) -> tuple[dict | None, str | None]:
+    """(the outbox job that rewrites the pressed message, the key that collapses queued rewrites of it)."""
     container = body.get("container") or {}
     response_url = body.get("response_url")
     if today is not None and item is not None:
         # the `/incident actions` list is ephemeral: only its response_url can replace it
-        text, blocks = list_message(f"INC-{item.incident_id}", queries.action_items(session, item.incident_id), today)
-        return {"response_url": response_url, "text": text, "blocks": blocks,
-                "failure_text": "Updating the action item list failed"} if response_url else None
+        text, blocks = list_message(views.ref(item.incident_id), queries.action_items(session, item.incident_id), today)
+        return ({"response_url": response_url, "text": text, "blocks": blocks,
+                 "failure_text": "Updating the action item list failed"} if response_url else None), None
+    # A reminder DM: the job rebuilds the item rows from the database when it runs (`digest`), so the
+    # message's own blocks (header, item texts, footer) and which items it shows are all it needs.
     message = body.get("message") or {}
-    blocks = rewrite_digest(message.get("blocks"), item_id, note)
-    text = message.get("text") or "Overdue action items"
+    blocks = message.get("blocks") if isinstance(message.get("blocks"), list) else []
+    job = {"text": message.get("text") or "Overdue action items", "blocks": blocks, "digest": [item_id]}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
     ts = container.get("message_ts") or message.get("ts")
     if channel and ts and not container.get("is_ephemeral"):
-        return {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+        # one waiting rewrite per message: it reads every item's state when it runs
+        return {"channel": channel, "ts": ts, **job}, f"rewrite:{channel}:{ts}"
     if response_url:
-        return {"response_url": response_url, "text": text, "blocks": blocks}
-    return None
+        return {"response_url": response_url, **job}, None
+    return None, None
 
 
 def job_handlers(services) -> dict:
@@ -333,15 +397,22 @@ def job_handlers(services) -> dict:
 
     def rewrite_message(payload: dict) -> None:
         """Show what a button press did, in the message that had the button."""
+        blocks = payload["blocks"]
+        if "digest" in payload:  # a reminder DM: every item's row as the item is now
+            pressed = [i for i in payload["digest"] if isinstance(i, int)]
+            wanted = list(dict.fromkeys(digest_item_ids(blocks) + pressed))
+            with services.db.read() as session:
+                items = queries.action_items_by_id(session, wanted)
+            blocks = rewrite_digest(blocks, items, services.now(), pressed)
         if payload.get("channel") and payload.get("ts"):
             try:
                 services.background.chat_update(channel=payload["channel"], ts=payload["ts"],
-                                                text=payload["text"], blocks=payload["blocks"])
+                                                text=payload["text"], blocks=blocks)
             except SlackApiError as exc:
                 _raise_for(exc, "rewrite")
             return
         response = WebhookClient(payload["response_url"], timeout=10).send(
-            text=payload["text"], blocks=payload["blocks"], replace_original=True)
+            text=payload["text"], blocks=blocks, replace_original=True)
         if response.status_code != 200:
             raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
 

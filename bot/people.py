@@ -69,7 +69,7 @@ class People:
         profile = user.get("profile") or {}
         tz_name = user.get("tz")
         name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
-        person = Person(user_id, _zone(tz_name), name or None, self.clock())
+        person = Person(user_id, slack_zone(tz_name), name or None, self.clock())
         try:
             with self.db.write() as session:
                 queries.put_user_profile(session, user_id, tz_name, person.name, person.fetched_at)
@@ -86,7 +86,7 @@ class People:
             return None
         if profile is None:
             return None
-        return Person(user_id, _zone(profile.tz), profile.name, profile.fetched_at)
+        return Person(user_id, slack_zone(profile.tz), profile.name, profile.fetched_at)
 
     def _remember(self, person: Person) -> None:
         with self._lock:
@@ -95,7 +95,9 @@ class People:
             self._cache[person.user_id] = person
 
 
-def _zone(name: str | None) -> ZoneInfo | None:
+def slack_zone(name: str | None) -> ZoneInfo | None:
+    """The zone of a person's Slack `tz` (as users.info gives it and user_profile stores it); None
+    when there is none or it is not one this system knows. (Typed input uses bot.when.zone_named.)"""
     if not name:
         return None
     try:

@@ -25,12 +25,12 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import actions
+from bot import actions, views
 from bot import text as T
+from bot.people import slack_zone
 from bot.services import Services
 from bot.when import format_duration
 from storage import queries
@@ -56,15 +56,6 @@ TITLE_LIMIT = 120
 
 # ---------------------------------------------------------------------------------------------
 # selection (pure)
-
-
-def zone_named(name: str | None, default: tzinfo) -> tzinfo:
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ValueError, KeyError, OSError):
-            pass
-    return default
 
 
 def is_overdue(due: date, now: datetime, zone: tzinfo) -> bool:
@@ -112,7 +103,7 @@ def select_digests(candidates: Iterable[ReminderCandidate], now: datetime, defau
         recipient = recipient_of(item)
         if recipient is None:
             continue
-        zone = zones.setdefault(recipient, zone_named(item.recipient_tz, default_zone))
+        zone = zones.setdefault(recipient, slack_zone(item.recipient_tz) or default_zone)
         if needs_reminder(item, now, zone, repeat):
             grouped.setdefault(recipient, []).append(item)
     cap = ITEMS_PER_MESSAGE * MAX_MESSAGES_PER_DIGEST
@@ -134,30 +125,18 @@ class Message:
     item_ids: list[int] = field(default_factory=list)
 
 
-def item_section(item: ReminderCandidate, recipient: str, today: date) -> dict:
-    ref = f"INC-{item.incident_id}"
+def item_section(item: ReminderCandidate, today: date) -> dict:
+    ref = views.ref(item.incident_id)
     where = f"<#{item.channel_id}> ({ref})" if item.channel_id else ref
-    title = T.truncate(T.mrkdwn(item.incident_title), TITLE_LIMIT)
+    title = T.mrkdwn_cut(item.incident_title, TITLE_LIMIT)
     lines = [
-        f"*#{item.item_id}* {T.truncate(T.mrkdwn(item.text), ITEM_TEXT_LIMIT)}",
+        f"*#{item.item_id}* {T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)}",
         f"Due {actions.describe_due(item.due, today)} · {where}: {title}",
     ]
     if item.owner_id is None:
         lines.append(f"_No owner: you get this as the commander of {ref}._")
     return {"type": "section", "block_id": f"reminder_item:{item.item_id}",
             "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
-
-
-def item_buttons(item_id: int) -> dict:
-    def button(action_id: str, label: str, **extra) -> dict:
-        return {"type": "button", "action_id": action_id, "value": str(item_id),
-                "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
-
-    return {"type": "actions", "block_id": f"reminder_buttons:{item_id}", "elements": [
-        button(actions.DONE_ACTION, "Done", style="primary"),
-        button(actions.SNOOZE_DAY_ACTION, "Snooze 1 day"),
-        button(actions.SNOOZE_WEEK_ACTION, "Snooze 1 week"),
-    ]}
 
 
 def digest_messages(digest: Digest, now: datetime) -> list[Message]:
@@ -172,7 +151,7 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         heading = f":alarm_clock: *{total} overdue action {noun}*{part}. Done? Press *Done*. Need time? Snooze it."
         blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
         for item in chunk:
-            blocks += [item_section(item, digest.recipient, today), item_buttons(item.item_id)]
+            blocks += [item_section(item, today), actions.reminder_buttons(item.item_id)]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "
@@ -184,9 +163,9 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
 
 
 def nudge_message(nudge: Nudge, now: datetime) -> Message:
-    ref = f"INC-{nudge.incident_id}"
+    ref = views.ref(nudge.incident_id)
     where = f"<#{nudge.channel_id}>" if nudge.channel_id else "its channel"
-    title = T.truncate(T.mrkdwn(nudge.title), TITLE_LIMIT)
+    title = T.mrkdwn_cut(nudge.title, TITLE_LIMIT)
     days = (now - nudge.resolved_at).days
     ago = f"{days} day{'s' if days != 1 else ''}" if days >= 1 else format_duration(now - nudge.resolved_at)
     text = (f":memo: *{ref}* ({title}) was resolved {ago} ago and has no postmortem yet. "
@@ -249,10 +228,13 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
     digests = select_digests(candidates, now, settings.zone, repeat)
 
     def claim_and_send(digest: Digest) -> None:
+        # The lease counts from the claim, not from the sweep's start: a digest claimed late in a slow
+        # sweep would otherwise get a lease already run out, and another sweep could send it again.
+        claimed_at = services.now()
         try:
             with services.db.write() as session:
-                claimed = set(queries.claim_reminders(session, digest.item_ids, owner, now, now + LEASE,
-                                                      reminded_before))
+                claimed = set(queries.claim_reminders(session, digest.item_ids, owner, claimed_at,
+                                                      claimed_at + LEASE, reminded_before))
         except DatabaseUnavailable as exc:
             log.warning("reminders for %s wait for the next sweep, database unavailable: %s", digest.recipient, exc)
             return
@@ -314,21 +296,35 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
     resolved_before = now - timedelta(days=services.settings.postmortem_nudge_days)
     with services.db.write() as session:
         nudges = queries.claim_nudges(session, owner, now, now + LEASE, resolved_before)
+    client = services.background
     for nudge in nudges:
         message = nudge_message(nudge, now)
         try:
-            channel = _open_dm(services.background, nudge.commander_id)
-            services.background.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
-                                                 unfurl_links=False, unfurl_media=False)
+            channel = _open_dm(client, nudge.commander_id)
+            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
+                                    unfurl_links=False, unfurl_media=False)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("postmortem nudge for INC-%s failed: %s", nudge.incident_id, _error(exc))
-            with services.db.write() as session:
-                queries.release_nudge(session, nudge.incident_id, owner)
+            _forget_dm(client, nudge.commander_id)  # in case the remembered channel is the problem
+            _release_nudge(services, nudge.incident_id, owner)
             result.add(failed=1)
             continue
-        with services.db.write() as session:
-            queries.record_nudged(session, nudge.incident_id, owner, services.now())
+        try:
+            with services.db.write() as session:
+                queries.record_nudged(session, nudge.incident_id, owner, services.now())
+        except DatabaseUnavailable as exc:
+            # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
+            log.error("postmortem nudge for INC-%s sent but not recorded (%s); it may repeat after %s",
+                      nudge.incident_id, exc, LEASE)
         result.add(nudges=1)
+
+
+def _release_nudge(services: Services, incident_id: int, owner: str) -> None:
+    try:
+        with services.db.write() as session:
+            queries.release_nudge(session, incident_id, owner)
+    except DatabaseUnavailable:
+        log.warning("could not release the postmortem nudge claim of INC-%s; it expires in %s", incident_id, LEASE)
 
 
 # A person's DM channel with the bot never changes: remember it, and spare conversations.open

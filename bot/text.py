@@ -89,6 +89,23 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 _MD_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
 
 
+def mrkdwn_cut(encoded: str, limit: int, names: NameLookup | Mapping[str, str] | None = None,
+               ellipsis: str = "…") -> str:
+    """`mrkdwn()` of at most `limit` characters (escapes included), cut in the plain text: plain, then
+    cut, then escape, so a cut never splits an `&amp;` or a `<…>` token."""
+    text = plain(encoded, names)
+    escaped = escape_mrkdwn(text)
+    if len(escaped) <= limit:
+        return escaped
+    budget, size, kept = limit - len(ellipsis), 0, 0
+    for ch in text:
+        size += len(escape_mrkdwn(ch))
+        if size > budget:
+            break
+        kept += 1
+    return escape_mrkdwn(text[:kept]) + ellipsis
+
+
 def escape_markdown(text: str, *, inline: bool = True) -> str:
     """Escape Markdown so user text renders literally, including inside a table cell.
 

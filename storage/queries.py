@@ -760,15 +760,23 @@ def release_reminders(session: Session, item_ids: Sequence[int], owner: str) -> 
     return result.rowcount or 0
 
 
-def action_item(session: Session, item_id: int) -> ActionItem | None:
-    return session.get(ActionItem, item_id)
+def action_items_by_id(session: Session, item_ids: Sequence[int]) -> dict[int, ActionItem]:
+    """These items as they are now, by id (an id with no item is left out)."""
+    if not item_ids:
+        return {}
+    rows = session.exec(select(ActionItem).where(ActionItem.id.in_(list(item_ids))))
+    return {item.id: item for item in rows}
 
 
-def close_action_item(session: Session, item_id: int, by: str, now: datetime) -> tuple[ActionItem | None, bool]:
-    """Mark an open item done. Returns (the item as it now is, whether this call closed it)."""
+def close_action_item(session: Session, item_id: int, by: str, now: datetime, status: str = "done",
+                      ) -> tuple[ActionItem | None, bool]:
+    """Close an open item as `done` or `dropped` (neither is reminded again). Returns (the item as it
+    now is, whether this call closed it)."""
+    if status not in ("done", "dropped"):
+        raise ValueError(f"an action item is closed as done or dropped, not {status!r}")
     result = session.execute(
         sa.update(ActionItem).where(ActionItem.id == item_id, ActionItem.status == "open")
-        .values(status="done", closed_at=now, closed_by=by).returning(ActionItem.id)
+        .values(status=status, closed_at=now, closed_by=by).returning(ActionItem.id)
     )
     changed = result.first() is not None
     session.expire_all()

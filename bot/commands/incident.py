@@ -541,7 +541,7 @@ HELP = """*`/incident` commands* (times: `14:05`, `2:05pm`, `2026-11-22 14:05`, 
 • `/incident started|detected|acknowledged|mitigated|resolved [<when>] [<note>]`: record a milestone (`… clear` removes it)
 • `/incident severity sev2` · `/incident role comms @dana` · `/incident summary <text>` · `/incident impact <text>`
 • `/incident timezone Europe/Berlin`: the zone the timeline is shown in
-• `/incident action <text> [@owner] [due <date>]` · `/incident actions`
+• `/incident action <text> [@owner] [due <date>]` · `/incident actions`: the items, with *Done* and *Drop*
 • `/incident status` · `/incident help`
 React with :{emoji}: to a message to make it a key event in the postmortem. `/postmortem help` for drafts."""
 

@@ -1,12 +1,14 @@
 """Action items, pure parts: due dates and `<text> [<@owner>] [due <date>]` (SPEC 6)."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.actions import DUE_FORMS, DueError, describe_due, parse_action, parse_due
+from bot.actions import DUE_FORMS, DueError, describe_due, item_line, parse_action, parse_due
+from storage.models import ActionItem
 
 MONDAY = date(2026, 11, 23)
 
@@ -121,3 +123,12 @@ def test_describe_due():
     assert describe_due(MONDAY - timedelta(days=3), MONDAY) == "Fri 2026-11-20 (3 days overdue)"
     assert describe_due(MONDAY + timedelta(days=4), MONDAY) == "Fri 2026-11-27"
     assert describe_due(None, MONDAY) == "no due date"
+
+
+def test_a_long_item_in_the_list_is_cut_before_it_is_escaped():
+    item = ActionItem(id=3, incident_id=1, text="a" * 596 + "&amp;&lt;b&gt;" + "c" * 40, owner_id=None, due=None)
+    first_line = item_line(item, MONDAY).split("\n")[0]
+    assert first_line == "*#3* " + "a" * 596 + "…"  # `&amp;` does not fit whole; never `&am…`
+    many = ActionItem(id=4, incident_id=1, text="&amp;" * 5_000, owner_id=None, due=None)
+    line = item_line(many, MONDAY).split("\n")[0]
+    assert not re.search(r"&(?!amp;|lt;|gt;)", line) and len(line) <= 700

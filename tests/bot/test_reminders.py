@@ -14,9 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import reminders
+from bot.people import slack_zone
 from bot.reminders import Digest, digest_messages, select_digests
 from storage import queries
-from storage.models import ActionItem, PostmortemDraft
+from storage.db import DatabaseUnavailable
+from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
 from storage.queries import ReminderCandidate
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_requests as sr
@@ -144,6 +146,20 @@ def test_a_digest_message_cannot_grow_past_block_kit_section_limits():
     assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks if b["type"] == "section")
 
 
+def test_a_cut_item_text_or_title_never_splits_an_escape():
+    # as Slack encodes them: a cut in the escaped text would leave `&a…`, a broken entity
+    digest = Digest("U0OWNER", UTC, (cand(1, text="a" * 597 + "&amp;&amp;" + "b" * 50,
+                                          incident_title="t" * 118 + "&lt;x&gt;"),
+                                     cand(2, text="&amp;" * 5_000, incident_title="&lt;" * 500)))
+    [message] = digest_messages(digest, NOW)
+    for item_id in (1, 2):
+        text = next(b for b in message.blocks if b.get("block_id") == f"reminder_item:{item_id}")["text"]["text"]
+        assert not re.search(r"&(?!amp;|lt;|gt;)", text), text
+        assert len(text) <= 3000
+    first = next(b for b in message.blocks if b.get("block_id") == "reminder_item:1")["text"]["text"]
+    assert "*#1* " + "a" * 597 + "…\n" in first  # `&amp;` does not fit whole; never `&a…`
+
+
 # --- the sweep, against the database and the Web API stand-in -------------------------------
 
 
@@ -165,7 +181,7 @@ def add_item(bot, incident=1, owner="U0OWNER", due=TODAY - DAY, **kwargs) -> int
 
 def item(bot, item_id) -> ActionItem:
     with bot.db.read() as session:
-        return queries.action_item(session, item_id)
+        return session.get(ActionItem, item_id)
 
 
 def dms(standin) -> list:
@@ -271,6 +287,35 @@ def test_items_claimed_by_another_sweep_are_left_alone(setup, standin):
     assert reminders.sweep(bot.services).dms == 1
 
 
+def test_a_digest_claimed_late_in_a_slow_sweep_gets_a_full_lease(setup, standin, monkeypatch):
+    # One sweep sends its digests one after the other; the first takes longer than the lease. The
+    # second digest is claimed after that, and its lease must count from then: another replica
+    # sweeping while it is being sent must not claim and send the same item again.
+    bot = setup()
+    first = add_item(bot, owner="U0A")
+    second = add_item(bot, owner="U0B")
+    monkeypatch.setattr(reminders, "SEND_WORKERS", 1)  # one digest after the other, in order
+    original = reminders._send_digest
+    sends = []
+
+    def slow_send(services, owner, digest, now, result):
+        sends.append(digest.recipient)
+        if len(sends) == 1:
+            original(services, owner, digest, now, result)
+            setup.clock.now += reminders.LEASE + timedelta(minutes=1)  # a slow first digest
+        elif len(sends) == 2:
+            reminders.sweep(services)  # another replica's sweep, while this digest is on its way
+            original(services, owner, digest, now, result)
+        else:
+            original(services, owner, digest, now, result)
+
+    monkeypatch.setattr(reminders, "_send_digest", slow_send)
+    reminders.sweep(bot.services)
+    sent = sorted(i for call in dms(standin) for i in dm_item_ids(call))
+    assert sent == sorted([first, second])  # each item once
+    assert sends == ["U0A", "U0B"]  # the other sweep had nothing to send
+
+
 def test_a_digest_split_over_several_messages_records_each_message_as_it_is_sent(setup, standin):
     bot = setup()
     ids = [add_item(bot) for _ in range(25)]
@@ -329,12 +374,46 @@ def test_snooze_holds_the_reminder_and_rewrites_the_dm(setup, standin, action_id
     bot.drain()
     [update] = standin.calls_to("chat.update")
     note = next(b for b in update["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
-    assert note["type"] == "context" and "Snoozed by <@U0OWNER> until" in note["elements"][0]["text"]
+    assert note["type"] == "context" and "Snoozed until" in note["elements"][0]["text"]
     assert f"<!date^{int((NOW + delta).timestamp())}^" in note["elements"][0]["text"]
     setup.clock.now = NOW + delta - timedelta(minutes=1)
     assert reminders.sweep(bot.services).dms == 0
     setup.clock.now = NOW + delta
     assert reminders.sweep(bot.services).dms == 1
+
+
+def test_presses_on_one_dm_before_its_rewrite_lands_never_bring_back_pressed_buttons(setup, standin):
+    # Both presses come from the DM as it was sent: the second payload still shows #1 with its buttons.
+    # The rewrite reads every item's state when it runs, and the queued rewrites of the DM are one.
+    bot = setup()
+    first, second, third = add_item(bot), add_item(bot), add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", first)
+    press(bot, dm, "action_snooze_1d", second)
+    bot.drain()
+    [update] = standin.calls_to("chat.update")
+    rows = {b["block_id"]: b for b in update["blocks"] if str(b.get("block_id", "")).startswith("reminder_buttons:")}
+    assert rows[f"reminder_buttons:{first}"]["type"] == "context"
+    assert "Done, marked by <@U0OWNER>" in rows[f"reminder_buttons:{first}"]["elements"][0]["text"]
+    assert rows[f"reminder_buttons:{second}"]["type"] == "context"
+    assert "Snoozed until" in rows[f"reminder_buttons:{second}"]["elements"][0]["text"]
+    assert rows[f"reminder_buttons:{third}"]["type"] == "actions"
+    assert dm_item_ids(update) == [first, second, third]  # the item texts stay as they were sent
+
+
+def test_a_rewrite_after_an_earlier_one_landed_still_shows_every_item_as_it_is(setup, standin):
+    bot = setup()
+    first, second = add_item(bot), add_item(bot)
+    reminders.sweep(bot.services)
+    [dm] = dms(standin)
+    press(bot, dm, "action_done", first)
+    bot.drain()
+    press(bot, dm, "action_snooze_1w", second)  # a payload from before the first rewrite
+    bot.drain()
+    last = standin.calls_to("chat.update")[-1]
+    rows = {b["block_id"]: b["type"] for b in last["blocks"] if str(b.get("block_id", "")).startswith("reminder_b")}
+    assert rows == {f"reminder_buttons:{first}": "context", f"reminder_buttons:{second}": "context"}
 
 
 def test_pressing_done_twice_says_it_is_already_done(setup, standin):
@@ -347,7 +426,7 @@ def test_pressing_done_twice_says_it_is_already_done(setup, standin):
     bot.drain()
     last = standin.calls_to("chat.update")[-1]
     note = next(b for b in last["blocks"] if b.get("block_id") == f"reminder_buttons:{item_id}")
-    assert "Already done by <@U0OWNER>" in note["elements"][0]["text"]
+    assert "Done, marked by <@U0OWNER>" in note["elements"][0]["text"]  # the first press counts
     assert item(bot, item_id).closed_by == "U0OWNER"
 
 
@@ -356,9 +435,10 @@ def test_done_in_the_actions_list_replaces_the_list_through_its_response_url(set
     channel = bot.incident(1).channel_id
     first, second = add_item(bot), add_item(bot)
     listing = bot.command("actions", channel_id=channel)
-    button = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item:{first}")["accessory"]
+    buttons = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item_buttons:{first}")["elements"]
+    button = next(b for b in buttons if b["action_id"] == "action_done")
     payload = sr.block_actions(button["action_id"], button["value"], user_id="U0USER1", channel_id=channel,
-                               block_id=f"action_item:{first}", response_url=standin.response_url("list"))
+                               block_id=f"action_item_buttons:{first}", response_url=standin.response_url("list"))
     payload["container"]["is_ephemeral"] = True
     payload.pop("message")
     assert bot.interact(payload).status == 200
@@ -366,10 +446,36 @@ def test_done_in_the_actions_list_replaces_the_list_through_its_response_url(set
     bot.drain()
     [response] = [r for r in standin.responses if r["_key"] == "list"]
     assert response["replace_original"] is True
-    sections = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
-    assert "accessory" not in sections[f"action_item:{first}"]
-    assert sections[f"action_item:{second}"]["accessory"]["value"] == str(second)
+    blocks = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
+    assert f"action_item_buttons:{first}" not in blocks and "done by <@U0USER1>" in blocks[f"action_item:{first}"]["text"]["text"]
+    assert [b["value"] for b in blocks[f"action_item_buttons:{second}"]["elements"]] == [str(second)] * 2
     assert standin.calls_to("chat.update") == []
+
+
+def test_drop_in_the_actions_list_closes_the_item_as_dropped_and_it_is_never_reminded(setup, standin):
+    bot = setup()
+    channel = bot.incident(1).channel_id
+    dropped, kept = add_item(bot, text="rewrite it in Rust"), add_item(bot)
+    listing = bot.command("actions", channel_id=channel)
+    buttons = next(b for b in listing["blocks"] if b.get("block_id") == f"action_item_buttons:{dropped}")["elements"]
+    drop = next(b for b in buttons if b["action_id"] == "action_drop")
+    payload = sr.block_actions(drop["action_id"], drop["value"], user_id="U0USER1", channel_id=channel,
+                               block_id=f"action_item_buttons:{dropped}", response_url=standin.response_url("list"))
+    payload["container"]["is_ephemeral"] = True
+    payload.pop("message")
+    assert bot.interact(payload).status == 200  # a signed request, through Bolt's dispatch
+    closed = item(bot, dropped)
+    assert (closed.status, closed.closed_by, closed.closed_at) == ("dropped", "U0USER1", NOW)
+    assert [i.text for i in bot.timeline(1) if i.kind == "action"][-1] == f"Action #{dropped} dropped: rewrite it in Rust"
+    bot.drain()
+    [response] = [r for r in standin.responses if r["_key"] == "list"]
+    blocks = {b["block_id"]: b for b in response["blocks"] if b.get("block_id")}
+    assert f"action_item_buttons:{dropped}" not in blocks
+    assert "Status: dropped by <@U0USER1>" in blocks[f"action_item:{dropped}"]["text"]["text"]
+    assert bot.interact(payload).status == 200 and item(bot, dropped).closed_at == NOW  # twice changes nothing
+    setup.clock.now = NOW + 2 * DAY
+    reminders.sweep(bot.services)
+    assert [dm_item_ids(c) for c in dms(standin)] == [[kept]]  # the dropped item is never reminded
 
 
 def test_a_button_with_a_bad_value_changes_nothing(setup, standin):
@@ -438,6 +544,70 @@ def test_a_failed_nudge_is_retried_by_the_next_sweep(setup, standin):
     assert bot.incident(1).nudged_at is None and bot.incident(1).nudge_lease_owner is None
     assert reminders.sweep(bot.services).nudges == 1
     assert len(nudges(standin)) == 1
+
+
+def resolved_incident(bot, commander: str) -> int:
+    """A resolved incident of `commander`, resolved long enough ago to be nudged, without a draft."""
+    with bot.db.write() as session:
+        incident = queries.add_incident(session, Incident(title=f"Outage of {commander}", created_by=commander,
+                                                          commander_id=commander, channel_id=f"C{commander}",
+                                                          status="resolved", created_at=NOW - 10 * DAY))
+        queries.put_milestone(session, Milestone(incident_id=incident.id, name="resolved", at=NOW - 5 * DAY,
+                                                 recorded_at=NOW - 5 * DAY))
+        return incident.id
+
+
+def database_down_once(monkeypatch, name):
+    original, calls = getattr(queries, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise DatabaseUnavailable("down")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(queries, name, flaky)
+    return calls
+
+
+def test_a_nudge_sent_but_not_recorded_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+    bot = setup()
+    first, second = resolved_incident(bot, "U0CMDRA"), resolved_incident(bot, "U0CMDRB")
+    database_down_once(monkeypatch, "record_nudged")
+    result = reminders.sweep(bot.services)
+    assert (result.nudges, result.failed) == (2, 0)
+    assert sorted(c["channel"] for c in nudges(standin)) == ["DU0CMDRA", "DU0CMDRB"]
+    with bot.db.read() as session:
+        unrecorded, recorded = session.get(Incident, first), session.get(Incident, second)
+        # the first is still leased (it may repeat once the lease runs out); the second is done
+        assert unrecorded.nudged_at is None and unrecorded.nudge_lease_owner is not None
+        assert recorded.nudged_at == NOW and recorded.nudge_lease_owner is None
+
+
+def test_a_failed_nudge_whose_release_fails_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+    bot = setup()
+    resolved_incident(bot, "U0CMDRA")
+    second = resolved_incident(bot, "U0CMDRB")
+    standin.fail("conversations.open", "user_not_found")  # the first commander's
+    database_down_once(monkeypatch, "release_nudge")
+    result = reminders.sweep(bot.services)
+    assert (result.nudges, result.failed) == (1, 1)
+    assert [c["channel"] for c in nudges(standin)] == ["DU0CMDRB"]
+    with bot.db.read() as session:
+        assert session.get(Incident, second).nudged_at == NOW
+
+
+def test_a_failed_nudge_forgets_the_remembered_dm_channel(setup, standin):
+    bot = setup()
+    resolved_incident(bot, "U0CMDRA")
+    client = bot.services.background
+    reminders._dm_channels[(client.base_url, "U0CMDRA")] = "DGONE"  # remembered, but no longer usable
+    standin.fail("chat.postMessage", "channel_not_found")
+    assert reminders.sweep(bot.services).failed == 1
+    assert (client.base_url, "U0CMDRA") not in reminders._dm_channels
+    assert reminders.sweep(bot.services).nudges == 1
+    assert [c["users"] for c in standin.calls_to("conversations.open")] == ["U0CMDRA"]  # asked again
+    assert [c["channel"] for c in nudges(standin)] == ["DGONE", "DU0CMDRA"]  # the failed try, then the DM
 
 
 # --- the scheduler ----------------------------------------------------------------------------
@@ -510,7 +680,7 @@ def test_digests_hold_each_remindable_item_once_and_nothing_else(items, repeat_h
     assert len(sent) == sum(len(d.items) for d in digests)  # no item twice
     for i in items:
         recipient = i.owner_id or i.commander_id
-        zone = reminders.zone_named(i.recipient_tz, UTC)
+        zone = slack_zone(i.recipient_tz) or UTC
         if recipient is not None and reminders.needs_reminder(i, NOW, zone, repeat):
             assert sent.get(i.item_id) == recipient
             assert NOW.astimezone(zone).date() > i.due  # the owner's own date is past the due date

@@ -79,7 +79,7 @@ def test_three_concurrent_sweeps_send_one_dm_per_person_and_remind_each_item_onc
     db = Database(database_url)
     try:
         with db.read() as session:
-            items = [queries.action_item(session, i) for i in ids]
+            items = [session.get(ActionItem, i) for i in ids]
             assert all(i.reminded_at is not None and i.reminder_lease_owner is None for i in items)
             assert queries.incident_by_number(session, 2).nudged_at is not None
     finally:

@@ -82,3 +82,22 @@ def test_one_line_keeps_user_text_on_its_row_and_away_from_the_terminal():
     shown = T.one_line("a\nb\r\nc\u2028d\x1b[2J\x07\u202eevil\ttab é 🔥")
     assert shown == "a ⏎ b ⏎ c ⏎ d\\u001b[2J\\u0007\\u202eevil tab é 🔥"
     assert shown.isprintable()
+
+
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+@given(st.text(alphabet=st.sampled_from("ab&<>|@!#: "), max_size=80), st.integers(1, 40))
+def test_mrkdwn_cut_fits_the_limit_and_never_splits_an_entity_or_token(encoded, limit):
+    cut = T.mrkdwn_cut(encoded, limit)
+    assert len(cut) <= limit
+    assert not BROKEN_ENTITY.search(cut) and not LIVE_TOKEN.search(cut)
+    whole = T.mrkdwn(encoded)
+    assert cut == whole if len(whole) <= limit else cut.endswith("…")
+
+
+def test_mrkdwn_cut_cuts_the_plain_text_not_the_escaped_one():
+    assert T.mrkdwn_cut("a" * 5 + "&amp;b", 8) == "aaaaa&amp;…"[:5] + "…"  # `&amp;` does not fit whole
+    assert T.mrkdwn_cut("ab &amp; cd", 11) == "ab &amp; cd"  # fits, escapes included
+    assert T.mrkdwn_cut("ab &amp; cd", 10) == "ab &amp; …"
+    assert T.mrkdwn_cut("see <https://x.example|docs> now", 12) == "see docs (h…"

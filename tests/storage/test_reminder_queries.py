@@ -79,7 +79,7 @@ def test_a_claim_is_exclusive_until_recorded_or_released(db):
         # the reminded one waits for the repeat interval; the released ones are free again
         assert queries.claim_reminders(session, ids, "b", NOW, LEASE, BEFORE) == ids[1:]
     with db.read() as session:
-        first, second = queries.action_item(session, ids[0]), queries.action_item(session, ids[1])
+        first, second = session.get(ActionItem, ids[0]), session.get(ActionItem, ids[1])
     assert first.reminded_at == NOW and first.reminder_lease_owner is None
     assert second.reminded_at is None and second.reminder_lease_owner == "b"
 

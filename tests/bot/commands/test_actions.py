@@ -106,7 +106,7 @@ def test_actions_outside_an_incident_channel(bot):
     assert bot.text("actions", channel_id="C0NOWHERE") == NO_INCIDENT
 
 
-def test_actions_lists_items_with_a_done_button_per_open_item(make_bot):
+def test_actions_lists_items_with_done_and_drop_under_each_open_item(make_bot):
     bot = make_bot(clock=lambda: NOW)
     channel = open_incident(bot)
     bot.text("action first <@U0DANA|dana> due 2026-11-20", channel_id=channel)
@@ -122,8 +122,12 @@ def test_actions_lists_items_with_a_done_button_per_open_item(make_bot):
     assert len(sections) == 2
     first, done = sections
     assert "*#1* first" in first["text"]["text"] and "3 days overdue" in first["text"]["text"]
-    assert first["accessory"]["action_id"] == "action_done" and first["accessory"]["value"] == "1"
-    assert "accessory" not in done and "done by <@U0DANA>" in done["text"]["text"]
+    buttons = {b.get("block_id"): b for b in reply["blocks"]}["action_item_buttons:1"]["elements"]
+    assert [(b["action_id"], b["value"], b["text"]["text"]) for b in buttons] == [
+        ("action_done", "1", "Done"), ("action_drop", "1", "Drop")]
+    assert buttons[1]["confirm"]["style"] == "danger"
+    assert "action_item_buttons:2" not in json.dumps(reply["blocks"])  # a closed item has none
+    assert "done by <@U0DANA>" in done["text"]["text"]
 
 
 def test_actions_with_none_says_how_to_add_one(make_bot):
@@ -141,4 +145,4 @@ def test_a_long_list_stays_within_block_kit_limits(make_bot):
                 incident_id=1, text=f"item {n}", status="open", created_at=NOW))
     reply = bot.command("actions", channel_id=channel)
     assert len(reply["blocks"]) <= 50
-    assert "and 15 more" in reply["blocks"][-1]["elements"][0]["text"]
+    assert "and 36 more" in reply["blocks"][-1]["elements"][0]["text"]  # 24 open items, 2 blocks each
