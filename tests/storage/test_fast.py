@@ -89,3 +89,39 @@ def test_concurrent_hot_writes_lose_nothing(db):
         rows = queries.timeline(session, number, "pushpin")
     assert len([r for r in rows if r.entry.kind == "log"]) == 320
     assert len([r for r in rows if r.entry.kind == "message"]) == 320
+
+
+def test_a_failing_write_among_concurrent_ones_fails_alone(db):
+    """Hot writes share commits; one that fails must fail only for its own caller, and nobody else's
+    acknowledged write may be lost with it."""
+    number = make_incident(db, channel_id="C1")
+    outcomes: dict[int, object] = {}
+    barrier = threading.Barrier(12)
+
+    def boom(cursor):  # a statement the database refuses: its incident does not exist
+        fast.insert_log(cursor, number + 1000, "U1", "a bad write", NOW, NOW)
+
+    def write(worker):
+        barrier.wait()
+        try:
+            for i in range(20):
+                if worker == 0 and i == 10:
+                    db.hot_write(boom)
+                else:
+                    db.hot_write(lambda c, i=i: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
+            outcomes[worker] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the test looks at what it was
+            outcomes[worker] = exc
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = outcomes.pop(0)
+    assert "foreign key" in str(refused).lower(), refused
+    assert set(outcomes.values()) == {"ok"}
+    with db.read() as session:
+        texts = [r.entry.text for r in queries.timeline(session, number, "pushpin") if r.entry.kind == "log"]
+    assert "a bad write" not in texts
+    assert sorted(texts) == sorted([f"0-{i}" for i in range(10)] + [f"{w}-{i}" for w in range(1, 12) for i in range(20)])
