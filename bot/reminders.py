@@ -254,22 +254,8 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
 
 
 def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, result: SweepResult) -> None:
-    client = services.background
-    messages = digest_messages(digest, now)
-    try:
-        channel = _open_dm(client, digest.recipient)
-    except (SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("reminder DM to %s failed at conversations.open: %s", digest.recipient, _error(exc))
-        _release(services, digest.item_ids, owner)
-        result.add(failed=1)
-        return
-    for message in messages:
-        try:
-            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
-                                    unfurl_links=False, unfurl_media=False)
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("reminder DM to %s failed: %s", digest.recipient, _error(exc))
-            _forget_dm(client, digest.recipient)  # in case the remembered channel is the problem
+    for message in digest_messages(digest, now):
+        if not _post_dm(services.background, digest.recipient, message, f"reminder DM to {digest.recipient}"):
             _release(services, message.item_ids, owner)
             result.add(failed=1)
             continue
@@ -281,6 +267,19 @@ def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, 
             log.error("reminder DM to %s sent but not recorded (%s); it may repeat after %s",
                       digest.recipient, exc, LEASE)
         result.add(dms=1, items=len(message.item_ids))
+
+
+def _post_dm(client, user_id: str, message: Message, what: str) -> bool:
+    """Send one message to a person's DM. False (logged) when Slack refused it or did not answer."""
+    try:
+        channel = _open_dm(client, user_id)
+        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
+                                unfurl_links=False, unfurl_media=False)
+        return True
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("%s failed: %s", what, _error(exc))
+        _forget_dm(client, user_id)  # in case the remembered channel is the problem
+        return False
 
 
 def _release(services: Services, item_ids: Sequence[int], owner: str) -> None:
@@ -296,16 +295,9 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
     resolved_before = now - timedelta(days=services.settings.postmortem_nudge_days)
     with services.db.write() as session:
         nudges = queries.claim_nudges(session, owner, now, now + LEASE, resolved_before)
-    client = services.background
     for nudge in nudges:
-        message = nudge_message(nudge, now)
-        try:
-            channel = _open_dm(client, nudge.commander_id)
-            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
-                                    unfurl_links=False, unfurl_media=False)
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("postmortem nudge for INC-%s failed: %s", nudge.incident_id, _error(exc))
-            _forget_dm(client, nudge.commander_id)  # in case the remembered channel is the problem
+        if not _post_dm(services.background, nudge.commander_id, nudge_message(nudge, now),
+                        f"postmortem nudge for INC-{nudge.incident_id}"):
             _release_nudge(services, nudge.incident_id, owner)
             result.add(failed=1)
             continue
