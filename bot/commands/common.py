@@ -61,7 +61,7 @@ class Reply:
         text = escape_placeholders(self.text)
         body = {"response_type": "in_channel" if self.public else "ephemeral", "text": text}
         if self.blocks:
-            body["blocks"] = self.blocks
+            body["blocks"] = _escape_block_placeholders(self.blocks)
         body.update(self.extra)
         return body
 
@@ -75,6 +75,17 @@ _PLACEHOLDER = re.compile(r"<([A-Za-z][^<>:]*)>")
 def escape_placeholders(text: str) -> str:
     """The bot's own `<placeholder>` words shown as text; real tokens are left alone."""
     return _PLACEHOLDER.sub(r"&lt;\1&gt;", text)
+
+
+def _escape_block_placeholders(value):
+    """The same for every mrkdwn text object inside Block Kit blocks."""
+    if isinstance(value, list):
+        return [_escape_block_placeholders(v) for v in value]
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+            return {**value, "text": escape_placeholders(value["text"])}
+        return {k: _escape_block_placeholders(v) for k, v in value.items()}
+    return value
 
 
 def first_word(text: str) -> tuple[str, str]:

@@ -146,3 +146,12 @@ def test_a_long_list_stays_within_block_kit_limits(make_bot):
     reply = bot.command("actions", channel_id=channel)
     assert len(reply["blocks"]) <= 50
     assert "and 36 more" in reply["blocks"][-1]["elements"][0]["text"]  # 24 open items, 2 blocks each
+
+
+def test_usage_placeholders_in_blocks_are_text_not_links(make_bot):
+    """`<text>` in mrkdwn is a link token to Slack: the empty list's hint must show it escaped."""
+    bot = make_bot(clock=lambda: NOW)
+    channel = open_incident(bot)
+    reply = bot.command("actions", channel_id=channel)
+    hint = reply["blocks"][0]["text"]["text"]
+    assert "&lt;text&gt;" in hint and "<text>" not in hint
