@@ -18,6 +18,7 @@ from bot import capture, drafting, postmortem, views
 from bot.milestones import duration, measure
 from bot.outbox import PermanentFailure, RetryLater
 from bot.services import Services
+from bot.slack import forget_dm, open_dm
 from bot.when import format_duration, from_slack_ts
 from storage import queries
 from storage.models import Incident
@@ -152,10 +153,11 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
             return
         services.people.fetch(user_id, client=client)  # their name, for the attributed draft
         try:
-            channel = client.conversations_open(users=user_id)["channel"]["id"]
+            channel = open_dm(client, user_id)
             client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
                                     **views.prompt_message(incident.id, incident.title, prompts, personal=True))
         except SlackApiError as exc:
+            forget_dm(client, user_id)
             _raise_for(exc, "prompt DM")
 
     def upload_draft(payload: dict) -> None:

@@ -32,6 +32,7 @@ from bot import actions, views
 from bot import text as T
 from bot.people import slack_zone
 from bot.services import Services
+from bot.slack import forget_dm, open_dm
 from bot.when import format_duration
 from storage import queries
 from storage.db import DatabaseUnavailable
@@ -272,13 +273,13 @@ def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, 
 def _post_dm(client, user_id: str, message: Message, what: str) -> bool:
     """Send one message to a person's DM. False (logged) when Slack refused it or did not answer."""
     try:
-        channel = _open_dm(client, user_id)
+        channel = open_dm(client, user_id)
         client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
                                 unfurl_links=False, unfurl_media=False)
         return True
     except (SlackApiError, SlackClientError, OSError) as exc:
         log.warning("%s failed: %s", what, _error(exc))
-        _forget_dm(client, user_id)  # in case the remembered channel is the problem
+        forget_dm(client, user_id)  # in case the remembered channel is the problem
         return False
 
 
@@ -317,26 +318,6 @@ def _release_nudge(services: Services, incident_id: int, owner: str) -> None:
             queries.release_nudge(session, incident_id, owner)
     except DatabaseUnavailable:
         log.warning("could not release the postmortem nudge claim of INC-%s; it expires in %s", incident_id, LEASE)
-
-
-# A person's DM channel with the bot never changes: remember it, and spare conversations.open
-# (rate-limited at Tier 3, about 50 a minute) on every later sweep of this process.
-_dm_channels: dict[tuple[str, str], str] = {}
-
-
-def _open_dm(client, user_id: str) -> str:
-    key = (client.base_url, user_id)
-    channel = _dm_channels.get(key)
-    if channel is None:
-        channel = client.conversations_open(users=user_id)["channel"]["id"]
-        if len(_dm_channels) > 50_000:
-            _dm_channels.clear()
-        _dm_channels[key] = channel
-    return channel
-
-
-def _forget_dm(client, user_id: str) -> None:
-    _dm_channels.pop((client.base_url, user_id), None)
 
 
 def _error(exc: Exception) -> str:

@@ -48,3 +48,25 @@ def background_client(settings: Settings) -> WebClient:
 
 def _token(settings: Settings) -> str | None:
     return settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+
+
+# A person's DM channel with the bot never changes: remember it, and spare conversations.open
+# (rate-limited at Tier 3, about 50 a minute) on every later sweep of this process.
+_dm_channels: dict[tuple[str, str], str] = {}
+
+
+def open_dm(client: WebClient, user_id: str) -> str:
+    """The id of the bot's DM channel with a person (conversations.open, remembered)."""
+    key = (client.base_url, user_id)
+    channel = _dm_channels.get(key)
+    if channel is None:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        if len(_dm_channels) > 50_000:
+            _dm_channels.clear()
+        _dm_channels[key] = channel
+    return channel
+
+
+def forget_dm(client: WebClient, user_id: str) -> None:
+    """Forget a remembered DM channel (after a failed post, in case the channel is the problem)."""
+    _dm_channels.pop((client.base_url, user_id), None)

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import reminders
+from bot import slack as slack_module
 from bot.people import slack_zone
 from bot.reminders import Digest, digest_messages, select_digests
 from storage import queries
@@ -601,10 +602,10 @@ def test_a_failed_nudge_forgets_the_remembered_dm_channel(setup, standin):
     bot = setup()
     resolved_incident(bot, "U0CMDRA")
     client = bot.services.background
-    reminders._dm_channels[(client.base_url, "U0CMDRA")] = "DGONE"  # remembered, but no longer usable
+    slack_module._dm_channels[(client.base_url, "U0CMDRA")] = "DGONE"  # remembered, but no longer usable
     standin.fail("chat.postMessage", "channel_not_found")
     assert reminders.sweep(bot.services).failed == 1
-    assert (client.base_url, "U0CMDRA") not in reminders._dm_channels
+    assert (client.base_url, "U0CMDRA") not in slack_module._dm_channels
     assert reminders.sweep(bot.services).nudges == 1
     assert [c["users"] for c in standin.calls_to("conversations.open")] == ["U0CMDRA"]  # asked again
     assert [c["channel"] for c in nudges(standin)] == ["DGONE", "DU0CMDRA"]  # the failed try, then the DM
