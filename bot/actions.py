@@ -387,33 +387,3 @@ def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) ->
         return {"response_url": response_url, **job}, None
     return None, None
 
-
-def job_handlers(services) -> dict:
-    """Outbox job kinds of this module (bot/server.py adds them to the outbox's handlers)."""
-    from slack_sdk.errors import SlackApiError
-    from slack_sdk.webhook import WebhookClient
-
-    from bot.jobs import _raise_for
-
-    def rewrite_message(payload: dict) -> None:
-        """Show what a button press did, in the message that had the button."""
-        blocks = payload["blocks"]
-        if "digest" in payload:  # a reminder DM: every item's row as the item is now
-            pressed = [i for i in payload["digest"] if isinstance(i, int)]
-            wanted = list(dict.fromkeys(digest_item_ids(blocks) + pressed))
-            with services.db.read() as session:
-                items = queries.action_items_by_id(session, wanted)
-            blocks = rewrite_digest(blocks, items, services.now(), pressed)
-        if payload.get("channel") and payload.get("ts"):
-            try:
-                services.background.chat_update(channel=payload["channel"], ts=payload["ts"],
-                                                text=payload["text"], blocks=blocks)
-            except SlackApiError as exc:
-                _raise_for(exc, "rewrite")
-            return
-        response = WebhookClient(payload["response_url"], timeout=10).send(
-            text=payload["text"], blocks=blocks, replace_original=True)
-        if response.status_code != 200:
-            raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
-
-    return {REWRITE_JOB: rewrite_message}

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import capture, drafting, postmortem, views
+from bot import actions, capture, drafting, postmortem, views
 from bot.milestones import duration, measure
 from bot.outbox import PermanentFailure, RetryLater
 from bot.services import Services
@@ -194,7 +194,28 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
         except SlackApiError as exc:
             _raise_for(exc, "draft upload")
 
+    def rewrite_message(payload: dict) -> None:
+        """Show what a button press did, in the message that had the button (bot/actions.py)."""
+        blocks = payload["blocks"]
+        if "digest" in payload:  # a reminder DM: every item's row as the item is now
+            pressed = [i for i in payload["digest"] if isinstance(i, int)]
+            wanted = list(dict.fromkeys(actions.digest_item_ids(blocks) + pressed))
+            with services.db.read() as session:
+                items = queries.action_items_by_id(session, wanted)
+            blocks = actions.rewrite_digest(blocks, items, services.now(), pressed)
+        if payload.get("channel") and payload.get("ts"):
+            try:
+                client.chat_update(channel=payload["channel"], ts=payload["ts"], text=payload["text"], blocks=blocks)
+            except SlackApiError as exc:
+                _raise_for(exc, "rewrite")
+            return
+        response = WebhookClient(payload["response_url"], timeout=10).send(
+            text=payload["text"], blocks=blocks, replace_original=True)
+        if response.status_code != 200:
+            raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")
+
     return {
+        actions.REWRITE_JOB: rewrite_message,
         "prompt_channel": prompt_channel,
         "prompt_dm": prompt_dm,
         "upload_draft": upload_draft,

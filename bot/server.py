@@ -112,14 +112,14 @@ def _plain(start_response, status: str, body: bytes):
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = system_clock):
-        from bot import actions, capture, jobs
+        from bot import capture, jobs
         from bot.app import build_app
         from bot.outbox import Outbox
 
         self.settings = settings
         self.db = Database(settings.database_url, pool_size=min(settings.web_threads + 4, 40))
         self.services: Services = build_services(settings, self.db, clock)
-        handlers = {**jobs.handlers(self.services), **actions.job_handlers(self.services)}
+        handlers = jobs.handlers(self.services)
         self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services),
                              outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services))
         self.services.wake_outbox = self.outbox.wake
