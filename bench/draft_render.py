@@ -27,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.config import Settings
-from storage import queries
 from storage.db import Database, normalise_url
 from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone, PromptAnswer
 
@@ -81,7 +80,6 @@ def fill(db: Database, entries: int) -> None:
                                      text=f"answer {u}", answered_at=t0))
             session.add(ActionItem(incident_id=1, text=f"action {u}", owner_id=f"U{u:04d}", status="open",
                                    created_by="U0000", created_at=t0))
-    queries  # noqa: B018 - imported for the side effect of registering models
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from bot import text as T
 from bot import views
 from bot.when import WhenError, slack_date
-from storage import queries
+from storage import action_items, entries, outbox_jobs
 from storage.models import ActionItem, Entry
 
 log = logging.getLogger(__name__)
@@ -135,18 +135,18 @@ def record_item(session, item: ActionItem, now: datetime, owner_label: str | Non
     Used by `/incident action` and the *Add action item* modal alike. None when `item.source_key`
     was used before (the same modal submitted twice): nothing is stored again.
     """
-    stored = queries.add_action_item(session, item)
+    stored = action_items.add_action_item(session, item)
     if stored is None:
         return None
     details = [f"owner {owner_label or f'<@{item.owner_id}>'}"] if item.owner_id else []
     if item.due:
         details.append(f"due {item.due.isoformat()}")
-    queries.add_entry(session, Entry(
+    entries.add_entry(session, Entry(
         incident_id=item.incident_id, kind="action", at=now, author_id=item.created_by, key=False, recorded_at=now,
         text=f"Action #{stored.id}: {item.text}" + (f" ({', '.join(details)})" if details else ""),
     ))
     if item.owner_id:
-        queries.enqueue(session, "profile", {"user_id": item.owner_id}, now)  # the sweep reads their zone
+        outbox_jobs.enqueue(session, "profile", {"user_id": item.owner_id}, now)  # the sweep reads their zone
     return stored
 
 
@@ -351,17 +351,16 @@ def press(services, body: dict) -> None:
     until = now + SNOOZES[what] if what in SNOOZES else None
     with services.db.write() as session:
         if what in CLOSING:
-            item, changed = queries.close_action_item(session, item_id, user, now, CLOSING[what])
+            item, changed = action_items.close_action_item(session, item_id, user, now, CLOSING[what])
             if changed:
-                queries.add_entry(session, Entry(
+                entries.add_entry(session, Entry(
                     incident_id=item.incident_id, kind="action", at=now, author_id=user,
                     text=f"Action #{item.id} {item.status}: {item.text}", key=False, recorded_at=now))
         else:
-            item, changed = queries.snooze_action_item(session, item_id, until)
+            item, changed = action_items.snooze_action_item(session, item_id, until)
         job, coalesce_key = _rewrite_job(body, item_id, session, item, today)
         if job is not None:
-            queries.enqueue(session, REWRITE_JOB, job, now, coalesce_key=coalesce_key)
-    services.wake_outbox()
+            outbox_jobs.enqueue(session, REWRITE_JOB, job, now, coalesce_key=coalesce_key)
 
 
 def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) -> tuple[dict | None, str | None]:
@@ -370,7 +369,7 @@ def _rewrite_job(body: dict, item_id: int, session, item, today: date | None) ->
     response_url = body.get("response_url")
     if today is not None and item is not None:
         # the `/incident actions` list is ephemeral: only its response_url can replace it
-        text, blocks = list_message(views.ref(item.incident_id), queries.action_items(session, item.incident_id), today)
+        text, blocks = list_message(views.ref(item.incident_id), action_items.action_items(session, item.incident_id), today)
         return ({"response_url": response_url, "text": text, "blocks": blocks,
                  "failure_text": "Updating the action item list failed"} if response_url else None), None
     # A reminder DM: the job rebuilds the item rows from the database when it runs (`digest`), so the

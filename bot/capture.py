@@ -17,9 +17,9 @@ from slack_sdk import WebClient
 from bot import text as T
 from bot.services import Services
 from bot.when import from_slack_ts
-from storage import fast, queries
+from storage import capture_sql, entries, incidents, messages, outbox_jobs
 from storage.db import DatabaseUnavailable
-from storage.queries import Message
+from storage.messages import Message
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +112,22 @@ def apply_message_event(services: Services, event_id: str | None, event: dict) -
     if change.action == "new":
         m = change.message
         assert m is not None
-        stored = services.db.hot_write(lambda cursor: fast.capture_message(
-            cursor, m.channel_id, m.ts, m.author_id, m.text, from_slack_ts(m.ts), now, days,
+        stored = services.db.hot_write(lambda cursor: capture_sql.capture_message(
+            cursor, m.channel_id, m.ts, m.author_id, m.text, from_slack_ts(m.ts), now,
+            incidents.capture_cutoff(now, days),
             thread_ts=m.thread_ts, files=m.files))
         return "captured" if stored else "not stored (no incident here, or a repeat)"
     with services.db.write() as session:
-        incident_id = queries.capturing_incident(session, channel_id, now, days)
+        incident_id = incidents.capturing_incident(session, channel_id, now, days)
         if incident_id is None:
             return "no incident"
-        if not queries.record_event(session, event_id, now):
+        if not messages.record_event(session, event_id, now):
             return "duplicate"
         if change.action == "edit":
             assert change.message is not None
-            return queries.edit_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
+            return messages.edit_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
         assert change.ts
-        return queries.delete_message(session, incident_id, channel_id, change.ts, from_slack_ts(change.ts), now)
+        return messages.delete_message(session, incident_id, channel_id, change.ts, from_slack_ts(change.ts), now)
 
 
 def apply_reaction_event(services: Services, event_id: str | None, event: dict, present: bool) -> str:
@@ -140,12 +141,12 @@ def apply_reaction_event(services: Services, event_id: str | None, event: dict, 
         return "ignored"
     now = services.now()
     with services.db.write() as session:
-        incident_id = queries.capturing_incident(session, channel_id, now, services.settings.capture_after_resolved_days)
+        incident_id = incidents.capturing_incident(session, channel_id, now, services.settings.capture_after_resolved_days)
         if incident_id is None:
             return "no incident"
-        if not queries.record_event(session, event_id, now):
+        if not messages.record_event(session, event_id, now):
             return "duplicate"
-        changed = queries.mark_key(
+        changed = messages.mark_key(
             session, channel_id, ts, user, services.settings.key_event_emoji, present, event.get("event_ts") or ts
         )
         return ("marked" if present else "unmarked") if changed else "stale"
@@ -168,7 +169,7 @@ def backfill(services: Services, client: WebClient, incident_id: int, channel_id
             threads.append(raw["ts"])
     if known_threads:
         with services.db.read() as session:
-            threads += [ts for ts in queries.thread_parents(session, incident_id) if ts not in threads]
+            threads += [ts for ts in entries.thread_parents(session, incident_id) if ts not in threads]
     for thread_ts in threads:
         for reply in _replies(client, channel_id, thread_ts, oldest):
             stored += _store_history_message(services, incident_id, channel_id, reply)
@@ -204,14 +205,14 @@ def _store_history_message(services: Services, incident_id: int, channel_id: str
     now = services.now()
     key_emoji = services.settings.key_event_emoji
     with services.db.write() as session:
-        new = queries.capture_message(session, incident_id, message, from_slack_ts(message.ts), now)
+        new = messages.capture_message(session, incident_id, message, from_slack_ts(message.ts), now)
         if not new and message.edited_ts:
-            queries.edit_message(session, incident_id, message, from_slack_ts(message.ts), now)
+            messages.edit_message(session, incident_id, message, from_slack_ts(message.ts), now)
         for reaction in raw.get("reactions") or []:
             if key_emoji_matches(reaction.get("name", ""), key_emoji):
                 for user in reaction.get("users") or []:
                     # history has no event time for a reaction: any live event about it wins
-                    queries.mark_key(session, channel_id, message.ts, user, key_emoji, True, "0")
+                    messages.mark_key(session, channel_id, message.ts, user, key_emoji, True, "0")
     return 1 if new else 0
 
 
@@ -226,21 +227,20 @@ def queue_catch_up(services: Services, since: datetime | None = None) -> int:
     channels were queued.
     """
     now = services.now()
-    cutoff = now - timedelta(days=services.settings.capture_after_resolved_days)
+    cutoff = incidents.capture_cutoff(now, services.settings.capture_after_resolved_days)
     with services.db.write() as session:
-        channels = queries.open_incident_channels(session, cutoff)
-        newest = queries.newest_message_times(session, [incident_id for incident_id, _ in channels])
+        channels = incidents.open_incident_channels(session, cutoff)
+        newest = entries.newest_message_times(session, [incident_id for incident_id, _ in channels])
         for incident_id, channel_id in channels:
-            start = newest.get(incident_id) or queries.incident_by_number(session, incident_id).created_at
+            start = newest.get(incident_id) or incidents.incident_by_number(session, incident_id).created_at
             if since is not None:
                 start = min(start, since)
             oldest = start - CATCH_UP_MARGIN
-            queries.enqueue(session, "backfill", {"incident_id": incident_id, "channel_id": channel_id,
+            outbox_jobs.enqueue(session, "backfill", {"incident_id": incident_id, "channel_id": channel_id,
                                                   "oldest": f"{oldest.timestamp():.6f}", "threads": True},
                             now, coalesce_key=f"catch-up:{channel_id}")
     if channels:
         log.info("catching up %s incident channel(s) from history", len(channels))
-        services.wake_outbox()
     return len(channels)
 
 

@@ -121,18 +121,18 @@ def _iso(at) -> str | None:
 
 
 def cmd_incidents(args, settings: Settings) -> int:
-    from storage import queries
+    from storage import incidents
 
     db = _database(settings)
     try:
         with db.read() as session:
-            incidents = queries.list_incidents(session, open_only=args.open)
-            times = queries.milestones_for(session, [i.id for i in incidents])
+            rows = incidents.list_incidents(session, open_only=args.open)
+            times = incidents.milestones_for(session, [i.id for i in rows])
     finally:
         db.dispose()
     if args.json:
         out = []
-        for inc in incidents:
+        for inc in rows:
             item = {
                 "number": inc.id,
                 "ref": f"INC-{inc.id}",
@@ -149,11 +149,11 @@ def cmd_incidents(args, settings: Settings) -> int:
             out.append(item)
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
-    if not incidents:
+    if not rows:
         print("No incidents yet." if not args.open else "No open incidents.")
         return 0
     zone = settings.zone
-    for inc in incidents:
+    for inc in rows:
         started = times[inc.id].get("started") or times[inc.id].get("detected")
         when = format_time(started.at, zone) if started else format_time(inc.created_at, zone)
         channel = f"#{inc.channel_name}" if inc.channel_name else (inc.channel_id or "-")
@@ -164,9 +164,9 @@ def cmd_incidents(args, settings: Settings) -> int:
 
 def _incident(session, number: int):
     """The incident numbered `number`, or None after saying on stderr that there is none."""
-    from storage import queries
+    from storage import incidents
 
-    incident = queries.incident_by_number(session, number)
+    incident = incidents.incident_by_number(session, number)
     if incident is None:
         print(f"incident-bot: there is no INC-{number}; `incident-bot incidents` lists them", file=sys.stderr)
     return incident
@@ -174,7 +174,7 @@ def _incident(session, number: int):
 
 def cmd_timeline(args, settings: Settings) -> int:
     from bot.timeline import load
-    from storage import queries
+    from storage import profiles
 
     db = _database(settings)
     try:
@@ -183,7 +183,7 @@ def cmd_timeline(args, settings: Settings) -> int:
             if incident is None:
                 return 1
             items = load(session, incident.id, settings.key_event_emoji)
-            names = queries.user_names(session, [i.author for i in items if i.author])
+            names = profiles.user_names(session, [i.author for i in items if i.author])
     finally:
         db.dispose()
     if args.json:

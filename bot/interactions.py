@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import actions, views
 from bot import text as T
 from bot.services import Services
-from storage import queries
+from storage import answers
 from storage.models import ActionItem, Incident
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def open_modal(services: Services, body: dict, action: dict, prompt: str) -> Non
         view = views.action_modal(incident.id, incident.title)
     else:
         with services.db.read() as session:
-            current = {a.topic: T.decode(a.text) for a in queries.answers(session, incident.id) if a.user_id == user_id}
+            current = {a.topic: T.decode(a.text) for a in answers.answers(session, incident.id) if a.user_id == user_id}
         view = (views.root_cause_modal if prompt == "root_cause" else views.went_modal)(incident.id, incident.title, current)
     try:
         services.slack.views_open(trigger_id=body["trigger_id"], view=view)
@@ -109,7 +109,7 @@ def save_answers(services: Services, body: dict, view: dict, topics: tuple[str, 
     with services.db.write() as session:
         for topic, value in given.items():
             if value:
-                queries.put_answer(session, incident.id, body["user"]["id"], topic, T.encode(value), now)
+                answers.put_answer(session, incident.id, body["user"]["id"], topic, T.encode(value), now)
     return {}
 
 
@@ -137,7 +137,6 @@ def save_action(services: Services, body: dict, view: dict) -> dict:
             created_by=user_id, created_at=now, source_key=f"view:{view.get('id')}",
         ), now)
         number = item.id if item is not None else None
-    services.wake_outbox()
     owner_zone = services.people.zone_of(owner or user_id)
     past = due is not None and due < now.astimezone(owner_zone).date()
     lines = [f"*Action item{f' #{number}' if number else ''} saved for {views.ref(incident.id)}*",

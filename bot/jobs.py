@@ -20,7 +20,7 @@ from bot.outbox import PermanentFailure, RetryLater
 from bot.services import Services
 from bot.slack import forget_dm, open_dm
 from bot.when import format_duration, from_slack_ts
-from storage import queries
+from storage import action_items, drafts, incidents
 from storage.models import Incident
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,11 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
         owner = uuid.uuid4().hex
         now = services.now()
         with services.db.write() as session:
-            if not queries.take_header_lease(session, incident_id, owner, now, HEADER_LEASE_SECONDS):
+            if not incidents.take_header_lease(session, incident_id, owner, now, HEADER_LEASE_SECONDS):
                 raise RetryLater(1.0, "another replica is refreshing this header")
         try:
             with services.db.read() as session:
-                incident = queries.incident_by_number(session, incident_id)
+                incident = incidents.incident_by_number(session, incident_id)
                 if incident is None or not incident.channel_id:
                     raise PermanentFailure(f"INC-{incident_id} has no channel")
                 message = header_for(services, session, incident)
@@ -81,12 +81,12 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
                                     slack_error(exc))
                 response = client.chat_postMessage(channel=channel_id, unfurl_links=False, **message)
                 with services.db.write() as session:
-                    queries.set_header_ts(session, incident_id, response["ts"])
+                    incidents.set_header_ts(session, incident_id, response["ts"])
             except SlackApiError as exc:
                 _raise_for(exc, "header")
         finally:
             with services.db.write() as session:
-                queries.release_header_lease(session, incident_id, owner)
+                incidents.release_header_lease(session, incident_id, owner)
 
     def invite(payload: dict) -> None:
         users = [u for u in payload.get("users", []) if u]
@@ -134,7 +134,7 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
 
     def prompt_channel(payload: dict) -> None:
         with services.db.read() as session:
-            incident = queries.incident_by_number(session, payload["incident_id"])
+            incident = incidents.incident_by_number(session, payload["incident_id"])
         if incident is None or not incident.channel_id:
             raise PermanentFailure("the incident has no channel")
         message = views.prompt_message(incident.id, incident.title, list(postmortem.PROMPTS), personal=False)
@@ -147,7 +147,7 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
         """Ask one participant for what they have not answered yet (nothing, if they answered it all)."""
         incident_id, user_id = payload["incident_id"], payload["user_id"]
         with services.db.read() as session:
-            incident = queries.incident_by_number(session, incident_id)
+            incident = incidents.incident_by_number(session, incident_id)
             prompts = postmortem.prompts_for(session, incident_id, user_id)
         if incident is None or not prompts:
             return
@@ -164,10 +164,10 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
         """Upload a stored draft to its incident channel (once), then post the short summary beside it."""
         now = services.now()
         with services.db.read() as session:
-            draft = queries.draft(session, payload["draft_id"])
+            draft = drafts.draft(session, payload["draft_id"])
             if draft is None:
                 raise PermanentFailure("the draft is gone")
-            incident = queries.incident_by_number(session, draft.incident_id)
+            incident = incidents.incident_by_number(session, draft.incident_id)
             if incident is None or not incident.channel_id:
                 raise PermanentFailure(f"INC-{draft.incident_id} has no channel")
             data = postmortem.gather(session, incident, services.settings, now)
@@ -182,7 +182,7 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
                     snippet_type="markdown",
                 )
                 with services.db.write() as session:
-                    queries.set_draft_file(session, draft.id, response["file"]["id"])
+                    drafts.set_draft_file(session, draft.id, response["file"]["id"])
             lasted = duration(data.milestones)
             message = views.draft_summary(
                 number=incident.id, version=draft.version, title=incident.title, severity=incident.severity,
@@ -201,7 +201,7 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
             pressed = [i for i in payload["digest"] if isinstance(i, int)]
             wanted = list(dict.fromkeys(actions.digest_item_ids(blocks) + pressed))
             with services.db.read() as session:
-                items = queries.action_items_by_id(session, wanted)
+                items = action_items.action_items_by_id(session, wanted)
             blocks = actions.rewrite_digest(blocks, items, services.now(), pressed)
         if payload.get("channel") and payload.get("ts"):
             try:
@@ -245,7 +245,7 @@ def report_give_up(services: Services) -> Callable[[str, dict, str], None]:
 
 
 def header_for(services: Services, session, incident: Incident) -> dict:
-    times = {name: m.at for name, m in queries.milestones(session, incident.id).items()}
+    times = {name: m.at for name, m in incidents.milestones(session, incident.id).items()}
     return views.header_message(
         number=incident.id,
         title=incident.title,
@@ -253,7 +253,7 @@ def header_for(services: Services, session, incident: Incident) -> dict:
         status=incident.status,
         commander_id=incident.commander_id,
         milestones=times,
-        roles=queries.roles(session, incident.id),
+        roles=incidents.roles(session, incident.id),
         zone=services.zone_for(incident),
         summary=incident.summary,
         impact=incident.impact,

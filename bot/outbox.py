@@ -1,6 +1,6 @@
 """The durable outbox: Slack side effects the reply does not need, done in the background.
 
-A listener writes its change and the jobs it implies in one transaction (storage.queries.enqueue),
+A listener writes its change and the jobs it implies in one transaction (storage.outbox_jobs.enqueue),
 acknowledges, and wakes the drainer. The drainer leases due jobs with one atomic conditional update
 (so several replicas never run the same job at once), runs each job's handler, and records the
 outcome; a failure is retried with exponential backoff, a restart simply finds the jobs still due.
@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from storage import queries
+from storage import messages, outbox_jobs
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Outbox:
         owner = f"{self.owner_prefix}-{self._claims}"
         now = self.clock()
         with self.db.write() as session:
-            jobs = queries.claim_jobs(session, owner, now, self.lease, self.batch)
+            jobs = outbox_jobs.claim_jobs(session, owner, now, self.lease, self.batch)
         for job in jobs:
             if self._stop.is_set():
                 break  # leases expire; another run picks them up
@@ -166,12 +166,12 @@ class Outbox:
         give_up = error is not None and (permanent or attempts >= MAX_ATTEMPTS)
         with self.db.write() as session:
             if wait is not None:
-                queries.postpone_job(session, job_id, owner, now + timedelta(seconds=wait.seconds))
+                outbox_jobs.postpone_job(session, job_id, owner, now + timedelta(seconds=wait.seconds))
             elif error is None:
-                queries.finish_job(session, job_id, owner, now)
+                outbox_jobs.finish_job(session, job_id, owner, now)
             else:
                 retry_at = None if give_up else now + backoff(attempts)
-                queries.retry_job(session, job_id, owner, error, retry_at, now)
+                outbox_jobs.retry_job(session, job_id, owner, error, retry_at, now)
         if error is not None:
             log.warning("outbox job %s (%s) attempt %s failed: %s%s", job_id, kind, attempts, error,
                         "; giving up" if give_up else "")
@@ -187,5 +187,5 @@ class Outbox:
             return
         self._last_housekeeping = now
         with self.db.write() as session:
-            queries.forget_jobs_done_before(session, now - KEEP_DONE_FOR)
-            queries.forget_events_before(session, now - KEEP_DONE_FOR)
+            outbox_jobs.forget_jobs_done_before(session, now - KEEP_DONE_FOR)
+            messages.forget_events_before(session, now - KEEP_DONE_FOR)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from storage import queries
+from storage import profiles
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class People:
         person = Person(user_id, slack_zone(tz_name), name or None, self.clock())
         try:
             with self.db.write() as session:
-                queries.put_user_profile(session, user_id, tz_name, person.name, person.fetched_at)
+                profiles.put_user_profile(session, user_id, tz_name, person.name, person.fetched_at)
         except DatabaseUnavailable:
             pass  # the cache is a cache
         self._remember(person)
@@ -81,7 +81,7 @@ class People:
     def _stored(self, user_id: str) -> Person | None:
         try:
             with self.db.read() as session:
-                profile = queries.user_profile(session, user_id)
+                profile = profiles.user_profile(session, user_id)
         except DatabaseUnavailable:
             return None
         if profile is None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from bot import drafting
 from bot.config import Settings
 from bot.timeline import load as load_timeline
-from storage import queries
+from storage import action_items, answers, drafts, entries, incidents, outbox_jobs, profiles
 from storage.db import Database
 from storage.models import Incident, PostmortemDraft
 
@@ -27,11 +27,11 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
            version: int | None = None, workspace_url: str | None = None) -> drafting.DraftInput:
     """Everything the draft shows about one incident, read in the caller's session."""
     items = load_timeline(session, incident.id, settings.key_event_emoji)
-    milestones = {name: m.at for name, m in queries.milestones(session, incident.id).items()}
-    answers = [drafting.Answer(a.user_id, a.topic, a.text, a.answered_at) for a in queries.answers(session, incident.id)]
+    milestones = {name: m.at for name, m in incidents.milestones(session, incident.id).items()}
+    replies = [drafting.Answer(a.user_id, a.topic, a.text, a.answered_at) for a in answers.answers(session, incident.id)]
     actions = [drafting.Action(a.id, a.text, a.owner_id, a.due, a.status)
-               for a in queries.action_items(session, incident.id)]
-    roles = queries.roles(session, incident.id)
+               for a in action_items.action_items(session, incident.id)]
+    roles = incidents.roles(session, incident.id)
     people = participants(session, incident.id, roles)
     mentioned = {i.author for i in items if i.author} | {a.owner_id for a in actions if a.owner_id} | set(people)
     if incident.commander_id:
@@ -53,10 +53,10 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
         channel_name=incident.channel_name,
         workspace_url=incident.workspace_url or workspace_url,
         roles=roles,
-        answers=answers,
+        answers=replies,
         actions=actions,
         participants=people,
-        names=queries.user_names(session, mentioned),
+        names=profiles.user_names(session, mentioned),
         version=version,
     )
 
@@ -66,9 +66,9 @@ def participants(session, incident_id: int, roles: dict[str, str] | None = None)
 
     When PROMPT_MAX_PEOPLE cuts the list, the people who ran the incident are asked first.
     """
-    roles = roles if roles is not None else queries.roles(session, incident_id)
+    roles = roles if roles is not None else incidents.roles(session, incident_id)
     people = sorted(set(roles.values()), key=lambda u: (roles.get("commander") != u, list(roles.values()).index(u)))
-    for user_id in queries.participants(session, incident_id):
+    for user_id in entries.participants(session, incident_id):
         if user_id not in people:
             people.append(user_id)
     return people
@@ -86,13 +86,13 @@ def save_draft(db: Database, incident_id: int, settings: Settings, template: str
     for _ in range(5):
         with db.read() as session:
             incident = session.get(Incident, incident_id)
-            version = queries.latest_draft_version(session, incident_id) + 1
+            version = drafts.latest_draft_version(session, incident_id) + 1
             data = gather(session, incident, settings, now, version=version, workspace_url=workspace_url)
         markdown = drafting.render(data, name, settings.templates_dir)
         with db.write() as session:
-            stored = queries.add_draft(session, incident_id, version, name, markdown, by, now)
+            stored = drafts.add_draft(session, incident_id, version, name, markdown, by, now)
             if stored is not None and upload is not None:
-                queries.enqueue(session, "upload_draft", {"draft_id": stored.id, **upload}, now)
+                outbox_jobs.enqueue(session, "upload_draft", {"draft_id": stored.id, **upload}, now)
         if stored is not None:
             return stored
     raise drafting.DraftError("Other drafts of this incident were being saved at the same moment; try again.")
@@ -106,7 +106,7 @@ def export(session, incident: Incident, settings: Settings, template: str, now: 
 
 def prompts_for(session, incident_id: int, user_id: str) -> list[str]:
     """The prompt buttons this person still needs: those they have not answered at all."""
-    answered = queries.answered_topics(session, incident_id, user_id)
+    answered = answers.answered_topics(session, incident_id, user_id)
     return [prompt for prompt, topics in PROMPTS.items() if not set(topics) & answered]
 
 
@@ -117,11 +117,11 @@ def queue_prompts(session, incident_id: int, settings: Settings, now: datetime) 
     if incident is None:
         return 0
     if incident.channel_id:
-        queries.enqueue(session, "prompt_channel", {"incident_id": incident_id}, now,
+        outbox_jobs.enqueue(session, "prompt_channel", {"incident_id": incident_id}, now,
                         coalesce_key=f"prompt-channel:{incident_id}")
     people = participants(session, incident_id)[: settings.prompt_max_people]
     asked = [user_id for user_id in people if prompts_for(session, incident_id, user_id)]
     for index, user_id in enumerate(asked):
-        queries.enqueue(session, "prompt_dm", {"incident_id": incident_id, "user_id": user_id}, now,
+        outbox_jobs.enqueue(session, "prompt_dm", {"incident_id": incident_id, "user_id": user_id}, now,
                         coalesce_key=f"prompt:{incident_id}:{user_id}", delay=PROMPT_PACE * index)
     return len(asked)

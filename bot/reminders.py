@@ -6,7 +6,7 @@ REMINDER_REPEAT_HOURS. Each person gets one digest per sweep; an item without ow
 incident's commander.
 
 Delivery is exactly once: the items of a digest are claimed with one atomic conditional update and a
-lease (storage.queries.claim_reminders), the DM is sent, and only then is the reminder recorded.
+lease (storage.overdue.claim_reminders), the DM is sent, and only then is the reminder recorded.
 A failed DM releases the claim, so the next sweep tries again. Only a crash between sending and
 recording can repeat a reminder, once the lease has expired.
 
@@ -34,9 +34,9 @@ from bot.people import slack_zone
 from bot.services import Services
 from bot.slack import forget_dm, open_dm
 from bot.when import format_duration
-from storage import queries
+from storage import overdue
 from storage.db import DatabaseUnavailable
-from storage.queries import Nudge, ReminderCandidate
+from storage.overdue import Nudge, ReminderCandidate
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
     # No zone is more than a day ahead of UTC, so nothing due after UTC's today is overdue anywhere.
     latest_due = now.astimezone(UTC).date()
     with services.db.read() as session:
-        candidates = queries.reminder_candidates(session, now, latest_due, reminded_before)
+        candidates = overdue.reminder_candidates(session, now, latest_due, reminded_before)
     digests = select_digests(candidates, now, settings.zone, repeat)
 
     def claim_and_send(digest: Digest) -> None:
@@ -234,7 +234,7 @@ def _remind(services: Services, owner: str, result: SweepResult) -> None:
         claimed_at = services.now()
         try:
             with services.db.write() as session:
-                claimed = set(queries.claim_reminders(session, digest.item_ids, owner, claimed_at,
+                claimed = set(overdue.claim_reminders(session, digest.item_ids, owner, claimed_at,
                                                       claimed_at + LEASE, reminded_before))
         except DatabaseUnavailable as exc:
             log.warning("reminders for %s wait for the next sweep, database unavailable: %s", digest.recipient, exc)
@@ -262,7 +262,7 @@ def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, 
             continue
         try:
             with services.db.write() as session:
-                queries.record_reminded(session, message.item_ids, owner, services.now())
+                overdue.record_reminded(session, message.item_ids, owner, services.now())
         except DatabaseUnavailable as exc:
             # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
             log.error("reminder DM to %s sent but not recorded (%s); it may repeat after %s",
@@ -286,7 +286,7 @@ def _post_dm(client, user_id: str, message: Message, what: str) -> bool:
 def _release(services: Services, item_ids: Sequence[int], owner: str) -> None:
     try:
         with services.db.write() as session:
-            queries.release_reminders(session, item_ids, owner)
+            overdue.release_reminders(session, item_ids, owner)
     except DatabaseUnavailable:
         log.warning("could not release reminder claims; they expire in %s", LEASE)
 
@@ -295,7 +295,7 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
     now = services.now()
     resolved_before = now - timedelta(days=services.settings.postmortem_nudge_days)
     with services.db.write() as session:
-        nudges = queries.claim_nudges(session, owner, now, now + LEASE, resolved_before)
+        nudges = overdue.claim_nudges(session, owner, now, now + LEASE, resolved_before)
     for nudge in nudges:
         if not _post_dm(services.background, nudge.commander_id, nudge_message(nudge, now),
                         f"postmortem nudge for INC-{nudge.incident_id}"):
@@ -304,7 +304,7 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
             continue
         try:
             with services.db.write() as session:
-                queries.record_nudged(session, nudge.incident_id, owner, services.now())
+                overdue.record_nudged(session, nudge.incident_id, owner, services.now())
         except DatabaseUnavailable as exc:
             # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
             log.error("postmortem nudge for INC-%s sent but not recorded (%s); it may repeat after %s",
@@ -315,7 +315,7 @@ def _nudge(services: Services, owner: str, result: SweepResult) -> None:
 def _release_nudge(services: Services, incident_id: int, owner: str) -> None:
     try:
         with services.db.write() as session:
-            queries.release_nudge(session, incident_id, owner)
+            overdue.release_nudge(session, incident_id, owner)
     except DatabaseUnavailable:
         log.warning("could not release the postmortem nudge claim of INC-%s; it expires in %s", incident_id, LEASE)
 

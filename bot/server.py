@@ -122,7 +122,7 @@ class Runtime:
         handlers = jobs.handlers(self.services)
         self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services),
                              outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services))
-        self.services.wake_outbox = self.outbox.wake
+        self.db.on_jobs_committed = self.outbox.wake
         self.app = build_app(self.services)
         self.scheduler = None
         self._stopped = False

@@ -13,8 +13,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.people import People
+from storage import incidents
+from storage.capture_sql import ChannelIncident
 from storage.db import Database
-from storage.fast import ChannelIncident
 from storage.models import Incident
 
 
@@ -57,7 +58,6 @@ class Services:
     background: WebClient  # patient: outbox, reminders
     people: People
     clock: Callable[[], datetime] = system_clock
-    wake_outbox: Callable[[], None] = field(default=lambda: None)
     outage: Outage = field(default_factory=Outage)
     _workspace_url: str | None = field(default=None, init=False, repr=False)
 
@@ -77,6 +77,10 @@ class Services:
         if self._workspace_url:
             return self._workspace_url
         return f"https://{team_domain}.slack.com/" if team_domain else None
+
+    def capture_cutoff(self, now: datetime | None = None) -> datetime:
+        """Incidents resolved before this moment take no more entries."""
+        return incidents.capture_cutoff(now or self.now(), self.settings.capture_after_resolved_days)
 
     def zone_for(self, incident: Incident | ChannelIncident | None) -> ZoneInfo:
         """The incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""

@@ -51,7 +51,7 @@ def milestone_text(name: str, note: str | None) -> str:
 
 
 def assemble(entries: Iterable, milestones: Mapping[str, object]) -> list[Item]:
-    """Merge stored rows (storage.queries.TimelineRow) and current milestones into one list.
+    """Merge stored rows (storage.entries.TimelineRow) and current milestones into one list.
 
     Milestones are key items with their current time; replaced and cleared milestone times are the
     non-key history entries already among `entries`. Ties keep milestones in their natural order.
@@ -80,6 +80,6 @@ def assemble(entries: Iterable, milestones: Mapping[str, object]) -> list[Item]:
 
 def load(session, incident_id: int, key_emoji: str) -> list[Item]:
     """An incident's assembled timeline, read in the caller's session."""
-    from storage import queries
+    from storage import entries, incidents
 
-    return assemble(queries.timeline(session, incident_id, key_emoji), queries.milestones(session, incident_id))
+    return assemble(entries.timeline(session, incident_id, key_emoji), incidents.milestones(session, incident_id))

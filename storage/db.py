@@ -41,6 +41,11 @@ _SQLITE_PRAGMAS = (
 )
 
 
+# Set in a session's `info` by storage.outbox_jobs.enqueue: when that transaction commits, the
+# database calls `Database.on_jobs_committed` (the outbox's wake-up), so no caller has to remember to.
+JOBS_QUEUED = "outbox_jobs_queued"
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer (down, unreachable, or locked past the busy timeout)."""
 
@@ -68,7 +73,7 @@ def redacted(url: str) -> str:
 
 
 class Cursor:
-    """A DB-API cursor and its dialect, for the hand-written statements of storage/fast.py."""
+    """A DB-API cursor and its dialect, for the hand-written statements of storage/capture_sql.py."""
 
     __slots__ = ("cursor", "dialect")
 
@@ -106,6 +111,7 @@ class Database:
         self._local = threading.local()
         self._own_connections: list = []  # SQLite connections outside the pool (hot paths)
         self._connections_lock = threading.Lock()
+        self.on_jobs_committed: Callable[[], None] | None = None  # see JOBS_QUEUED
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -161,9 +167,13 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session in one transaction, committed on success. Raises DatabaseUnavailable."""
+        """A session in one transaction, committed on success. Raises DatabaseUnavailable.
+
+        When the transaction queued outbox jobs, `on_jobs_committed` is called after the commit."""
         with self._serialised(), self._session(self.engine) as session:
             yield session
+        if session.info.get(JOBS_QUEUED) and self.on_jobs_committed is not None:
+            self.on_jobs_committed()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -173,7 +183,7 @@ class Database:
 
     def hot_write(self, fn: Callable[[Cursor], T]) -> T:
         """Run `fn(cursor)`, which issues ONE statement, and commit it: the lean path for the hottest
-        writes (storage/fast.py). Raises DatabaseUnavailable when the database does not answer.
+        writes (storage/capture_sql.py). Raises DatabaseUnavailable when the database does not answer.
 
         On SQLite the statement runs in autocommit mode (a single statement is its own transaction) on
         the thread's own connection, under the process's write lock. On PostgreSQL it runs in a short

@@ -38,8 +38,6 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _when(nullable: bool = False, index: bool = False):

@@ -10,7 +10,7 @@ from bot import drafting, postmortem, views
 from bot import text as T
 from bot.commands.common import NO_INCIDENT, Call, Reply, first_word
 from bot.services import Services
-from storage import fast
+from storage import capture_sql
 
 HELP = """*`/postmortem` commands*
 • `/postmortem draft [<template>]`: render the postmortem for this channel's incident, upload it here, keep it as a new version
@@ -31,7 +31,7 @@ def handle(services: Services, call: Call) -> Reply:
         shown = T.escape_mrkdwn(T.truncate(T.plain(word), 40))
         return Reply(f"`{shown}` is not a `/postmortem` subcommand.\n{HELP}")
     with services.db.reading() as conn:
-        here = fast.channel_incident(conn, call.channel_id)
+        here = capture_sql.channel_incident(conn, call.channel_id, services.capture_cutoff())
     if here is None:
         return Reply(NO_INCIDENT)
     if name == "draft":
@@ -58,7 +58,6 @@ def draft(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
         version, size = stored.version, len(stored.markdown)
     except drafting.DraftError as exc:
         return Reply(f":warning: No draft was made. {T.mrkdwn(str(exc))}")  # it quotes the template name typed
-    services.wake_outbox()
     return Reply(f"Postmortem draft v{version} of {views.ref(incident_id)} is saved ({size:,} characters, "
                  f"template `{T.escape_mrkdwn(template.lower())}`); uploading it to this channel now.")
 
@@ -66,7 +65,6 @@ def draft(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
 def prompt(services: Services, call: Call, incident_id: int) -> Reply:
     with services.db.write() as session:
         count = postmortem.queue_prompts(session, incident_id, services.settings, services.now())
-    services.wake_outbox()
     if not count:
         return Reply(f"Posting the prompts for {views.ref(incident_id)} in the channel. Nobody is asked by DM: "
                      "everyone who took part has answered already, or nobody has taken part yet.")

@@ -202,14 +202,14 @@ def test_resolved_incidents_capture_for_the_configured_days_only(make_bot):
 
 
 def test_a_failed_store_answers_500_so_slack_redelivers(bot, channel, monkeypatch):
-    from storage import fast
+    from storage import capture_sql
     from storage.db import DatabaseUnavailable
 
     def down(*args, **kwargs):
         raise DatabaseUnavailable("database is locked")
 
     event = sr.message("arrives during an outage", channel=channel)
-    monkeypatch.setattr(fast, "capture_message", down)
+    monkeypatch.setattr(capture_sql, "capture_message", down)
     assert bot.event(event).status == 500
     monkeypatch.undo()
     assert bot.event(event, retry_num=1).status == 200

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from storage import queries
 from tests.bot.commands.test_incident import open_incident
+from tests.support import rows
 
 
 class Clock:
@@ -19,7 +19,7 @@ class Clock:
 
 def pending(bot):
     with bot.db.read() as session:
-        return queries.pending_jobs(session)
+        return rows.pending_jobs(session)
 
 
 def test_a_slack_error_is_retried_later_and_then_succeeds(make_bot, standin):

@@ -17,10 +17,10 @@ from bot import reminders
 from bot import slack as slack_module
 from bot.people import slack_zone
 from bot.reminders import Digest, digest_messages, select_digests
-from storage import queries
+from storage import action_items, incidents, overdue, profiles
 from storage.db import DatabaseUnavailable
 from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
-from storage.queries import ReminderCandidate
+from storage.overdue import ReminderCandidate
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_requests as sr
 
@@ -174,7 +174,7 @@ class Clock:
 
 def add_item(bot, incident=1, owner="U0OWNER", due=TODAY - DAY, **kwargs) -> int:
     with bot.db.write() as session:
-        item = queries.add_action_item(session, ActionItem(
+        item = action_items.add_action_item(session, ActionItem(
             incident_id=incident, text=kwargs.pop("text", "fix the retry storm"), owner_id=owner, due=due,
             status=kwargs.pop("status", "open"), created_at=NOW - 7 * DAY, **kwargs))
         return item.id
@@ -212,7 +212,7 @@ def setup(make_bot, standin):
 def test_the_sweep_dms_each_person_one_digest_of_exactly_their_overdue_items(setup, standin):
     bot = setup()
     with bot.db.write() as session:
-        queries.put_user_profile(session, "U0KIWI", "Pacific/Auckland", "kiwi", NOW)
+        profiles.put_user_profile(session, "U0KIWI", "Pacific/Auckland", "kiwi", NOW)
     overdue = add_item(bot)
     also_overdue = add_item(bot, due=TODAY - 10 * DAY)
     add_item(bot, due=TODAY)  # due today
@@ -281,7 +281,7 @@ def test_items_claimed_by_another_sweep_are_left_alone(setup, standin):
     bot = setup()
     item_id = add_item(bot)
     with bot.db.write() as session:
-        assert queries.claim_reminders(session, [item_id], "someone-else", NOW, NOW + timedelta(minutes=10),
+        assert overdue.claim_reminders(session, [item_id], "someone-else", NOW, NOW + timedelta(minutes=10),
                                        NOW - REPEAT) == [item_id]
     assert reminders.sweep(bot.services).dms == 0
     setup.clock.now = NOW + timedelta(minutes=11)  # that sweep crashed; its lease ran out
@@ -500,7 +500,7 @@ def resolve(bot, when):
     channel = bot.incident(1).channel_id
     bot.command("resolved", channel_id=channel)
     with bot.db.write() as session:
-        for m in queries.milestones(session, 1).values():
+        for m in incidents.milestones(session, 1).values():
             if m.name == "resolved":
                 m.at = when
                 session.add(m)
@@ -550,16 +550,16 @@ def test_a_failed_nudge_is_retried_by_the_next_sweep(setup, standin):
 def resolved_incident(bot, commander: str) -> int:
     """A resolved incident of `commander`, resolved long enough ago to be nudged, without a draft."""
     with bot.db.write() as session:
-        incident = queries.add_incident(session, Incident(title=f"Outage of {commander}", created_by=commander,
+        incident = incidents.add_incident(session, Incident(title=f"Outage of {commander}", created_by=commander,
                                                           commander_id=commander, channel_id=f"C{commander}",
                                                           status="resolved", created_at=NOW - 10 * DAY))
-        queries.put_milestone(session, Milestone(incident_id=incident.id, name="resolved", at=NOW - 5 * DAY,
+        incidents.put_milestone(session, Milestone(incident_id=incident.id, name="resolved", at=NOW - 5 * DAY,
                                                  recorded_at=NOW - 5 * DAY))
         return incident.id
 
 
 def database_down_once(monkeypatch, name):
-    original, calls = getattr(queries, name), []
+    original, calls = getattr(overdue, name), []
 
     def flaky(*args, **kwargs):
         calls.append(args)
@@ -567,7 +567,7 @@ def database_down_once(monkeypatch, name):
             raise DatabaseUnavailable("down")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(queries, name, flaky)
+    monkeypatch.setattr(overdue, name, flaky)
     return calls
 
 
@@ -649,7 +649,7 @@ def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin
 
         raise DatabaseUnavailable("down")
 
-    monkeypatch.setattr(queries, "close_action_item", database_down)
+    monkeypatch.setattr(action_items, "close_action_item", database_down)
     payload = sr.block_actions("action_done", str(item_id), channel_id="DU0OWNER",
                                block_id=f"reminder_buttons:{item_id}")
     assert bot.interact(payload).status != 200  # Slack marks the press as failed; pressing again works

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from storage import queries
+from storage import action_items, incidents
 from storage.db import Database
 from storage.models import ActionItem, Incident, Milestone
 from tests.support.process import REPO
@@ -28,16 +28,16 @@ def seed(database_url: str) -> list[int]:
     ids = []
     try:
         with db.write() as session:
-            open_one = queries.add_incident(session, Incident(title="Checkout errors", created_by="U0CMDR",
+            open_one = incidents.add_incident(session, Incident(title="Checkout errors", created_by="U0CMDR",
                                                               commander_id="U0CMDR", channel_id="C0INC01",
                                                               created_at=LONG_AGO))
-            resolved = queries.add_incident(session, Incident(title="DNS", created_by="U0CMDR2", status="resolved",
+            resolved = incidents.add_incident(session, Incident(title="DNS", created_by="U0CMDR2", status="resolved",
                                                               commander_id="U0CMDR2", channel_id="C0INC02",
                                                               created_at=LONG_AGO))
-            queries.put_milestone(session, Milestone(incident_id=resolved.id, name="resolved", at=LONG_AGO,
+            incidents.put_milestone(session, Milestone(incident_id=resolved.id, name="resolved", at=LONG_AGO,
                                                      recorded_at=LONG_AGO))
             for owner in [*OWNERS, *OWNERS, *OWNERS, None, None]:
-                item = queries.add_action_item(session, ActionItem(
+                item = action_items.add_action_item(session, ActionItem(
                     incident_id=open_one.id, text=f"item for {owner}", owner_id=owner, due=date(2020, 1, 2),
                     created_at=LONG_AGO))
                 ids.append(item.id)
@@ -81,7 +81,7 @@ def test_three_concurrent_sweeps_send_one_dm_per_person_and_remind_each_item_onc
         with db.read() as session:
             items = [session.get(ActionItem, i) for i in ids]
             assert all(i.reminded_at is not None and i.reminder_lease_owner is None for i in items)
-            assert queries.incident_by_number(session, 2).nudged_at is not None
+            assert incidents.incident_by_number(session, 2).nudged_at is not None
     finally:
         db.dispose()
 

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from storage import queries
+from storage import action_items, incidents, overdue, profiles
 from storage.db import Database, DatabaseUnavailable
 from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
 
@@ -19,7 +19,7 @@ def incident(db: Database, **kwargs) -> int:
     values = {"title": "t", "created_by": "U0CMDR", "commander_id": "U0CMDR", "channel_id": "C1", "created_at": NOW}
     values.update(kwargs)
     with db.write() as session:
-        return queries.add_incident(session, Incident(**values)).id
+        return incidents.add_incident(session, Incident(**values)).id
 
 
 def item(db: Database, incident_id: int, **kwargs) -> int:
@@ -27,12 +27,12 @@ def item(db: Database, incident_id: int, **kwargs) -> int:
               "created_at": NOW}
     values.update(kwargs)
     with db.write() as session:
-        return queries.add_action_item(session, ActionItem(**values)).id
+        return action_items.add_action_item(session, ActionItem(**values)).id
 
 
 def candidates(db: Database, latest_due=date(2026, 11, 23), reminded_before=BEFORE) -> dict[int, object]:
     with db.read() as session:
-        return {c.item_id: c for c in queries.reminder_candidates(session, NOW, latest_due, reminded_before)}
+        return {c.item_id: c for c in overdue.reminder_candidates(session, NOW, latest_due, reminded_before)}
 
 
 def test_candidates_are_open_unclaimed_due_unsnoozed_and_not_recently_reminded(db):
@@ -55,8 +55,8 @@ def test_candidates_carry_the_recipients_stored_zone(db):
     owned = item(db, number, owner_id="U0KIWI")
     ownerless = item(db, number, owner_id=None)
     with db.write() as session:
-        queries.put_user_profile(session, "U0KIWI", "Pacific/Auckland", "kiwi", NOW)
-        queries.put_user_profile(session, "U0CMDR", "Europe/Berlin", "cmdr", NOW)
+        profiles.put_user_profile(session, "U0KIWI", "Pacific/Auckland", "kiwi", NOW)
+        profiles.put_user_profile(session, "U0CMDR", "Europe/Berlin", "cmdr", NOW)
     found = candidates(db)
     assert found[owned].recipient_tz == "Pacific/Auckland"
     assert found[ownerless].recipient_tz == "Europe/Berlin" and found[ownerless].commander_id == "U0CMDR"
@@ -67,17 +67,17 @@ def test_a_claim_is_exclusive_until_recorded_or_released(db):
     number = incident(db)
     ids = [item(db, number) for _ in range(3)]
     with db.write() as session:
-        assert queries.claim_reminders(session, ids, "a", NOW, LEASE, BEFORE) == ids
+        assert overdue.claim_reminders(session, ids, "a", NOW, LEASE, BEFORE) == ids
     with db.write() as session:
-        assert queries.claim_reminders(session, ids, "b", NOW, LEASE, BEFORE) == []
-        assert queries.record_reminded(session, ids[:1], "b", NOW) == 0  # not b's to record
-        assert queries.release_reminders(session, ids, "b") == 0
+        assert overdue.claim_reminders(session, ids, "b", NOW, LEASE, BEFORE) == []
+        assert overdue.record_reminded(session, ids[:1], "b", NOW) == 0  # not b's to record
+        assert overdue.release_reminders(session, ids, "b") == 0
     with db.write() as session:
-        assert queries.record_reminded(session, ids[:1], "a", NOW) == 1
-        assert queries.release_reminders(session, ids[1:], "a") == 2
+        assert overdue.record_reminded(session, ids[:1], "a", NOW) == 1
+        assert overdue.release_reminders(session, ids[1:], "a") == 2
     with db.write() as session:
         # the reminded one waits for the repeat interval; the released ones are free again
-        assert queries.claim_reminders(session, ids, "b", NOW, LEASE, BEFORE) == ids[1:]
+        assert overdue.claim_reminders(session, ids, "b", NOW, LEASE, BEFORE) == ids[1:]
     with db.read() as session:
         first, second = session.get(ActionItem, ids[0]), session.get(ActionItem, ids[1])
     assert first.reminded_at == NOW and first.reminder_lease_owner is None
@@ -89,19 +89,19 @@ def test_a_claim_rechecks_that_the_item_still_needs_a_reminder(db):
     done = item(db, number)
     snoozed = item(db, number)
     with db.write() as session:
-        queries.close_action_item(session, done, "U1", NOW)
-        queries.snooze_action_item(session, snoozed, NOW + timedelta(days=1))
-        assert queries.claim_reminders(session, [done, snoozed], "a", NOW, LEASE, BEFORE) == []
+        action_items.close_action_item(session, done, "U1", NOW)
+        action_items.snooze_action_item(session, snoozed, NOW + timedelta(days=1))
+        assert overdue.claim_reminders(session, [done, snoozed], "a", NOW, LEASE, BEFORE) == []
 
 
 def test_an_expired_lease_can_be_claimed_again(db):
     number = incident(db)
     item_id = item(db, number)
     with db.write() as session:
-        assert queries.claim_reminders(session, [item_id], "crashed", NOW, LEASE, BEFORE) == [item_id]
+        assert overdue.claim_reminders(session, [item_id], "crashed", NOW, LEASE, BEFORE) == [item_id]
     later = LEASE + timedelta(seconds=1)
     with db.write() as session:
-        assert queries.claim_reminders(session, [item_id], "b", later, later + timedelta(minutes=10),
+        assert overdue.claim_reminders(session, [item_id], "b", later, later + timedelta(minutes=10),
                                        BEFORE) == [item_id]
 
 
@@ -120,7 +120,7 @@ def test_concurrent_claims_never_share_an_item(database_url):
                 for _ in range(20):
                     try:
                         with db.write() as session:
-                            mine += queries.claim_reminders(session, ids[start:start + 5], owner, NOW, LEASE, BEFORE)
+                            mine += overdue.claim_reminders(session, ids[start:start + 5], owner, NOW, LEASE, BEFORE)
                         break
                     except DatabaseUnavailable:  # SQLite busy: retry, as the next sweep would
                         time.sleep(0.01)
@@ -142,20 +142,20 @@ def test_close_and_snooze_only_touch_open_items(db):
     number = incident(db)
     item_id = item(db, number)
     with db.write() as session:
-        closed, changed = queries.close_action_item(session, item_id, "U1", NOW)
+        closed, changed = action_items.close_action_item(session, item_id, "U1", NOW)
         assert changed and closed.status == "done" and closed.closed_by == "U1" and closed.closed_at == NOW
-        again, changed = queries.close_action_item(session, item_id, "U2", NOW + timedelta(hours=1))
+        again, changed = action_items.close_action_item(session, item_id, "U2", NOW + timedelta(hours=1))
         assert not changed and again.closed_by == "U1"
-        snoozed, changed = queries.snooze_action_item(session, item_id, NOW + timedelta(days=1))
+        snoozed, changed = action_items.snooze_action_item(session, item_id, NOW + timedelta(days=1))
         assert not changed and snoozed.snoozed_until is None
-        missing, changed = queries.close_action_item(session, 999_999, "U1", NOW)
+        missing, changed = action_items.close_action_item(session, 999_999, "U1", NOW)
         assert missing is None and not changed
 
 
 def resolved_incident(db: Database, at: datetime, **kwargs) -> int:
     number = incident(db, status="resolved", **kwargs)
     with db.write() as session:
-        queries.put_milestone(session, Milestone(incident_id=number, name="resolved", at=at, recorded_at=at))
+        incidents.put_milestone(session, Milestone(incident_id=number, name="resolved", at=at, recorded_at=at))
     return number
 
 
@@ -170,16 +170,16 @@ def test_nudges_are_claimed_once_for_resolved_incidents_without_a_draft(db):
                                     created_at=NOW))
     cutoff = NOW - timedelta(days=2)
     with db.write() as session:
-        [nudge] = queries.claim_nudges(session, "a", NOW, LEASE, cutoff)
+        [nudge] = overdue.claim_nudges(session, "a", NOW, LEASE, cutoff)
     assert (nudge.incident_id, nudge.commander_id, nudge.resolved_at) == (due, "U0CMDR", NOW - timedelta(days=3))
     with db.write() as session:
-        assert queries.claim_nudges(session, "b", NOW, LEASE, cutoff) == []  # leased to a
-        assert queries.release_nudge(session, due, "a") == 1
+        assert overdue.claim_nudges(session, "b", NOW, LEASE, cutoff) == []  # leased to a
+        assert overdue.release_nudge(session, due, "a") == 1
     with db.write() as session:
-        assert [n.incident_id for n in queries.claim_nudges(session, "b", NOW, LEASE, cutoff)] == [due]
-        assert queries.record_nudged(session, due, "b", NOW) == 1
+        assert [n.incident_id for n in overdue.claim_nudges(session, "b", NOW, LEASE, cutoff)] == [due]
+        assert overdue.record_nudged(session, due, "b", NOW) == 1
     later = NOW + timedelta(days=30)
     with db.write() as session:
         # the nudged incident never again; the recent one now that its time has come
-        assert [n.incident_id for n in queries.claim_nudges(session, "c", later, later + timedelta(minutes=10),
+        assert [n.incident_id for n in overdue.claim_nudges(session, "c", later, later + timedelta(minutes=10),
                                                              later - timedelta(days=2))] == [recent]

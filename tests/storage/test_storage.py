@@ -12,9 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from storage import queries
+from storage import entries, incidents, messages, outbox_jobs
 from storage.db import Database, normalise_url
 from storage.models import Entry, Incident, Milestone, OutboxJob
+from tests.support import rows
 
 NOW = datetime(2026, 11, 22, 14, 5, 30, 123456, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ def make_incident(db: Database, **kwargs) -> int:
     with db.write() as session:
         values = {"title": "t", "created_by": "U1", "created_at": NOW, "channel_id": "C1"}
         values.update(kwargs)
-        return queries.add_incident(session, Incident(**values)).id
+        return incidents.add_incident(session, Incident(**values)).id
 
 
 def empty_database(database_url: str, tmp_path) -> str:
@@ -69,7 +70,7 @@ def test_times_round_trip_in_utc_to_the_microsecond(db):
     berlin = timezone(timedelta(hours=1))
     number = make_incident(db, created_at=NOW.astimezone(berlin))
     with db.read() as session:
-        incident = queries.incident_by_number(session, number)
+        incident = incidents.incident_by_number(session, number)
     assert incident.created_at == NOW and incident.created_at.tzinfo is not None
     assert incident.created_at.utcoffset() == timedelta(0)
 
@@ -77,22 +78,22 @@ def test_times_round_trip_in_utc_to_the_microsecond(db):
 def test_incident_numbers_are_never_reused(db):
     first = make_incident(db)
     with db.write() as session:
-        queries.abandon_incident(session, first)
+        incidents.abandon_incident(session, first)
     assert make_incident(db) == first + 1
 
 
 def test_a_message_is_stored_once_per_channel_and_ts(db):
     number = make_incident(db)
-    message = queries.Message(channel_id="C1", ts="1700000000.000100", author_id="U1", text="hi")
+    message = messages.Message(channel_id="C1", ts="1700000000.000100", author_id="U1", text="hi")
     with db.write() as session:
-        assert queries.capture_message(session, number, message, NOW, NOW)
-        assert not queries.capture_message(session, number, message, NOW, NOW)
+        assert messages.capture_message(session, number, message, NOW, NOW)
+        assert not messages.capture_message(session, number, message, NOW, NOW)
     with db.write() as session:
-        assert not queries.capture_message(session, number, message, NOW, NOW)
-        assert queries.record_event(session, "Ev1", NOW)
-        assert not queries.record_event(session, "Ev1", NOW)
+        assert not messages.capture_message(session, number, message, NOW, NOW)
+        assert messages.record_event(session, "Ev1", NOW)
+        assert not messages.record_event(session, "Ev1", NOW)
     with db.read() as session:
-        assert len(queries.timeline(session, number, "pushpin")) == 1
+        assert len(entries.timeline(session, number, "pushpin")) == 1
 
 
 def test_concurrent_writers_store_every_message_once(db):
@@ -103,9 +104,9 @@ def test_concurrent_writers_store_every_message_once(db):
     def deliver():
         try:
             for i in range(50):
-                message = queries.Message(channel_id="C1", ts=f"1700000000.{i:06d}", author_id="U1", text=str(i))
+                message = messages.Message(channel_id="C1", ts=f"1700000000.{i:06d}", author_id="U1", text=str(i))
                 with db.write() as session:
-                    queries.capture_message(session, number, message, NOW, NOW)
+                    messages.capture_message(session, number, message, NOW, NOW)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -116,38 +117,38 @@ def test_concurrent_writers_store_every_message_once(db):
         t.join()
     assert errors == []
     with db.read() as session:
-        assert len(queries.timeline(session, number, "pushpin")) == 50
+        assert len(entries.timeline(session, number, "pushpin")) == 50
 
 
 def test_milestones_have_one_current_time(db):
     number = make_incident(db)
     with db.write() as session:
         first = Milestone(incident_id=number, name="mitigated", at=NOW, is_default=False, recorded_at=NOW)
-        assert queries.put_milestone(session, first) is None
+        assert incidents.put_milestone(session, first) is None
     with db.write() as session:
         later = Milestone(incident_id=number, name="mitigated", at=NOW + timedelta(minutes=5), is_default=False,
                           recorded_at=NOW)
-        previous = queries.put_milestone(session, later)
+        previous = incidents.put_milestone(session, later)
     assert previous.at == NOW
     with db.read() as session:
-        assert queries.milestones(session, number)["mitigated"].at == NOW + timedelta(minutes=5)
+        assert incidents.milestones(session, number)["mitigated"].at == NOW + timedelta(minutes=5)
 
 
 def test_key_marks_take_the_newest_event(db):
     with db.write() as session:
-        assert queries.mark_key(session, "C1", "1.1", "U1", "pushpin", True, "100.000001")
-        assert not queries.mark_key(session, "C1", "1.1", "U1", "pushpin", False, "099.000001")
-        assert queries.mark_key(session, "C1", "1.1", "U1", "pushpin", False, "101.000001")
+        assert messages.mark_key(session, "C1", "1.1", "U1", "pushpin", True, "100.000001")
+        assert not messages.mark_key(session, "C1", "1.1", "U1", "pushpin", False, "099.000001")
+        assert messages.mark_key(session, "C1", "1.1", "U1", "pushpin", False, "101.000001")
 
 
 def test_open_incident_channels(db):
     open_one = make_incident(db, channel_id="C1")
     resolved_long_ago = make_incident(db, channel_id="C2", status="resolved")
     with db.write() as session:
-        queries.put_milestone(session, Milestone(incident_id=resolved_long_ago, name="resolved",
+        incidents.put_milestone(session, Milestone(incident_id=resolved_long_ago, name="resolved",
                                                  at=NOW - timedelta(days=30), is_default=False, recorded_at=NOW))
     with db.read() as session:
-        assert queries.open_incident_channels(session, NOW - timedelta(days=7)) == [(open_one, "C1")]
+        assert incidents.open_incident_channels(session, NOW - timedelta(days=7)) == [(open_one, "C1")]
 
 
 # --- the outbox ---------------------------------------------------------------------------------
@@ -157,23 +158,47 @@ def test_enqueued_jobs_commit_with_the_change_or_not_at_all(db):
     number = make_incident(db)
     try:
         with db.write() as session:
-            queries.add_entry(session, Entry(incident_id=number, kind="log", at=NOW, text="x", recorded_at=NOW))
-            queries.enqueue(session, "announce", {"text": "x"}, NOW)
+            entries.add_entry(session, Entry(incident_id=number, kind="log", at=NOW, text="x", recorded_at=NOW))
+            outbox_jobs.enqueue(session, "announce", {"text": "x"}, NOW)
             raise RuntimeError("the change fails")
     except RuntimeError:
         pass
     with db.read() as session:
-        assert queries.pending_jobs(session) == []
-        assert queries.timeline(session, number, "pushpin") == []
+        assert rows.pending_jobs(session) == []
+        assert entries.timeline(session, number, "pushpin") == []
+
+
+def test_the_outbox_is_woken_after_a_commit_that_queued_jobs_and_only_then(db):
+    woken = []
+
+    def wake():
+        with db.read() as session:  # what the drainer would find
+            woken.append([job.kind for job in rows.pending_jobs(session)])
+
+    db.on_jobs_committed = wake
+    number = make_incident(db)
+    assert woken == [], "a transaction without jobs wakes nobody"
+    try:
+        with db.write() as session:
+            outbox_jobs.enqueue(session, "announce", {"text": "x"}, NOW)
+            raise RuntimeError("the change fails")
+    except RuntimeError:
+        pass
+    assert woken == [], "a rolled-back transaction wakes nobody"
+    with db.write() as session:
+        entries.add_entry(session, Entry(incident_id=number, kind="log", at=NOW, text="x", recorded_at=NOW))
+        outbox_jobs.enqueue(session, "announce", {"text": "x"}, NOW)
+        assert woken == [], "not before the commit"
+    assert woken == [["announce"]], "woken once, with the job visible to the drainer"
 
 
 def test_a_waiting_job_absorbs_one_with_the_same_key(db):
     with db.write() as session:
-        queries.enqueue(session, "sync_header", {"incident_id": 1}, NOW + timedelta(seconds=10), coalesce_key="h:1")
-        queries.enqueue(session, "sync_header", {"incident_id": 1}, NOW, coalesce_key="h:1")
-        queries.enqueue(session, "sync_header", {"incident_id": 2}, NOW, coalesce_key="h:2")
+        outbox_jobs.enqueue(session, "sync_header", {"incident_id": 1}, NOW + timedelta(seconds=10), coalesce_key="h:1")
+        outbox_jobs.enqueue(session, "sync_header", {"incident_id": 1}, NOW, coalesce_key="h:1")
+        outbox_jobs.enqueue(session, "sync_header", {"incident_id": 2}, NOW, coalesce_key="h:2")
     with db.read() as session:
-        jobs = queries.pending_jobs(session)
+        jobs = rows.pending_jobs(session)
     assert len(jobs) == 2
     assert jobs[0].next_attempt_at == NOW  # moved earlier, never later
 
@@ -181,7 +206,7 @@ def test_a_waiting_job_absorbs_one_with_the_same_key(db):
 def test_concurrent_claims_never_share_a_job(db):
     with db.write() as session:
         for i in range(60):
-            queries.enqueue(session, "announce", {"i": i}, NOW)
+            outbox_jobs.enqueue(session, "announce", {"i": i}, NOW)
     claimed: list[list[int]] = []
     lock = threading.Lock()
 
@@ -189,7 +214,7 @@ def test_concurrent_claims_never_share_a_job(db):
         mine = []
         while True:
             with db.write() as session:
-                jobs = queries.claim_jobs(session, owner, NOW, timedelta(minutes=1), 5)
+                jobs = outbox_jobs.claim_jobs(session, owner, NOW, timedelta(minutes=1), 5)
             if not jobs:
                 break
             mine += [j.id for j in jobs]
@@ -207,26 +232,26 @@ def test_concurrent_claims_never_share_a_job(db):
 
 def test_an_expired_lease_is_claimed_again(db):
     with db.write() as session:
-        queries.enqueue(session, "announce", {}, NOW)
+        outbox_jobs.enqueue(session, "announce", {}, NOW)
     with db.write() as session:
-        [job] = queries.claim_jobs(session, "crashed", NOW, timedelta(minutes=1), 10)
+        [job] = outbox_jobs.claim_jobs(session, "crashed", NOW, timedelta(minutes=1), 10)
     with db.write() as session:
-        assert queries.claim_jobs(session, "other", NOW + timedelta(seconds=30), timedelta(minutes=1), 10) == []
+        assert outbox_jobs.claim_jobs(session, "other", NOW + timedelta(seconds=30), timedelta(minutes=1), 10) == []
     with db.write() as session:
-        [again] = queries.claim_jobs(session, "other", NOW + timedelta(minutes=2), timedelta(minutes=1), 10)
+        [again] = outbox_jobs.claim_jobs(session, "other", NOW + timedelta(minutes=2), timedelta(minutes=1), 10)
     assert again.id == job.id and again.attempts == 2
 
 
 def test_finished_and_given_up_jobs_are_not_claimed(db):
     with db.write() as session:
-        queries.enqueue(session, "a", {}, NOW)
-        queries.enqueue(session, "b", {}, NOW)
+        outbox_jobs.enqueue(session, "a", {}, NOW)
+        outbox_jobs.enqueue(session, "b", {}, NOW)
     with db.write() as session:
-        a, b = queries.claim_jobs(session, "w", NOW, timedelta(minutes=1), 10)
-        queries.finish_job(session, a.id, "w", NOW)
-        queries.retry_job(session, b.id, "w", "boom", None, NOW)
+        a, b = outbox_jobs.claim_jobs(session, "w", NOW, timedelta(minutes=1), 10)
+        outbox_jobs.finish_job(session, a.id, "w", NOW)
+        outbox_jobs.retry_job(session, b.id, "w", "boom", None, NOW)
     with db.read() as session:
-        assert queries.pending_jobs(session) == []
+        assert rows.pending_jobs(session) == []
         assert session.get(OutboxJob, b.id).failed
 
 

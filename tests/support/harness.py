@@ -87,10 +87,10 @@ class Harness:
             return load(session, number, self.settings.key_event_emoji)
 
     def incident(self, number: int):
-        from storage import queries
+        from storage import incidents
 
         with self.db.read() as session:
-            return queries.incident_by_number(session, number)
+            return incidents.incident_by_number(session, number)
 
     def close(self) -> None:
         self.runtime.close()

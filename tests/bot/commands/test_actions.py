@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 from bot import cli
 from bot.actions import DUE_FORMS
 from bot.commands.common import NO_INCIDENT
-from storage import queries
+from storage import action_items
+from storage.models import ActionItem
 from tests.bot.commands.test_incident import open_incident
 
 NOW = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)  # a Monday in UTC; already Tuesday in Auckland
@@ -18,7 +19,7 @@ LIVE_TOKEN = re.compile(r"<!(channel|here|everyone)|<https?:|<@U0EVIL")
 
 def items(bot, number=1):
     with bot.db.read() as session:
-        return queries.action_items(session, number)
+        return action_items.action_items(session, number)
 
 
 def test_action_with_owner_and_due_is_stored_and_confirmed(make_bot):
@@ -112,7 +113,7 @@ def test_actions_lists_items_with_done_and_drop_under_each_open_item(make_bot):
     bot.text("action first <@U0DANA|dana> due 2026-11-20", channel_id=channel)
     bot.text("action second", channel_id=channel)
     with bot.db.write() as session:
-        second = queries.action_items(session, 1)[1]
+        second = action_items.action_items(session, 1)[1]
         second.status, second.closed_by = "done", "U0DANA"
         session.add(second)
     reply = bot.command("actions", channel_id=channel)
@@ -141,7 +142,7 @@ def test_a_long_list_stays_within_block_kit_limits(make_bot):
     channel = open_incident(bot)
     with bot.db.write() as session:
         for n in range(60):
-            queries.add_action_item(session, queries.ActionItem(
+            action_items.add_action_item(session, ActionItem(
                 incident_id=1, text=f"item {n}", status="open", created_at=NOW))
     reply = bot.command("actions", channel_id=channel)
     assert len(reply["blocks"]) <= 50

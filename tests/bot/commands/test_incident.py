@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.commands.common import NO_INCIDENT
-from bot.commands.incident import channel_name_for
+from bot.commands.opening import channel_name_for
 from tests.support import slack_requests as sr
 
 LIVE_TOKEN = re.compile(r"<!(channel|here|everyone)|<https?:")

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from tests.bot.commands.test_incident import open_incident
+from tests.support import rows
 from tests.support import slack_requests as sr
 from tests.support.process import REPO
 
@@ -43,12 +44,11 @@ def uploaded_markdown(standin) -> str:
 
 def settle(bot) -> None:
     """Drain the outbox, including jobs paced for later that have not been tried yet."""
-    from storage import queries
 
     for _ in range(20):
         bot.drain()
         with bot.db.write() as session:
-            paced = [j for j in queries.pending_jobs(session) if j.attempts == 0]
+            paced = [j for j in rows.pending_jobs(session) if j.attempts == 0]
             for job in paced:
                 job.next_attempt_at = bot.services.now()
                 session.add(job)
@@ -102,10 +102,9 @@ def test_prompts_are_paced_and_capped(make_bot, standin):
         bot.event(sr.message("here", user=user, channel=channel))
     bot.command("resolved", channel_id=channel)
     bot.drain()
-    from storage import queries
 
     with bot.db.read() as session:
-        paced = sorted(j.next_attempt_at for j in queries.pending_jobs(session, "prompt_dm"))
+        paced = sorted(j.next_attempt_at for j in rows.pending_jobs(session, "prompt_dm"))
     assert len(paced) == 1 and paced[0] - bot.services.now() > timedelta(seconds=0.5), "the second DM waits"
     settle(bot)
     asked = [c["users"] for c in standin.calls_to("conversations.open")]
@@ -148,10 +147,10 @@ def test_an_action_item_is_created_once_per_modal(bot, incident):
         assert reply["response_action"] == "update"
         assert "Alert on error rate" in json.dumps(reply["view"])
     submit(bot, "postmortem_action", 1, ALICE, view_id="V0ACTION2", text="Canary the flag service", owner=None, due=None)
-    from storage import queries
+    from storage import action_items
 
     with bot.db.read() as session:
-        items = queries.action_items(session, 1)
+        items = action_items.action_items(session, 1)
     assert [(i.text, i.owner_id, str(i.due)) for i in items] == [
         ("Alert on error rate", CAROL, "2026-12-01"), ("Canary the flag service", None, "None")]
 
@@ -211,10 +210,9 @@ def test_the_full_flow_ends_in_a_draft_with_everyones_words(bot, standin, incide
     bot.command("draft detailed", command="/postmortem", channel_id=incident)
     bot.drain()
     assert uploaded_markdown(standin).startswith("# INC-1 postmortem (detailed)")
-    from storage import queries
 
     with bot.db.read() as session:
-        assert queries.draft_count(session, 1) == 2
+        assert rows.draft_count(session, 1) == 2
 
 
 def test_an_upload_that_fails_is_retried_and_the_draft_is_kept(bot, standin, incident):
@@ -224,16 +222,15 @@ def test_an_upload_that_fails_is_retried_and_the_draft_is_kept(bot, standin, inc
     bot.drain()
     assert not [c for c in standin.calls_to("chat.postMessage") if "postmortem draft" in c["text"]]
     standin.clear_faults()
-    from storage import queries
 
     with bot.db.write() as session:  # the retry is due later: bring it forward
-        for job in queries.pending_jobs(session, "upload_draft"):
+        for job in rows.pending_jobs(session, "upload_draft"):
             job.next_attempt_at = bot.services.now()
             session.add(job)
     bot.drain()
     assert "INC-1 postmortem" in uploaded_markdown(standin)
     with bot.db.read() as session:
-        assert queries.draft_count(session, 1) == 1
+        assert rows.draft_count(session, 1) == 1
 
 
 def test_template_problems_are_told_and_nothing_is_stored(make_bot, tmp_path):
@@ -246,10 +243,9 @@ def test_template_problems_are_told_and_nothing_is_stored(make_bot, tmp_path):
     assert "no template `fancy`" in reply and "`default`" in reply
     listing = bot.text("templates", command="/postmortem", channel_id=channel)
     assert all(f"`{n}`" in listing for n in ("brief", "default", "detailed", "typo"))
-    from storage import queries
 
     with bot.db.read() as session:
-        assert queries.draft_count(session, 1) == 0
+        assert rows.draft_count(session, 1) == 0
 
 
 def test_postmortem_outside_an_incident_channel_and_help(bot):
@@ -261,10 +257,10 @@ def test_postmortem_outside_an_incident_channel_and_help(bot):
 
 def test_export_writes_the_same_markdown_from_any_folder(bot, incident, database_url, tmp_path):
     bot.text("draft", command="/postmortem", channel_id=incident)
-    from storage import queries
+    from storage import drafts
 
     with bot.db.read() as session:
-        stored = queries.draft(session, 1).markdown
+        stored = drafts.draft(session, 1).markdown
     out = tmp_path / "pm.md"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATABASE_URL": database_url}
     result = subprocess.run([sys.executable, "-m", "bot.cli", "postmortem", "export", "INC-1", "--output", str(out)],
@@ -295,10 +291,10 @@ def test_a_modal_for_an_incident_number_the_database_cannot_hold_is_refused(bot,
 def test_an_action_owner_that_is_not_a_user_id_is_refused_and_nothing_is_stored(bot, incident, owner):
     reply = submit(bot, "postmortem_action", 1, ALICE, view_id="V0OWNER", text="Canary flags", owner=owner, due=None)
     assert reply["response_action"] == "errors" and "owner" in reply["errors"]
-    from storage import queries
+    from storage import action_items
 
     with bot.db.read() as session:
-        assert queries.action_items(session, 1) == []
+        assert action_items.action_items(session, 1) == []
 
 
 def test_two_drafts_at_once_get_consecutive_versions(bot, incident):
@@ -317,8 +313,8 @@ def test_two_drafts_at_once_get_consecutive_versions(bot, incident):
     for t in threads:
         t.join()
     assert all("is saved" in r for r in replies), replies
-    from storage import queries
+    from storage import drafts
 
     with bot.db.read() as session:
-        assert queries.latest_draft_version(session, 1) == 3
-        assert queries.draft_count(session, 1) == 3, "three versions, none lost to the race"
+        assert drafts.latest_draft_version(session, 1) == 3
+        assert rows.draft_count(session, 1) == 3, "three versions, none lost to the race"

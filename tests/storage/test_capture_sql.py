@@ -1,17 +1,20 @@
-"""storage/fast.py: the hand-written hot-path statements agree with the models, on both databases."""
+"""storage/capture_sql.py: the hand-written hot-path statements agree with the models, on both databases."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
 
-from storage import fast, queries
+import pytest
+
+from storage import capture_sql, entries, incidents, messages
 from storage.models import Milestone
 from tests.storage.test_storage import NOW, make_incident
 
 
 def capture(db, channel_id, ts, text="hi", *, now=NOW, days=7, **kwargs) -> bool:
-    return db.hot_write(lambda c: fast.capture_message(c, channel_id, ts, "U1", text, NOW, now, days, **kwargs))
+    cutoff = incidents.capture_cutoff(now, days)
+    return db.hot_write(lambda c: capture_sql.capture_message(c, channel_id, ts, "U1", text, NOW, now, cutoff, **kwargs))
 
 
 def test_a_captured_message_reads_back_through_the_models(db):
@@ -20,15 +23,15 @@ def test_a_captured_message_reads_back_through_the_models(db):
     assert capture(db, "C1", "1700000000.000100", "db &lt;primary&gt; down", thread_ts="1699999999.000001",
                    files=files)
     with db.read() as session:
-        [row] = queries.timeline(session, number, "pushpin")
+        [row] = entries.timeline(session, number, "pushpin")
     entry = row.entry
     assert (entry.kind, entry.text, entry.author_id, entry.channel_id, entry.ts) == (
         "message", "db &lt;primary&gt; down", "U1", "C1", "1700000000.000100")
     assert entry.at == NOW and entry.at.tzinfo is not None and entry.recorded_at == NOW
     assert entry.thread_ts == "1699999999.000001" and not entry.deleted and not row.key
     with db.write() as session:  # the models' own edit path works on a row written here
-        edited = queries.Message("C1", "1700000000.000100", "U1", "edited", edited_ts="1700000001.000000")
-        assert queries.edit_message(session, number, edited, NOW, NOW) == "edited"
+        edited = messages.Message("C1", "1700000000.000100", "U1", "edited", edited_ts="1700000001.000000")
+        assert messages.edit_message(session, number, edited, NOW, NOW) == "edited"
 
 
 def test_a_message_is_stored_once_and_only_where_an_incident_captures(db):
@@ -41,28 +44,46 @@ def test_a_message_is_stored_once_and_only_where_an_incident_captures(db):
 def test_a_resolved_incident_captures_for_the_configured_days(db):
     number = make_incident(db, channel_id="C1", status="resolved")
     with db.write() as session:
-        queries.put_milestone(session, Milestone(incident_id=number, name="resolved", at=NOW, recorded_at=NOW))
+        incidents.put_milestone(session, Milestone(incident_id=number, name="resolved", at=NOW, recorded_at=NOW))
     assert capture(db, "C1", "1.000001", now=NOW + timedelta(days=6), days=7)
     assert not capture(db, "C1", "1.000002", now=NOW + timedelta(days=8), days=7)
+
+
+@pytest.mark.parametrize("days_since_resolved, captures", [(None, True), (6, True), (8, False)])
+def test_every_query_applies_the_same_capture_rule(db, days_since_resolved, captures):
+    """The command check, the event path, the edit path and the catch-up all agree on one rule."""
+    number = make_incident(db, channel_id="C1", status="open" if days_since_resolved is None else "resolved")
+    now = NOW
+    if days_since_resolved is not None:
+        with db.write() as session:
+            incidents.put_milestone(session, Milestone(incident_id=number, name="resolved", at=NOW, recorded_at=NOW))
+        now = NOW + timedelta(days=days_since_resolved)
+    cutoff = incidents.capture_cutoff(now, 7)
+    with db.reading() as cursor:
+        assert capture_sql.channel_incident(cursor, "C1", cutoff).captures is captures
+    with db.read() as session:
+        assert (incidents.capturing_incident(session, "C1", now, 7) == number) is captures
+        assert (incidents.open_incident_channels(session, cutoff) == [(number, "C1")]) is captures
+    assert capture(db, "C1", "1.000001", now=now, days=7) is captures
 
 
 def test_the_channels_newest_incident_gets_the_message(db):
     first = make_incident(db, channel_id="C1", status="resolved")
     second = make_incident(db, channel_id="C1")
     with db.reading() as cursor:
-        found = fast.channel_incident(cursor, "C1")
+        found = capture_sql.channel_incident(cursor, "C1", NOW)
     assert found.id == second and found.id != first
     assert capture(db, "C1", "1.000001")
     with db.read() as session:
-        assert len(queries.timeline(session, second, "pushpin")) == 1
+        assert len(entries.timeline(session, second, "pushpin")) == 1
 
 
 def test_a_log_entry_reads_back_as_a_key_entry(db):
     number = make_incident(db, channel_id="C1")
     at = datetime(2026, 11, 21, 23, 50, tzinfo=UTC)
-    db.hot_write(lambda c: fast.insert_log(c, number, "U2", "rolled back", at, NOW))
+    db.hot_write(lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", at, NOW))
     with db.read() as session:
-        [row] = queries.timeline(session, number, "pushpin")
+        [row] = entries.timeline(session, number, "pushpin")
     assert (row.entry.kind, row.entry.text, row.entry.author_id, row.entry.at, row.key) == (
         "log", "rolled back", "U2", at, True)
 
@@ -74,7 +95,7 @@ def test_concurrent_hot_writes_lose_nothing(db):
     def write(worker):
         try:
             for i in range(40):
-                db.hot_write(lambda c, i=i: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
+                db.hot_write(lambda c, i=i: capture_sql.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
                 capture(db, "C1", f"1700000000.{worker:02d}{i:04d}")
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
@@ -86,7 +107,7 @@ def test_concurrent_hot_writes_lose_nothing(db):
         t.join()
     assert errors == []
     with db.read() as session:
-        rows = queries.timeline(session, number, "pushpin")
+        rows = entries.timeline(session, number, "pushpin")
     assert len([r for r in rows if r.entry.kind == "log"]) == 320
     assert len([r for r in rows if r.entry.kind == "message"]) == 320
 
@@ -99,7 +120,7 @@ def test_a_failing_write_among_concurrent_ones_fails_alone(db):
     barrier = threading.Barrier(12)
 
     def boom(cursor):  # a statement the database refuses: its incident does not exist
-        fast.insert_log(cursor, number + 1000, "U1", "a bad write", NOW, NOW)
+        capture_sql.insert_log(cursor, number + 1000, "U1", "a bad write", NOW, NOW)
 
     def write(worker):
         barrier.wait()
@@ -108,7 +129,7 @@ def test_a_failing_write_among_concurrent_ones_fails_alone(db):
                 if worker == 0 and i == 10:
                     db.hot_write(boom)
                 else:
-                    db.hot_write(lambda c, i=i: fast.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
+                    db.hot_write(lambda c, i=i: capture_sql.insert_log(c, number, "U1", f"{worker}-{i}", NOW, NOW))
             outcomes[worker] = "ok"
         except Exception as exc:  # noqa: BLE001 - the test looks at what it was
             outcomes[worker] = exc
@@ -122,6 +143,6 @@ def test_a_failing_write_among_concurrent_ones_fails_alone(db):
     assert "foreign key" in str(refused).lower(), refused
     assert set(outcomes.values()) == {"ok"}
     with db.read() as session:
-        texts = [r.entry.text for r in queries.timeline(session, number, "pushpin") if r.entry.kind == "log"]
+        texts = [r.entry.text for r in entries.timeline(session, number, "pushpin") if r.entry.kind == "log"]
     assert "a bad write" not in texts
     assert sorted(texts) == sorted([f"0-{i}" for i in range(10)] + [f"{w}-{i}" for w in range(1, 12) for i in range(20)])

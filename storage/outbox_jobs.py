@@ -1,0 +1,126 @@
+"""The outbox table: jobs queued in the caller's transaction, leased by one drainer at a time,
+finished, retried or given up (bot/outbox.py runs them)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from storage import sql
+from storage.db import JOBS_QUEUED
+from storage.models import (
+    OutboxJob,
+    UTCDateTime,
+)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict,
+    now: datetime,
+    *,
+    coalesce_key: str | None = None,
+    delay: timedelta = timedelta(0),
+) -> None:
+    """Add a Slack side effect to the outbox (in the caller's transaction, so it commits with it).
+
+    With a `coalesce_key`, a job with the same key that is still waiting absorbs this one: a header
+    refresh queued twice before it runs is done once, reading the state current when it runs.
+    The outbox is woken when the transaction commits (storage.db.JOBS_QUEUED).
+    """
+    session.info[JOBS_QUEUED] = True
+    if coalesce_key is not None:
+        due = sa.literal(now + delay, UTCDateTime)
+        waiting = session.execute(
+            sa.update(OutboxJob)
+            .where(
+                OutboxJob.coalesce_key == coalesce_key,
+                OutboxJob.done_at.is_(None),
+                OutboxJob.lease_until.is_(None),
+            )
+            .values(next_attempt_at=sa.case((OutboxJob.next_attempt_at > due, due), else_=OutboxJob.next_attempt_at))
+            .returning(OutboxJob.id)
+        )
+        if waiting.first() is not None:
+            return
+    session.add(
+        OutboxJob(
+            kind=kind,
+            payload=json.dumps(payload),
+            coalesce_key=coalesce_key,
+            next_attempt_at=now + delay,
+            created_at=now,
+        )
+    )
+    session.flush()
+
+
+def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxJob]:
+    """Atomically lease due jobs for `owner`. Concurrent claimers never get the same job."""
+    due = (
+        select(OutboxJob.id)
+        .where(OutboxJob.done_at.is_(None))
+        .where(OutboxJob.next_attempt_at <= now)
+        .where(sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
+        .order_by(OutboxJob.next_attempt_at, OutboxJob.id)
+        .limit(limit)
+    )
+    if sql.dialect(session) == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_(due.scalar_subquery()))
+        .where(OutboxJob.done_at.is_(None))
+        .where(sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
+        .values(lease_until=now + lease, lease_owner=owner, attempts=OutboxJob.attempts + 1)
+        .returning(OutboxJob.id)
+    )
+    ids = [row[0] for row in session.execute(stmt)]
+    if not ids:
+        return []
+    return list(session.exec(select(OutboxJob).where(OutboxJob.id.in_(ids)).order_by(OutboxJob.id)))
+
+
+def finish_job(session: Session, job_id: int, owner: str, now: datetime) -> None:
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner)
+        .values(done_at=now, lease_until=None, last_error=None)
+    )
+
+
+def retry_job(
+    session: Session, job_id: int, owner: str, error: str, retry_at: datetime | None, now: datetime
+) -> None:
+    """Release a job after a failure: try again at `retry_at`, or give up when it is None."""
+    values: dict = {"lease_until": None, "last_error": error[:2000]}
+    if retry_at is None:
+        values.update(done_at=now, failed=True)
+    else:
+        values.update(next_attempt_at=retry_at)
+    session.execute(
+        sa.update(OutboxJob).where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner).values(**values)
+    )
+
+
+def postpone_job(session: Session, job_id: int, owner: str, retry_at: datetime) -> None:
+    """Release a job to run again later without counting the attempt."""
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner)
+        .values(lease_until=None, next_attempt_at=retry_at, attempts=OutboxJob.attempts - 1)
+    )
+
+
+
+
+def forget_jobs_done_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        sa.delete(OutboxJob).where(OutboxJob.done_at.is_not(None), OutboxJob.done_at < cutoff)
+    )
+    return result.rowcount or 0
+
