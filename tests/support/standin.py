@@ -204,7 +204,7 @@ class SlackStandIn:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status == 429:
-                extra = {"Retry-After": str(fault.retry_after or 1)}
+                extra = {"Retry-After": str(1 if fault.retry_after is None else fault.retry_after)}
                 return self._json(request, {"ok": False, "error": "ratelimited"}, 429, extra)
             if fault.status >= 500:
                 return self._json(request, {"ok": False, "error": "internal_error"}, fault.status)
