@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,6 +113,7 @@ class Database:
         self._own_connections: list = []  # SQLite connections outside the pool (hot paths)
         self._connections_lock = threading.Lock()
         self.on_jobs_committed: Callable[[], None] | None = None  # see JOBS_QUEUED
+        self._faults = _Faults(self.dialect)  # see inject_fault()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -191,11 +193,11 @@ class Database:
         """
         if self.dialect == "sqlite":
             with self._serialised(), _translated_driver_errors():
-                return fn(self._thread_sqlite_cursor())
+                return fn(self._faults.wrap(self._thread_sqlite_cursor()))
         with self._raw(self.engine) as raw:
             cursor = raw.cursor()
             try:
-                result = fn(Cursor(cursor, self.dialect))
+                result = fn(self._faults.wrap(Cursor(cursor, self.dialect)))
                 raw.commit()
                 return result
             except BaseException:
@@ -210,12 +212,12 @@ class Database:
         each thread keeps its own connection for these, so there is no pool checkout per read."""
         if self.dialect == "sqlite":
             with _translated_driver_errors():
-                yield self._thread_sqlite_cursor()
+                yield self._faults.wrap(self._thread_sqlite_cursor())
             return
         with self._raw(self.read_engine) as raw:
             cursor = raw.cursor()
             try:
-                yield Cursor(cursor, self.dialect)
+                yield self._faults.wrap(Cursor(cursor, self.dialect))
             finally:
                 cursor.close()
                 raw.rollback()
@@ -291,6 +293,27 @@ class Database:
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
 
+    # -- faults, for tests ----------------------------------------------------------------------
+
+    def inject_fault(self, matching: str = "", *, times: int | None = 1,
+                     error: Exception | None = None) -> None:
+        """Make the next `times` statements whose SQL matches the regular expression `matching` (any
+        statement by default) fail with `error`, as if the database had stopped answering there.
+
+        For tests: the failure is raised where the driver would raise it, so it takes the real path
+        (SQLAlchemy's wrapping, DatabaseUnavailable, a rolled-back transaction) and no function has
+        to be replaced. `error` defaults to the driver's OperationalError; `times=None` keeps failing
+        until `clear_faults()`. Nothing is checked until a fault is first injected.
+        """
+        if not self._faults.rules:
+            for engine in {self.engine, self.read_engine}:
+                if not event.contains(engine, "before_cursor_execute", self._faults.before_execute):
+                    event.listen(engine, "before_cursor_execute", self._faults.before_execute)
+        self._faults.add(matching, times, error)
+
+    def clear_faults(self) -> None:
+        self._faults.rules.clear()
+
     # -- migrations -----------------------------------------------------------------------------
 
     def upgrade(self, revision: str = "head") -> None:
@@ -365,3 +388,59 @@ def _is_unavailable(exc: DBAPIError) -> bool:
         return True
     message = str(exc.orig or exc).lower()
     return isinstance(exc, sa.exc.OperationalError) or any(h in message for h in _UNAVAILABLE_HINTS)
+
+
+class _Faults:
+    """The statements Database.inject_fault() made fail, and the checks that fail them."""
+
+    def __init__(self, dialect: str):
+        self.dialect = dialect
+        self.rules: list[list] = []  # [compiled pattern, times left or None, error or None]
+        self._lock = threading.Lock()
+
+    def add(self, matching: str, times: int | None, error: Exception | None) -> None:
+        with self._lock:
+            self.rules.append([re.compile(matching, re.IGNORECASE | re.DOTALL), times, error])
+
+    def check(self, statement: str) -> None:
+        with self._lock:
+            for rule in self.rules:
+                pattern, times, error = rule
+                if pattern.search(statement):
+                    if times is not None:
+                        rule[1] = times - 1
+                        if rule[1] <= 0:
+                            self.rules.remove(rule)
+                    break
+            else:
+                return
+        raise error if error is not None else self._driver_error()
+
+    def _driver_error(self) -> Exception:
+        if self.dialect == "postgresql":
+            import psycopg
+
+            return psycopg.OperationalError("the database stopped answering (injected fault)")
+        import sqlite3
+
+        return sqlite3.OperationalError("database is locked (injected fault)")
+
+    def before_execute(self, conn, cursor, statement, parameters, context, executemany):
+        if self.rules:
+            self.check(statement)
+
+    def wrap(self, cursor: Cursor) -> Cursor:
+        """The hot paths' driver cursor, checked too while a fault is injected."""
+        return Cursor(_CheckedCursor(cursor.cursor, self), cursor.dialect) if self.rules else cursor
+
+
+class _CheckedCursor:
+    def __init__(self, cursor, faults: _Faults):
+        self._cursor, self._faults = cursor, faults
+
+    def execute(self, statement, *args, **kwargs):
+        self._faults.check(statement)
+        return self._cursor.execute(statement, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)

@@ -1,4 +1,4 @@
-"""Two `incident-bot run` processes on one PostgreSQL database, as several replicas run (issue 5).
+"""Two `incident-bot run` processes on one PostgreSQL database, as several replicas run (docs/operating.md).
 
 Slack spreads events across connections at random and may redeliver an event to another replica:
 no entry is lost or doubled, the header ends showing the last change, reminders go out once.
@@ -11,7 +11,9 @@ import time
 
 import pytest
 
+from storage.db import Database
 from tests.bot.test_server import cli, start_incident
+from tests.support import rows
 from tests.support import slack_requests as sr
 from tests.support.process import BotProcess
 
@@ -26,6 +28,25 @@ def header_texts(standin, channel: str) -> list[str]:
 def reminder_dms(standin) -> list:
     return [c for c in standin.calls_to("chat.postMessage") if str(c["channel"]).startswith("D")
             and "overdue" in json.dumps(c.params).lower()]
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def header_jobs_left(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            return len(rows.pending_jobs(session, "sync_header"))
+    finally:
+        db.dispose()
 
 
 def test_two_replicas_lose_nothing_double_nothing_and_remind_once(database_url, standin):
@@ -61,13 +82,11 @@ def test_two_replicas_lose_nothing_double_nothing_and_remind_once(database_url, 
             body, headers = sr.slash_command(f"severity {severity}", channel_id=channel)
             assert replicas[i % 2].post(body, headers)[0] == 200
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            texts = header_texts(standin, channel)
-            if texts and "SEV1" in texts[-1] and len(reminder_dms(standin)) >= 1:
-                break
-            time.sleep(0.2)
-        time.sleep(1.5)  # anything still in flight would show now
+        # Settled: both replicas have swept (each logs its sweep when it is over) and no header refresh
+        # is left in the outbox, so no header update or reminder DM is still on its way.
+        settled = wait_until(lambda: all("reminder sweep:" in r.output() for r in replicas)
+                             and not header_jobs_left(database_url), timeout=60)
+        assert settled, "the replicas did not finish their work:\n" + "\n".join(r.output() for r in replicas)
         assert "SEV1" in header_texts(standin, channel)[-1], "the header ends showing the last change"
         assert len(reminder_dms(standin)) == 1, "both replicas swept at start; the owner got one DM"
     finally:

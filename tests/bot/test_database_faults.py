@@ -1,4 +1,5 @@
-"""The database goes away and comes back (issue 5): users are told, Slack redelivers, nothing is lost.
+"""The database goes away and comes back: users are told, Slack redelivers, nothing is lost
+(docs/operating.md, "When things fail").
 
 PostgreSQL is cut with a TCP proxy in front of it (the server itself is untouched); SQLite is locked
 by another connection holding a write transaction.

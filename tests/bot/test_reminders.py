@@ -1,5 +1,6 @@
-"""Reminders (SPEC 6): who is reminded of what (pure), the digest's Block Kit, the sweep against the
-database and the Web API stand-in, button presses, the scheduler, and the postmortem nudge."""
+"""Reminders (docs/reminders.md): who is reminded of what (pure), the digest's Block Kit, the sweep
+against the database and the Web API stand-in, button presses, the scheduler, and the postmortem
+nudge."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from bot import slack as slack_module
 from bot.people import slack_zone
 from bot.reminders import Digest, digest_messages, select_digests
 from storage import action_items, incidents, overdue, profiles
-from storage.db import DatabaseUnavailable
 from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
 from storage.overdue import ReminderCandidate
 from tests.bot.commands.test_incident import open_incident
@@ -296,25 +296,19 @@ def test_a_digest_claimed_late_in_a_slow_sweep_gets_a_full_lease(setup, standin,
     first = add_item(bot, owner="U0A")
     second = add_item(bot, owner="U0B")
     monkeypatch.setattr(reminders, "SEND_WORKERS", 1)  # one digest after the other, in order
-    original = reminders._send_digest
-    sends = []
+    other_sweeps = []
 
-    def slow_send(services, owner, digest, now, result):
-        sends.append(digest.recipient)
-        if len(sends) == 1:
-            original(services, owner, digest, now, result)
+    def meanwhile(call):
+        if first in dm_item_ids(call):
             setup.clock.now += reminders.LEASE + timedelta(minutes=1)  # a slow first digest
-        elif len(sends) == 2:
-            reminders.sweep(services)  # another replica's sweep, while this digest is on its way
-            original(services, owner, digest, now, result)
-        else:
-            original(services, owner, digest, now, result)
+        elif second in dm_item_ids(call) and not other_sweeps:
+            other_sweeps.append(reminders.sweep(bot.services))  # another replica, while this DM is on its way
 
-    monkeypatch.setattr(reminders, "_send_digest", slow_send)
+    standin.while_answering("chat.postMessage", meanwhile)
     reminders.sweep(bot.services)
     sent = sorted(i for call in dms(standin) for i in dm_item_ids(call))
     assert sent == sorted([first, second])  # each item once
-    assert sends == ["U0A", "U0B"]  # the other sweep had nothing to send
+    assert [r.dms for r in other_sweeps] == [0]  # the other sweep had nothing to send
 
 
 def test_a_digest_split_over_several_messages_records_each_message_as_it_is_sent(setup, standin):
@@ -558,23 +552,15 @@ def resolved_incident(bot, commander: str) -> int:
         return incident.id
 
 
-def database_down_once(monkeypatch, name):
-    original, calls = getattr(overdue, name), []
-
-    def flaky(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:
-            raise DatabaseUnavailable("down")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(overdue, name, flaky)
-    return calls
+# The statements that record a sent nudge, and that release the claim of one that failed.
+RECORD_NUDGE = r"UPDATE incident SET nudged_at"
+RELEASE_NUDGE = r"UPDATE incident SET nudge_lease_until=\S+, nudge_lease_owner=\S+ WHERE incident.id ="
 
 
-def test_a_nudge_sent_but_not_recorded_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+def test_a_nudge_sent_but_not_recorded_does_not_stop_the_other_nudges(setup, standin):
     bot = setup()
     first, second = resolved_incident(bot, "U0CMDRA"), resolved_incident(bot, "U0CMDRB")
-    database_down_once(monkeypatch, "record_nudged")
+    bot.db.inject_fault(RECORD_NUDGE)  # the database fails once, just after the first DM went out
     result = reminders.sweep(bot.services)
     assert (result.nudges, result.failed) == (2, 0)
     assert sorted(c["channel"] for c in nudges(standin)) == ["DU0CMDRA", "DU0CMDRB"]
@@ -585,12 +571,12 @@ def test_a_nudge_sent_but_not_recorded_does_not_stop_the_other_nudges(setup, sta
         assert recorded.nudged_at == NOW and recorded.nudge_lease_owner is None
 
 
-def test_a_failed_nudge_whose_release_fails_does_not_stop_the_other_nudges(setup, standin, monkeypatch):
+def test_a_failed_nudge_whose_release_fails_does_not_stop_the_other_nudges(setup, standin):
     bot = setup()
     resolved_incident(bot, "U0CMDRA")
     second = resolved_incident(bot, "U0CMDRB")
     standin.fail("conversations.open", "user_not_found")  # the first commander's
-    database_down_once(monkeypatch, "release_nudge")
+    bot.db.inject_fault(RELEASE_NUDGE)
     result = reminders.sweep(bot.services)
     assert (result.nudges, result.failed) == (1, 1)
     assert [c["channel"] for c in nudges(standin)] == ["DU0CMDRB"]
@@ -640,20 +626,13 @@ def test_sweep_result_summary():
     assert "1 DM failed" in replace(reminders.SweepResult(), failed=1).summary()
 
 
-def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin, monkeypatch):
+def test_a_press_that_cannot_be_saved_is_not_acknowledged_as_done(setup, standin):
     bot = setup()
     item_id = add_item(bot)
-
-    def database_down(*args, **kwargs):
-        from storage.db import DatabaseUnavailable
-
-        raise DatabaseUnavailable("down")
-
-    monkeypatch.setattr(action_items, "close_action_item", database_down)
+    bot.db.inject_fault("UPDATE action_item SET status")  # closing the item fails, once
     payload = sr.block_actions("action_done", str(item_id), channel_id="DU0OWNER",
                                block_id=f"reminder_buttons:{item_id}")
     assert bot.interact(payload).status != 200  # Slack marks the press as failed; pressing again works
-    monkeypatch.undo()
     assert item(bot, item_id).status == "open"
     assert bot.interact(payload).status == 200
     assert item(bot, item_id).status == "done"

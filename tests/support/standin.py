@@ -3,7 +3,9 @@
 Point the bot at it with `SLACK_API_URL=standin.api_url`. It also serves `response_url`s
 (`standin.response_url(...)`), the upload URLs of files.uploadV2, and answers
 `apps.connections.open` with the URL of a Socket Mode stand-in when one is set.
-Faults are injected per method: Slack errors, HTTP 429 with Retry-After, 5xx, or slowness.
+Faults are injected per method (`fail`): Slack errors, HTTP 429 with Retry-After, 5xx, or slowness.
+`while_answering(method, hook)` runs `hook(call)` before a method is answered, as if something else
+happened while the bot waited on Slack (a clock moving on, another replica at work).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class SlackStandIn:
         self.history: dict[str, list[dict]] = {}
         self.replies: dict[tuple[str, str], list[dict]] = {}
         self.faults: list[Fault] = []
+        self.hooks: dict[str, list] = {}
         self.ws_url: str | None = None
         self.default_tz = "UTC"
         self._lock = threading.Lock()
@@ -135,6 +138,13 @@ class SlackStandIn:
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
+            self.hooks.clear()
+
+    def while_answering(self, method: str, hook) -> None:
+        """Run `hook(call)` (in the stand-in's request thread) each time `method` is called, before it
+        is answered. The bot is then still waiting for Slack, as it would be on a slow call."""
+        with self._lock:
+            self.hooks.setdefault(method, []).append(hook)
 
     def calls_to(self, method: str) -> list[Recorded]:
         with self._lock:
@@ -184,13 +194,17 @@ class SlackStandIn:
             if isinstance(params.get(key), str) and params[key].startswith("["):
                 params[key] = json.loads(params[key])
         fault = self._take_fault(method)
+        call = Recorded(method, params, headers, time.time())
         with self._lock:
-            self.calls.append(Recorded(method, params, headers, time.time()))
+            self.calls.append(call)
+            hooks = list(self.hooks.get(method, ()))
+        for hook in hooks:
+            hook(call)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status == 429:
-                extra = {"Retry-After": str(fault.retry_after or 1)}
+                extra = {"Retry-After": str(1 if fault.retry_after is None else fault.retry_after)}
                 return self._json(request, {"ok": False, "error": "ratelimited"}, 429, extra)
             if fault.status >= 500:
                 return self._json(request, {"ok": False, "error": "internal_error"}, fault.status)
