@@ -147,13 +147,25 @@ def _event_text(item: Item, names: Mapping[str, str], workspace_url: str | None)
     return body or "_(no text)_"
 
 
+def _sentence(text: str) -> str:
+    """`text` ending as a sentence: a full stop added unless it ends with one already (or ! ? …)."""
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def _url(value) -> str:
     """A URL safe inside Markdown's `(...)`: no spaces or parentheses that would end it early."""
     return str(value).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
+OUT_OF_ORDER_CHART = ("No phase chart: the milestones are out of order (see the warning above), so its phases "
+                      "would be meaningless. Correct the times and draft again to get it.")
+
+
 def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, title: str) -> str | None:
-    """A Mermaid gantt chart of the phases between milestones; None with fewer than two recorded."""
+    """A Mermaid gantt chart of the phases between milestones; None with fewer than two recorded, or
+    when they are out of order (a chart of negative phases says nothing)."""
+    if order_warnings(times):
+        return None
     phases = (
         ("Until detected", "started", "detected"),
         ("Detected to mitigated", "detected", "mitigated"),
@@ -171,7 +183,8 @@ def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, title: str) -> st
         "gantt",
         f"    title {title}",
         "    dateFormat YYYY-MM-DD HH:mm:ss",
-        f"    axisFormat {'%d %H:%M' if multi_day else '%H:%M'}",
+        f"    axisFormat {'%d %b %H:%M' if multi_day else '%H:%M'}",
+        "    todayMarker off",
         "    section Impact",
     ]
     drawn = False
@@ -240,6 +253,14 @@ def context(data: DraftInput) -> dict:
         horizons[horizon].append(shown)
     lasted = duration(times)
     ref = f"INC-{data.number}"
+    diagram = phase_diagram(times, zone, f"{ref} phases ({zone_display_name(zone)})")
+    resolution = []
+    for i in data.timeline:
+        if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved"):
+            entry = {"label": MILESTONE_LABELS[i.milestone], "time": format_time(i.time, zone),
+                     "note": T.markdown(i.note, names) if i.note else None}
+            entry["sentence"] = _sentence(f"{entry['label']} {entry['time']}" + (f": {entry['note']}" if i.note else ""))
+            resolution.append(entry)
     title = T.markdown(data.title, names)
     return {
         "ref": ref,
@@ -267,15 +288,12 @@ def context(data: DraftInput) -> dict:
         "metrics": metrics,
         "metric": {m["key"]: m for m in metrics},
         "warnings": order_warnings(times),  # the bot's own words, with commands in `code`
-        "resolution": [
-            {"label": MILESTONE_LABELS[i.milestone], "time": format_time(i.time, zone),
-             "note": T.markdown(i.note, names) if i.note else None}
-            for i in data.timeline if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved")
-        ],
+        "resolution": resolution,
         "timeline": [row(i) for i in key_items],
         "appendix": [row(i) for i in chat],
         "timeline_has_dates": with_date,
-        "diagram": phase_diagram(times, zone, f"{ref} phases ({zone_display_name(zone)})"),
+        "diagram": diagram,
+        "diagram_note": OUT_OF_ORDER_CHART if diagram is None and order_warnings(times) else None,
         "answers": answers,
         "topics": TOPICS,
         "actions": actions,
