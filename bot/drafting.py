@@ -19,6 +19,7 @@ import jinja2
 
 from bot import text as T
 from bot.milestones import (
+    FROM_DECLARATION,
     MILESTONE_LABELS,
     MILESTONES,
     STATUS_LABELS,
@@ -226,8 +227,8 @@ def context(data: DraftInput) -> dict:
 
     metrics = [
         {"key": m.metric.key, "label": m.metric.label, "value": m.text, "recorded": m.value is not None,
-         "definition": m.metric.definition}
-        for m in measure(times)
+         "definition": m.definition}
+        for m in measure(times, data.created_at)
     ]
     answers: dict[str, list[dict]] = {topic: [] for topic in TOPICS}
     for a in data.answers:
@@ -251,7 +252,8 @@ def context(data: DraftInput) -> dict:
         days = (source.due - today).days if source.due else None
         horizon = "long" if days is None or days > 30 else "short" if days > 7 else "immediate"
         horizons[horizon].append(shown)
-    lasted = duration(times)
+    lasted = duration(times, data.created_at)
+    declared = format_time(data.created_at, zone)
     ref = f"INC-{data.number}"
     diagram = phase_diagram(times, zone, f"{ref} phases ({zone_display_name(zone)})")
     resolution = []
@@ -285,6 +287,10 @@ def context(data: DraftInput) -> dict:
         "mitigated": format_time(times["mitigated"], zone) if "mitigated" in times else None,
         "resolved": format_time(times["resolved"], zone) if "resolved" in times else None,
         "duration": format_duration(lasted) if lasted is not None else None,
+        # without `started`, the duration runs from the declaration, and these say so
+        "duration_note": f" ({FROM_DECLARATION})" if lasted is not None and "started" not in times else "",
+        "duration_from": (format_time(times["started"], zone) if "started" in times
+                          else f"{declared} (declared; the start of impact was not recorded)"),
         "metrics": metrics,
         "metric": {m["key"]: m for m in metrics},
         "warnings": order_warnings(times),  # the bot's own words, with commands in `code`
@@ -303,7 +309,7 @@ def context(data: DraftInput) -> dict:
         "how_to_add_action": HOW_TO_ADD_ACTION,
         "version": data.version,
         "generated": format_time(data.generated_at, zone),
-        "created": format_time(data.created_at, zone),
+        "created": declared,
     }
 
 

@@ -528,7 +528,7 @@ def status(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
             zone=ctx.services.zone_for(row), summary=row.summary, impact=row.impact,
         )
     zone = ctx.services.zone_for(incident)
-    lines = [f"*{m.metric.label}*: {m.text}" for m in measure(times)]
+    lines = [f"*{m.metric.label}*: {m.text}" for m in measure(times, row.created_at)]
     lines += [f"*{MILESTONE_LABELS[n]}*: {format_time(times[n], zone)}" for n in MILESTONES if n in times]
     lines += [f":warning: {w}" for w in order_warnings(times)]
     message["blocks"].insert(-1, {"type": "section", "text": views.mrkdwn_text("\n".join(lines))})

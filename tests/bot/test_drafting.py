@@ -139,12 +139,38 @@ def test_metrics_with_their_definitions():
 
 def test_a_missing_milestone_is_not_recorded():
     data = fixture_incident()
-    times = {k: v for k, v in data.milestones.items() if k not in ("started", "acknowledged")}
-    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "started"]))
+    times = {k: v for k, v in data.milestones.items() if k not in ("acknowledged", "resolved")}
+    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "resolved"]))
     metrics = {r[0]: r[1] for r in table_rows(md, "| Metric")}
-    assert metrics == {"Time to detect": "not recorded", "Time to acknowledge": "not recorded",
-                       "Time to mitigate": "not recorded", "Time to resolve": "not recorded"}
-    assert "not recorded" in section(md, "## Summary")
+    assert metrics == {"Time to detect": "5 min", "Time to acknowledge": "not recorded",
+                       "Time to mitigate": "40 min", "Time to resolve": "not recorded"}
+    assert "Duration:** not recorded yet" in section(md, "## Summary")
+
+
+@pytest.mark.parametrize("template", ["default", "detailed"])
+def test_without_a_start_of_impact_the_metrics_run_from_the_declaration_and_say_so(template):
+    """The README's own flow: start, log, mitigated, resolved. `started` is never set."""
+    data = fixture_incident()  # declared at 13:05, mitigated 13:40, resolved 14:06
+    times = {k: v for k, v in data.milestones.items() if k not in ("started", "acknowledged")}
+    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "started"]),
+                template)
+    if template == "default":
+        metrics = {r[0]: (r[1], r[2]) for r in table_rows(md, "| Metric")}
+        assert metrics["Time to mitigate"][0] == "35 min (from declaration)"
+        assert metrics["Time to resolve"][0] == "1 h 1 min (from declaration)"
+        assert metrics["Time to detect"][0] == "not recorded", "detection from the declaration says nothing"
+        assert metrics["Time to acknowledge"][0] == "not recorded"
+        for label in ("Time to mitigate", "Time to resolve"):
+            assert "when the incident was declared (the start of impact was not recorded)" in metrics[label][1]
+        assert ("- **Duration:** 1 h 1 min, from 2026-11-22 13:05 UTC (declared; the start of impact was not "
+                "recorded) to 2026-11-22 14:06 UTC") in md
+    else:
+        figures = {r[0]: (r[1], r[2]) for r in table_rows(md, "| Phase")}
+        assert figures["Resolution"][0] == "1 h 1 min (from declaration)"
+        assert "declared" in figures["Mitigation"][1]
+        assert "The incident lasted 1 h 1 min, from 2026-11-22 13:05 UTC (declared;" in md
+        assert "| Duration | 1 h 1 min (from declaration) |" in md
+    assert "not recorded …" not in md and "not recorded (needs" not in md
 
 
 def test_out_of_order_milestones_are_warned_about_in_the_draft():
