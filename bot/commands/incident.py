@@ -38,7 +38,18 @@ from bot.milestones import (
     status_of,
 )
 from bot.services import Services
-from bot.when import WhenError, format_time, slack_date, split_when, zone_display_name, zone_named
+from bot.when import (
+    DAY_NOTE_MARGIN,
+    When,
+    WhenError,
+    as_utc,
+    day_note,
+    format_time,
+    slack_date,
+    split_when,
+    zone_display_name,
+    zone_named,
+)
 from storage import fast, queries
 from storage.fast import ChannelIncident
 from storage.models import ActionItem, Entry, Incident, Milestone
@@ -284,6 +295,7 @@ def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     zone = ctx.services.zone_for(incident)
     return Reply(
         f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
+        + _day_note(ctx, incident, rest, when)
     )
 
 
@@ -324,6 +336,7 @@ def milestone(name: str) -> Subcommand:
         reply = f"{label} for {views.ref(incident.id)}: {views.confirmation_time(at, zone, caller_zone)}{replaced}."
         if note:
             reply += f" Note: {echo(note)}"
+        reply += _day_note(ctx, incident, rest, when, name)
         warnings = _order_warnings(ctx, incident.id)
         if warnings:
             reply += "\n:warning: " + "\n:warning: ".join(warnings)
@@ -331,6 +344,18 @@ def milestone(name: str) -> Subcommand:
 
     record.__name__ = f"milestone_{name}"
     return record
+
+
+def _day_note(ctx: Context, incident: ChannelIncident, typed: str, when: When | None,
+              milestone: str | None = None) -> str:
+    """Which day a bare clock time was taken as, when that lies over an hour before the incident began
+    (its `started` time, else its declaration; for `started` itself, the declaration)."""
+    if when is None or when.at >= ctx.now - DAY_NOTE_MARGIN:
+        return ""  # it cannot lie an hour before the incident began: no need to read when that was
+    with ctx.services.db.read() as session:
+        started = None if milestone == "started" else queries.milestones(session, incident.id).get("started")
+        began = started.at if started is not None else session.get(Incident, incident.id).created_at
+    return day_note(typed, when, as_utc(began), views.ref(incident.id))
 
 
 def clear_milestone(ctx: Context, incident: Incident, name: str) -> Reply:
