@@ -249,6 +249,21 @@ def one_line(text: str) -> str:
     return _TERMINAL_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+_OPEN_ESCAPE = re.compile(r"&[A-Za-z#0-9]*$|<[^<>]*$")
+
+
+def cut_mrkdwn(escaped: str, limit: int, ellipsis: str = "…") -> str:
+    """Text already escaped for mrkdwn cut to at most `limit` characters, never inside an entity
+    (`&lt;`) or a token (`<@U1>`, `<!date^…>`): a last resort; cut user text before escaping it."""
+    if len(escaped) <= limit:
+        return escaped
+    head = escaped[: max(0, limit - len(ellipsis))]
+    open_escape = _OPEN_ESCAPE.search(head)
+    if open_escape:
+        head = head[: open_escape.start()]
+    return head + ellipsis
+
+
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     """Cut text to at most `limit` characters, marking the cut."""
     if len(text) <= limit:
