@@ -20,6 +20,7 @@ FIELD_LIMIT = 2000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
 TEXT_LIMIT = 4000  # a message's `text` (Slack truncates far later, at 40,000; this is its advice)
+ANNOUNCED_TEXT_LIMIT = 3000  # user text in a channel announcement, with room for the bot's own words
 # chat.postMessage and chat.update refuse a message whose blocks hold about 12,000 characters of text
 # in all (`msg_blocks_too_long`), though every block is within its own limit: the bot's stay under this
 POSTED_BLOCKS_TEXT = 10_000

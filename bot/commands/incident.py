@@ -325,7 +325,7 @@ def milestone(name: str) -> Subcommand:
             _refresh_status(session, incident.id)
             if name == "resolved" and queries.mark_prompts_sent(session, incident.id, ctx.now):
                 postmortem.queue_prompts(session, incident.id, ctx.services.settings, ctx.now)
-            note_text = f": {T.mrkdwn(note)}" if note else ""
+            note_text = f": {T.mrkdwn_cut(note, views.ANNOUNCED_TEXT_LIMIT)}" if note else ""
             _after_change(
                 session, ctx, incident.id,
                 announce=f"*{views.ref(incident.id)} {label.lower()}* at {slack_date(at, zone)}, "

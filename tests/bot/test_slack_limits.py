@@ -179,3 +179,100 @@ def test_a_short_digest_keeps_its_items_whole():
     [digest] = reminders.select_digests([short], NOW, UTC, timedelta(hours=24))
     [message] = reminders.digest_messages(digest, NOW)
     assert "x" * 590 in json.dumps(message.blocks) and "y" * 110 in json.dumps(message.blocks)
+
+
+# --- the whole app, with the largest inputs ----------------------------------------------------------
+
+POSTED = ("chat.postMessage", "chat.update")
+VIEWS = ("views.open", "views.update", "views.push")
+OWNER = "U0OWNER1"
+
+
+def everything_sent(standin) -> list[tuple[str, dict, bool]]:
+    """(where, what, posted) for every message and view the bot sent Slack."""
+    sent = [(c.method, c.params, c.method in POSTED) for c in standin.calls if c.method in POSTED + VIEWS]
+    return sent + [("response_url", body, False) for body in standin.responses]
+
+
+def test_every_message_and_view_fits_with_the_largest_inputs(make_bot, standin):
+    from tests.bot.commands.test_postmortem import press, settle, submit
+    from tests.support import slack_requests as sr
+
+    clock = {"now": datetime(2026, 11, 22, 9, 0, tzinfo=UTC)}
+    bot = make_bot(clock=lambda: clock["now"], prompt_max_people=25)
+    standin.add_user("U0USER1", name="alice")
+    standin.add_user(OWNER, name="owner")
+    replies: list[dict] = []
+
+    def command(text: str, **kwargs) -> dict:
+        reply = bot.command(text, **kwargs)
+        replies.append(reply)
+        return reply
+
+    command(f"start {HOSTILE} sev1")
+    bot.drain()
+    channel = [c for c in standin.channels.values() if c.name.startswith("inc-")][-1].id
+    command(f"summary {GROWING}", channel_id=channel)
+    command(f"impact {HOSTILE}", channel_id=channel)
+    for i in range(60):
+        command(f"role r{i:02d}-{'x' * 36} <@U0ROLE{i:04d}|someone-with-a-long-name-{i}>", channel_id=channel)
+    command(f"log {GROWING}", channel_id=channel)
+    command(f"log 08:05 {HOSTILE}", channel_id=channel)
+    command(f"started 2026-11-21 20:00 {GROWING}", channel_id=channel)
+    command(f"detected 07:00 {HOSTILE}", channel_id=channel)
+    command(f"acknowledged 06:00 {GROWING}", channel_id=channel)  # out of order: a warning in the reply
+    command(f"mitigated {GROWING}", channel_id=channel)
+    command("severity sev2", channel_id=channel)
+    for _ in range(30):
+        command(f"action {GROWING} <@{OWNER}|owner> due 2026-11-01", channel_id=channel)
+    command("actions", channel_id=channel)
+    command("status", channel_id=channel)
+    command(f"resolved {GROWING}", channel_id=channel)
+    settle(bot)
+
+    longest = "<&>" * (MODAL_LONGEST // 3)
+    press(bot, "prompt_root_cause", 1, "U0USER1")
+    submit(bot, "postmortem_root_cause", 1, "U0USER1", root_cause=longest, contributing_factors=longest)
+    press(bot, "prompt_root_cause", 1, "U0USER1")  # opens with the answers to edit
+    press(bot, "prompt_went", 1, "U0USER1")
+    press(bot, "prompt_action", 1, "U0USER1")
+    confirmation = submit(bot, "postmortem_action", 1, "U0USER1", view_id="V0LONG", text=longest, owner=OWNER,
+                          due="2026-11-01")
+    replies.append(confirmation)
+    command("draft", command="/postmortem", channel_id=channel)
+    command(f"draft {HOSTILE}", command="/postmortem", channel_id=channel)
+    settle(bot)
+
+    clock["now"] = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    reminders.sweep(bot.services)
+    digest = [c.params for c in standin.calls_to("chat.postMessage") if "overdue action" in str(c.params.get("text"))]
+    assert digest, "the owner was reminded"
+    blocks = json.loads(digest[0]["blocks"]) if isinstance(digest[0]["blocks"], str) else digest[0]["blocks"]
+    item_id = next(int(b["block_id"].split(":")[1]) for b in blocks
+                   if b.get("block_id", "").startswith("reminder_buttons:"))
+    payload = sr.block_actions("action_done", str(item_id), user_id=OWNER, channel_id=digest[0]["channel"],
+                               message_ts="1700000900.000100", block_id=f"reminder_buttons:{item_id}",
+                               response_url=standin.response_url("digest"))
+    payload["message"].update(blocks=blocks, text=digest[0]["text"])
+    assert bot.interact(payload).status == 200
+    listed = sr.block_actions("action_drop", str(item_id + 1), user_id=OWNER, channel_id=channel,
+                              block_id=f"action_item_buttons:{item_id + 1}", response_url=standin.response_url("list"))
+    assert bot.interact(listed).status == 200
+    settle(bot)
+
+    sent = everything_sent(standin)
+    kinds = {where for where, _, _ in sent}
+    assert {"chat.postMessage", "chat.update", "views.open", "response_url"} <= kinds, kinds
+    assert len(sent) > 100
+    for where, message, posted in sent:
+        found = breaches(message, posted=posted)
+        assert not found, f"{where}: {found}: {json.dumps(message)[:400]}"
+        no_half_entities({k: (json.loads(v) if k == "blocks" and isinstance(v, str) else v)
+                          for k, v in message.items() if k in ("text", "blocks")})
+    for reply in replies:
+        found = breaches(reply)
+        assert not found, f"reply: {found}: {json.dumps(reply)[:400]}"
+        if "view" not in reply:
+            no_half_entities(reply)
+    view_text = json.dumps(confirmation["view"])
+    assert "Owner: <@U0OWNER1>" in view_text, "the confirmation keeps its owner and due date under a long text"
