@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 
@@ -162,11 +162,19 @@ OUT_OF_ORDER_CHART = ("No phase chart: the milestones are out of order (see the 
                       "would be meaningless. Correct the times and draft again to get it.")
 
 
-def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, title: str) -> str | None:
+def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, ref: str) -> str | None:
     """A Mermaid gantt chart of the phases between milestones; None with fewer than two recorded, or
-    when they are out of order (a chart of negative phases says nothing)."""
+    when they are out of order (a chart of negative phases says nothing).
+
+    Mermaid reads wall-clock times without an offset: when the zone changes its clocks between the
+    milestones (daylight saving time), the chart is drawn in UTC so no phase gains or loses an hour.
+    """
     if order_warnings(times):
         return None
+    title = f"{ref} phases ({zone_display_name(zone)})"
+    if len({times[n].astimezone(zone).utcoffset() for n in times}) > 1:
+        title = f"{ref} phases (UTC: {zone_display_name(zone)} changed its clocks meanwhile)"
+        zone = UTC
     phases = (
         ("Until detected", "started", "detected"),
         ("Detected to mitigated", "detected", "mitigated"),
@@ -255,7 +263,7 @@ def context(data: DraftInput) -> dict:
     lasted = duration(times, data.created_at)
     declared = format_time(data.created_at, zone)
     ref = f"INC-{data.number}"
-    diagram = phase_diagram(times, zone, f"{ref} phases ({zone_display_name(zone)})")
+    diagram = phase_diagram(times, zone, ref)
     resolution = []
     for i in data.timeline:
         if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved"):

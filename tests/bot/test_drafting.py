@@ -411,3 +411,19 @@ def test_no_chart_when_the_milestones_are_out_of_order_and_the_draft_says_why(te
     assert "```mermaid" not in md
     assert "No phase chart: the milestones are out of order" in md
     assert "No phase chart" not in render(fixture_incident(), template)
+
+
+def test_the_chart_across_a_change_of_clocks_is_drawn_in_utc_so_no_phase_gains_an_hour():
+    # 29 March 2026: Berlin moves from UTC+01:00 to UTC+02:00 at 01:00 UTC
+    times = {"started": datetime(2026, 3, 29, 0, 30, tzinfo=UTC),  # 01:30 CET
+             "detected": datetime(2026, 3, 29, 0, 45, tzinfo=UTC),
+             "resolved": datetime(2026, 3, 29, 1, 30, tzinfo=UTC)}  # 03:30 CEST: one hour later, not two
+    md = render(fixture_incident(zone=BERLIN, milestones=times, timeline=[milestone(n, t) for n, t in times.items()]))
+    chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "title INC-7 phases (UTC: Europe/Berlin changed its clocks meanwhile)" in chart
+    assert "Until detected :started_detected, 2026-03-29 00:30:00, 2026-03-29 00:45:00" in chart
+    assert "Resolved :milestone, m_resolved, 2026-03-29 01:30:00, 0s" in chart
+    winter = {n: t - timedelta(days=7) for n, t in times.items()}
+    same_offset = render(fixture_incident(zone=BERLIN, milestones=winter,
+                                          timeline=[milestone(n, t) for n, t in winter.items()]))
+    assert "title INC-7 phases (Europe/Berlin)" in same_offset and "2026-03-22 01:30:00" in same_offset
