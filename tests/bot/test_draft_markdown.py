@@ -11,6 +11,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot import text as T
+from bot.drafting import render
+from bot.timeline import Item
+from tests.bot.test_drafting import T0, fixture_incident
 from tests.support.markdown import MD, blocks_text, inline_text, markup, table_cells
 
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
@@ -143,3 +146,18 @@ def test_jinja_and_link_markers_do_not_survive_unrendered():
     out = T.escape_markdown("{{ config }} {%raw%} {#x#} https://evil.example www.evil.example a@evil.example")
     assert "{{" not in out and "{%" not in out and "{#" not in out
     assert "https://" not in out and "www." not in out and "a@evil" not in out
+
+
+# --- through the real templates -----------------------------------------------------------------
+
+
+@given(st.text(max_size=120))
+def test_a_log_line_reads_as_typed_in_the_drafted_timeline(typed):
+    """What a person logged (as Slack delivers it, encoded) shows in the draft's timeline cell exactly."""
+    items = [Item(time=T0, kind="log", text=T.encode(typed), key=True, author="U1")]
+    md = render(fixture_incident(timeline=items, milestones={}), "default")
+    timeline = table_cells(md[md.index("| Time | Event"):])
+    shown = "\n".join(typed_lines(typed))
+    assert timeline[1] == ["13:00", shown or "(no text)", "@alice"]
+    table = md[md.index("| Time | Event"):].split("\n\n", 1)[0]
+    assert markup(MD.parse(table)) == (["table_open"] if shown else ["table_open", "em_open"])
