@@ -269,7 +269,8 @@ def context(data: DraftInput) -> dict:
         if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved"):
             entry = {"label": MILESTONE_LABELS[i.milestone], "time": format_time(i.time, zone),
                      "note": T.markdown(i.note, names) if i.note else None}
-            entry["sentence"] = _sentence(f"{entry['label']} {entry['time']}" + (f": {entry['note']}" if i.note else ""))
+            said = f"{entry['label']} {entry['time']}" + (f": {entry['note']}" if i.note else "")
+            entry["sentence"] = _sentence(said)
             resolution.append(entry)
     title = T.markdown(data.title, names)
     return {
