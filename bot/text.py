@@ -119,13 +119,17 @@ _SETEXT_UNDERLINE = re.compile(r"=+[ \t]*|-+[ \t]*")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t])(#+)[ \t]*$")
 _ENTITY_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._+-]")
+_MD_CANDIDATE = re.compile(r"[\\`|*_~\[\]<&:/@.{%#]")
+_DELIMITER = re.compile(r"[*_~]")
+_BRACKET = re.compile(r"[\[\]]")
 
 
 def _brackets_to_escape(text: str) -> set[int]:
     """Positions of `[` and `]` that could make a link: unmatched ones (they would pair with brackets
     around the text), and a matched `]` followed by `(`, `[` or `:` (an inline link or a definition)."""
     escape, open_at = set(), []
-    for i, ch in enumerate(text):
+    for m in _BRACKET.finditer(text):
+        i, ch = m.start(), m.group()
         if ch == "[":
             open_at.append(i)
         elif ch == "]":
@@ -145,13 +149,13 @@ def _delimiters_to_escape(text: str) -> set[int]:
     or digits (`snake_case`); and one that could, alone of its kind, has nothing to pair with.
     """
     found: dict[str, list[int]] = {"*": [], "_": [], "~": []}
-    for i, ch in enumerate(text):
-        if ch in found:
-            prev = text[i - 1] if i else ""
-            nxt = text[i + 1] if i + 1 < len(text) else ""
-            spaced = (not prev or prev.isspace()) and (not nxt or nxt.isspace())
-            if not spaced and not (ch == "_" and prev.isalnum() and nxt.isalnum()):
-                found[ch].append(i)
+    for m in _DELIMITER.finditer(text):
+        i, ch = m.start(), m.group()
+        prev = text[i - 1] if i else ""
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        spaced = (not prev or prev.isspace()) and (not nxt or nxt.isspace())
+        if not spaced and not (ch == "_" and prev.isalnum() and nxt.isalnum()):
+            found[ch].append(i)
     return {i for positions in found.values() if len(positions) >= 2 for i in positions}
 
 
@@ -190,15 +194,13 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
     last_angle = whole.rfind(">")  # `<x@y.example>` needs a `>` after it to be an autolink
     out, offset = [], 0
     for line in lines:
-        starts = _line_start_escapes(line)
-        chars = []
+        escaped = set(_line_start_escapes(line))
         n = len(line)
-        for i, ch in enumerate(line):
+        for m in _MD_CANDIDATE.finditer(line):  # the only characters that may need it anywhere
+            i, ch = m.start(), m.group()
             prev = line[i - 1] if i else ""
             nxt = line[i + 1] if i + 1 < n else ""
-            if i in starts:
-                escape = True
-            elif ch == "\\":
+            if ch == "\\":
                 escape = nxt == "" or nxt in _ASCII_PUNCTUATION
             elif ch in "`|":
                 escape = True
@@ -221,13 +223,16 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
                 escape = line[max(0, i - 3):i].lower() == "www" and (i == 3 or not line[i - 4].isalnum())
             elif ch == "{":
                 escape = nxt in ("{", "%", "#") or prev == "{"  # no Jinja tag survives into the draft
-            elif ch in "%#":
+            else:  # `%`, `#`
                 escape = prev == "{"
-            else:
-                escape = False
+            if escape:
+                escaped.add(i)
+        pieces, last = [], 0
+        for i in sorted(escaped):
             # `&lt;`, not `\<`: a tag stays inert even where the text is pasted unrendered
-            chars.append(("&lt;" if ch == "<" else "\\" + ch) if escape else ch)
-        out.append("".join(chars))
+            pieces += [line[last:i], "&lt;" if line[i] == "<" else "\\" + line[i]]
+            last = i + 1
+        out.append("".join(pieces) + line[last:])
         offset += n + 1
     return ("<br>" if inline else "\n").join(out)
 
