@@ -13,14 +13,12 @@ from bot import text as T
 from bot.milestones import MILESTONE_LABELS, MILESTONES, STATUS_LABELS, severity_label
 from bot.when import format_time, slack_date, zone_display_name, zone_label
 
-# Block Kit's limits, in characters (blocks: per message and per view)
+# Block Kit's limits, in characters (tests/support/slack_limits.py checks every message against all)
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
-MESSAGE_BLOCKS = 50
-VIEW_BLOCKS = 100
-TEXT_LIMIT = 4000  # a message's `text` (Slack truncates far later, at 40,000; this is its advice)
-ANNOUNCED_TEXT_LIMIT = 3000  # user text in a channel announcement, with room for the bot's own words
+# user text in a text-only message (Slack advises under 4,000 characters), with room for the bot's words
+ANNOUNCED_TEXT_LIMIT = 3000
 # chat.postMessage and chat.update refuse a message whose blocks hold about 12,000 characters of text
 # in all (`msg_blocks_too_long`), though every block is within its own limit: the bot's stay under this
 POSTED_BLOCKS_TEXT = 10_000
