@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import jinja2
 
 from bot import text as T
 from bot.milestones import (
+    FROM_DECLARATION,
     MILESTONE_LABELS,
     MILESTONES,
     STATUS_LABELS,
@@ -147,13 +148,33 @@ def _event_text(item: Item, names: Mapping[str, str], workspace_url: str | None)
     return body or "_(no text)_"
 
 
+def _sentence(text: str) -> str:
+    """`text` ending as a sentence: a full stop added unless it ends with one already (or ! ? …)."""
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def _url(value) -> str:
     """A URL safe inside Markdown's `(...)`: no spaces or parentheses that would end it early."""
     return str(value).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
-def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, title: str) -> str | None:
-    """A Mermaid gantt chart of the phases between milestones; None with fewer than two recorded."""
+OUT_OF_ORDER_CHART = ("No phase chart: the milestones are out of order (see the warning above), so its phases "
+                      "would be meaningless. Correct the times and draft again to get it.")
+
+
+def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, ref: str) -> str | None:
+    """A Mermaid gantt chart of the phases between milestones; None with fewer than two recorded, or
+    when they are out of order (a chart of negative phases says nothing).
+
+    Mermaid reads wall-clock times without an offset: when the zone changes its clocks between the
+    milestones (daylight saving time), the chart is drawn in UTC so no phase gains or loses an hour.
+    """
+    if order_warnings(times):
+        return None
+    title = f"{ref} phases ({zone_display_name(zone)})"
+    if len({times[n].astimezone(zone).utcoffset() for n in times}) > 1:
+        title = f"{ref} phases (UTC: {zone_display_name(zone)} changed its clocks meanwhile)"
+        zone = UTC
     phases = (
         ("Until detected", "started", "detected"),
         ("Detected to mitigated", "detected", "mitigated"),
@@ -171,7 +192,8 @@ def phase_diagram(times: Mapping[str, datetime], zone: tzinfo, title: str) -> st
         "gantt",
         f"    title {title}",
         "    dateFormat YYYY-MM-DD HH:mm:ss",
-        f"    axisFormat {'%d %H:%M' if multi_day else '%H:%M'}",
+        f"    axisFormat {'%d %b %H:%M' if multi_day else '%H:%M'}",
+        "    todayMarker off",
         "    section Impact",
     ]
     drawn = False
@@ -213,8 +235,8 @@ def context(data: DraftInput) -> dict:
 
     metrics = [
         {"key": m.metric.key, "label": m.metric.label, "value": m.text, "recorded": m.value is not None,
-         "definition": m.metric.definition}
-        for m in measure(times)
+         "definition": m.definition}
+        for m in measure(times, data.created_at)
     ]
     answers: dict[str, list[dict]] = {topic: [] for topic in TOPICS}
     for a in data.answers:
@@ -238,8 +260,18 @@ def context(data: DraftInput) -> dict:
         days = (source.due - today).days if source.due else None
         horizon = "long" if days is None or days > 30 else "short" if days > 7 else "immediate"
         horizons[horizon].append(shown)
-    lasted = duration(times)
+    lasted = duration(times, data.created_at)
+    declared = format_time(data.created_at, zone)
     ref = f"INC-{data.number}"
+    diagram = phase_diagram(times, zone, ref)
+    resolution = []
+    for i in data.timeline:
+        if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved"):
+            entry = {"label": MILESTONE_LABELS[i.milestone], "time": format_time(i.time, zone),
+                     "note": T.markdown(i.note, names) if i.note else None}
+            said = f"{entry['label']} {entry['time']}" + (f": {entry['note']}" if i.note else "")
+            entry["sentence"] = _sentence(said)
+            resolution.append(entry)
     title = T.markdown(data.title, names)
     return {
         "ref": ref,
@@ -264,18 +296,19 @@ def context(data: DraftInput) -> dict:
         "mitigated": format_time(times["mitigated"], zone) if "mitigated" in times else None,
         "resolved": format_time(times["resolved"], zone) if "resolved" in times else None,
         "duration": format_duration(lasted) if lasted is not None else None,
+        # without `started`, the duration runs from the declaration, and these say so
+        "duration_note": f" ({FROM_DECLARATION})" if lasted is not None and "started" not in times else "",
+        "duration_from": (format_time(times["started"], zone) if "started" in times
+                          else f"{declared} (declared; the start of impact was not recorded)"),
         "metrics": metrics,
         "metric": {m["key"]: m for m in metrics},
         "warnings": order_warnings(times),  # the bot's own words, with commands in `code`
-        "resolution": [
-            {"label": MILESTONE_LABELS[i.milestone], "time": format_time(i.time, zone),
-             "note": T.markdown(i.note, names) if i.note else None}
-            for i in data.timeline if i.kind == "milestone" and i.key and i.milestone in ("mitigated", "resolved")
-        ],
+        "resolution": resolution,
         "timeline": [row(i) for i in key_items],
         "appendix": [row(i) for i in chat],
         "timeline_has_dates": with_date,
-        "diagram": phase_diagram(times, zone, f"{ref} phases ({zone_display_name(zone)})"),
+        "diagram": diagram,
+        "diagram_note": OUT_OF_ORDER_CHART if diagram is None and order_warnings(times) else None,
         "answers": answers,
         "topics": TOPICS,
         "actions": actions,
@@ -285,7 +318,7 @@ def context(data: DraftInput) -> dict:
         "how_to_add_action": HOW_TO_ADD_ACTION,
         "version": data.version,
         "generated": format_time(data.generated_at, zone),
-        "created": format_time(data.created_at, zone),
+        "created": declared,
     }
 
 

@@ -140,7 +140,7 @@ def save_action(services: Services, body: dict, view: dict) -> dict:
     owner_zone = services.people.zone_of(owner or user_id)
     past = due is not None and due < now.astimezone(owner_zone).date()
     lines = [f"*Action item{f' #{number}' if number else ''} saved for {views.ref(incident.id)}*",
-             T.escape_mrkdwn(T.truncate(text, 2000)),
+             T.escape_mrkdwn_cut(text, 2000),
              f"Owner: {f'<@{owner}>' if owner else 'nobody yet'} · due: {due.isoformat() if due else 'no date'}"]
     if past:
         lines.append(":warning: That due date has already passed; the owner will be reminded at the next sweep.")

@@ -15,11 +15,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import actions, capture, drafting, postmortem, views
-from bot.milestones import duration, measure
+from bot.milestones import duration_text, measure
 from bot.outbox import PermanentFailure, RetryLater
 from bot.services import Services
 from bot.slack import forget_dm, open_dm
-from bot.when import format_duration, from_slack_ts
+from bot.when import from_slack_ts
 from storage import action_items, drafts, incidents
 from storage.models import Incident
 
@@ -183,11 +183,10 @@ def handlers(services: Services) -> dict[str, Callable[[dict], None]]:
                 )
                 with services.db.write() as session:
                     drafts.set_draft_file(session, draft.id, response["file"]["id"])
-            lasted = duration(data.milestones)
             message = views.draft_summary(
                 number=incident.id, version=draft.version, title=incident.title, severity=incident.severity,
-                duration=format_duration(lasted) if lasted is not None else None,
-                metrics=[(m.metric.label, m.text) for m in measure(data.milestones)],
+                duration=duration_text(data.milestones, data.created_at),
+                metrics=[(m.metric.label, m.text) for m in measure(data.milestones, data.created_at)],
                 open_questions=drafting.open_questions(data), prompts=prompts,
             )
             client.chat_postMessage(channel=incident.channel_id, unfurl_links=False, **message)

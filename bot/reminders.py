@@ -126,12 +126,17 @@ class Message:
     item_ids: list[int] = field(default_factory=list)
 
 
-def item_section(item: ReminderCandidate, today: date) -> dict:
+ITEM_OVERHEAD = 200  # an item's own words (due, channel, no owner) and buttons, besides its text and title
+
+
+def item_section(item: ReminderCandidate, today: date, room: int = ITEM_TEXT_LIMIT + TITLE_LIMIT) -> dict:
+    """An item of a reminder DM; its text and incident title share `room` characters."""
     ref = views.ref(item.incident_id)
     where = f"<#{item.channel_id}> ({ref})" if item.channel_id else ref
-    title = T.mrkdwn_cut(item.incident_title, TITLE_LIMIT)
+    title_room = min(TITLE_LIMIT, room // 4)
+    title = T.mrkdwn_cut(item.incident_title, title_room)
     lines = [
-        f"*#{item.item_id}* {T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)}",
+        f"*#{item.item_id}* {T.mrkdwn_cut(item.text, min(ITEM_TEXT_LIMIT, room - title_room))}",
         f"Due {actions.describe_due(item.due, today)} · {where}: {title}",
     ]
     if item.owner_id is None:
@@ -151,8 +156,11 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         part = f" ({index + 1} of {len(chunks)})" if len(chunks) > 1 else ""
         heading = f":alarm_clock: *{total} overdue action {noun}*{part}. Done? Press *Done*. Need time? Snooze it."
         blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
+        # long items share what one posted message can hold (Slack refuses more, whatever each block holds)
+        room = views.share_of(views.POSTED_BLOCKS_TEXT - 500 - ITEM_OVERHEAD * len(chunk), len(chunk),
+                              ITEM_TEXT_LIMIT + TITLE_LIMIT)
         for item in chunk:
-            blocks += [item_section(item, today), actions.reminder_buttons(item.item_id)]
+            blocks += [item_section(item, today, room), actions.reminder_buttons(item.item_id)]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "

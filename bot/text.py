@@ -84,16 +84,21 @@ def mrkdwn(encoded: str, names: NameLookup | Mapping[str, str] | None = None) ->
     return escape_mrkdwn(plain(encoded, names))
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 # control characters, and characters some viewers take as line breaks: a space each in the draft
 _MD_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
 def mrkdwn_cut(encoded: str, limit: int, names: NameLookup | Mapping[str, str] | None = None,
                ellipsis: str = "…") -> str:
     """`mrkdwn()` of at most `limit` characters (escapes included), cut in the plain text: plain, then
     cut, then escape, so a cut never splits an `&amp;` or a `<…>` token."""
-    text = plain(encoded, names)
+    return escape_mrkdwn_cut(plain(encoded, names), limit, ellipsis)
+
+
+def escape_mrkdwn_cut(text: str, limit: int, ellipsis: str = "…") -> str:
+    """`escape_mrkdwn(text)` in at most `limit` characters: plain text is cut first, then escaped, so
+    the reader never sees half an entity (`&lt;b&…`). The cut is marked with `ellipsis`."""
     escaped = escape_mrkdwn(text)
     if len(escaped) <= limit:
         return escaped
@@ -106,20 +111,130 @@ def mrkdwn_cut(encoded: str, limit: int, names: NameLookup | Mapping[str, str] |
     return escape_mrkdwn(text[:kept]) + ellipsis
 
 
-def escape_markdown(text: str, *, inline: bool = True) -> str:
-    """Escape Markdown so user text renders literally, including inside a table cell.
+_LINE_START_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
+_LINE_START_BULLET = re.compile(r"[-+*](?:[ \t]|$)")
+_LINE_START_ORDERED = re.compile(r"\d{1,9}([.)])(?:[ \t]|$)")
+_THEMATIC_BREAK = re.compile(r"([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_SETEXT_UNDERLINE = re.compile(r"=+[ \t]*|-+[ \t]*")
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t])(#+)[ \t]*$")
+_ENTITY_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._+-]")
+_MD_CANDIDATE = re.compile(r"[\\`|*_~\[\]<&:/@.{%#]")
+_DELIMITER = re.compile(r"[*_~]")
+_BRACKET = re.compile(r"[\[\]]")
 
-    `&`, `<` and `>` become HTML entities (no raw HTML, no autolink markup), Markdown punctuation is
-    backslash-escaped, and (inline) line breaks become `<br>` so a cell stays on one row.
+
+def _brackets_to_escape(text: str) -> set[int]:
+    """Positions of `[` and `]` that could make a link: unmatched ones (they would pair with brackets
+    around the text), and a matched `]` followed by `(`, `[` or `:` (an inline link or a definition)."""
+    escape, open_at = set(), []
+    for m in _BRACKET.finditer(text):
+        i, ch = m.start(), m.group()
+        if ch == "[":
+            open_at.append(i)
+        elif ch == "]":
+            if open_at:
+                open_at.pop()
+                if text[i + 1:i + 2] in ("(", "[", ":"):
+                    escape.add(i)
+            else:
+                escape.add(i)
+    return escape | set(open_at)
+
+
+def _delimiters_to_escape(text: str) -> set[int]:
+    """Positions of `*`, `_` and `~` that could open or close emphasis or strikethrough.
+
+    Between spaces (`5 * 3`) such a character can do neither, nor can an underscore between letters
+    or digits (`snake_case`); and one that could, alone of its kind, has nothing to pair with.
     """
-    text = _MD_CONTROL.sub(" ", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    text = text.replace("\\>", "&gt;")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if inline:
-        text = text.replace("\n", "<br>")
-    return text
+    found: dict[str, list[int]] = {"*": [], "_": [], "~": []}
+    for m in _DELIMITER.finditer(text):
+        i, ch = m.start(), m.group()
+        prev = text[i - 1] if i else ""
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        spaced = (not prev or prev.isspace()) and (not nxt or nxt.isspace())
+        if not spaced and not (ch == "_" and prev.isalnum() and nxt.isalnum()):
+            found[ch].append(i)
+    return {i for positions in found.values() if len(positions) >= 2 for i in positions}
+
+
+def _line_start_escapes(line: str) -> set[int]:
+    """Positions to escape so a line cannot start a block: heading, quote, list, rule, fence, table."""
+    at: set[int] = set()
+    if _LINE_START_HEADING.match(line) or line[:1] == ">" or _LINE_START_BULLET.match(line):
+        at.add(0)
+    if _THEMATIC_BREAK.fullmatch(line) or _SETEXT_UNDERLINE.fullmatch(line) or line.startswith(("```", "~~~")):
+        at.add(0)
+    ordered = _LINE_START_ORDERED.match(line)
+    if ordered:
+        at.add(ordered.start(1))
+    closing = _CLOSING_HASHES.search(line)  # `## title ##`: trailing hashes close an ATX heading
+    if closing:
+        at.add(closing.start(1))
+    return at
+
+
+def escape_markdown(text: str, *, inline: bool = True) -> str:
+    """User text as CommonMark + GFM that renders as exactly that text, and reads cleanly unrendered.
+
+    Only what would change the rendering is escaped, in its context: block starts at the start of a
+    line (`#`, `>`, list markers, rules, fences), emphasis and strikethrough only when there is
+    something they could pair with, link brackets, backticks, `|` (tables), raw HTML and autolinks,
+    entity references, bare URLs, e-mail addresses and `www.` (GFM would link them), and Jinja's
+    `{{`, `{%`, `{#`. `deploy 4.2 (canary) - rolled back.` stays as typed. Control characters become
+    spaces; each line loses the white space at its ends (Markdown drops them anyway, and
+    leading ones would make code blocks); line breaks become `<br>` when `inline` (a table cell).
+    """
+    text = _MD_CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [line.strip() for line in text.split("\n")]
+    whole = "\n".join(lines)
+    delimiters = _delimiters_to_escape(whole)
+    brackets = _brackets_to_escape(whole)
+    last_angle = whole.rfind(">")  # `<x@y.example>` needs a `>` after it to be an autolink
+    out, offset = [], 0
+    for line in lines:
+        escaped = set(_line_start_escapes(line))
+        n = len(line)
+        for m in _MD_CANDIDATE.finditer(line):  # the only characters that may need it anywhere
+            i, ch = m.start(), m.group()
+            prev = line[i - 1] if i else ""
+            nxt = line[i + 1] if i + 1 < n else ""
+            if ch == "\\":
+                escape = nxt == "" or nxt in _ASCII_PUNCTUATION
+            elif ch in "`|":
+                escape = True
+            elif ch in "*_~":
+                escape = offset + i in delimiters
+            elif ch in "[]":
+                escape = offset + i in brackets
+            elif ch == "<":
+                tag = nxt.isalpha() or nxt in ("/", "!", "?")  # HTML: `<b>`, `</b>`, `<!--`, `<?`
+                escape = tag or (bool(nxt) and not nxt.isspace() and offset + i < last_angle)
+            elif ch == "&":
+                escape = bool(_ENTITY_REF.match(line, i))
+            elif ch == ":":
+                escape = line.startswith("//", i + 1) and prev.isalnum()  # https://…, a bare URL
+            elif ch == "/":
+                escape = nxt == "/" and prev not in (":", "/")  # //host, a scheme-less URL
+            elif ch == "@":
+                escape = bool(prev) and bool(_EMAIL_LOCAL.match(prev)) and nxt.isalnum()  # a@b.example
+            elif ch == ".":
+                escape = line[max(0, i - 3):i].lower() == "www" and (i == 3 or not line[i - 4].isalnum())
+            elif ch == "{":
+                escape = nxt in ("{", "%", "#") or prev == "{"  # no Jinja tag survives into the draft
+            else:  # `%`, `#`
+                escape = prev == "{"
+            if escape:
+                escaped.add(i)
+        pieces, last = [], 0
+        for i in sorted(escaped):
+            # `&lt;`, not `\<`: a tag stays inert even where the text is pasted unrendered
+            pieces += [line[last:i], "&lt;" if line[i] == "<" else "\\" + line[i]]
+            last = i + 1
+        out.append("".join(pieces) + line[last:])
+        offset += n + 1
+    return ("<br>" if inline else "\n").join(out)
 
 
 def markdown(encoded: str, names: NameLookup | Mapping[str, str] | None = None, *, inline: bool = True) -> str:
@@ -137,6 +252,21 @@ def one_line(text: str) -> str:
     and bidi characters as visible escapes, so user text can neither add rows nor drive the terminal."""
     text = _LINE_BREAK.sub(" ⏎ ", text).replace("\t", " ")
     return _TERMINAL_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_OPEN_ESCAPE = re.compile(r"&[A-Za-z#0-9]*$|<[^<>]*$")
+
+
+def cut_mrkdwn(escaped: str, limit: int, ellipsis: str = "…") -> str:
+    """Text already escaped for mrkdwn cut to at most `limit` characters, never inside an entity
+    (`&lt;`) or a token (`<@U1>`, `<!date^…>`): a last resort; cut user text before escaping it."""
+    if len(escaped) <= limit:
+        return escaped
+    head = escaped[: max(0, limit - len(ellipsis))]
+    open_escape = _OPEN_ESCAPE.search(head)
+    if open_escape:
+        head = head[: open_escape.start()]
+    return head + ellipsis
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:

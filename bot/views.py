@@ -13,8 +13,20 @@ from bot import text as T
 from bot.milestones import MILESTONE_LABELS, MILESTONES, STATUS_LABELS, severity_label
 from bot.when import format_time, slack_date, zone_display_name, zone_label
 
+# Block Kit's limits, in characters (tests/support/slack_limits.py checks every message against all)
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+# user text in a text-only message (Slack advises under 4,000 characters), with room for the bot's words
+ANNOUNCED_TEXT_LIMIT = 3000
+# chat.postMessage and chat.update refuse a message whose blocks hold about 12,000 characters of text
+# in all (`msg_blocks_too_long`), though every block is within its own limit: the bot's stay under this
+POSTED_BLOCKS_TEXT = 10_000
+
+
+def share_of(budget: int, count: int, most: int, least: int = 60) -> int:
+    """Characters each of `count` pieces may use so that together they fit `budget` (at most `most`)."""
+    return max(least, min(most, budget // max(count, 1)))
 
 
 def ref(number: int) -> str:
@@ -26,7 +38,24 @@ def plain_text(value: str, limit: int = SECTION_LIMIT) -> dict:
 
 
 def mrkdwn_text(value: str, limit: int = SECTION_LIMIT) -> dict:
-    return {"type": "mrkdwn", "text": T.truncate(value, limit) or " "}
+    """A mrkdwn object of text already made safe (user parts cut and escaped with `T.mrkdwn_cut`);
+    the cut here is a last resort that never leaves half an `&lt;` or `<…>` token."""
+    return {"type": "mrkdwn", "text": T.cut_mrkdwn(value, limit) or " "}
+
+
+def roles_field(roles: Mapping[str, str], limit: int = FIELD_LIMIT) -> str | None:
+    """`*Roles*` and a line per role but the commander's, as many as fit in a field; then how many more."""
+    lines = [f"{T.escape_mrkdwn(role)}: <@{user}>" for role, user in roles.items() if role != "commander"]
+    if not lines:
+        return None
+    text = "*Roles*"
+    for index, line in enumerate(lines):
+        rest = len(lines) - index - 1
+        more = f"\n…and {rest} more" if rest else ""
+        if len(text) + 1 + len(line) + len(more) > limit:
+            return text + f"\n…and {len(lines) - index} more"
+        text += "\n" + line
+    return text
 
 
 def header_message(
@@ -45,13 +74,13 @@ def header_message(
     """The incident's header message: kept current with chat.update whenever any of this changes."""
     title_plain = T.plain(title)
     fields = [
-        mrkdwn_text(f"*Severity*\n{severity_label(severity)}"),
-        mrkdwn_text(f"*Status*\n{STATUS_LABELS.get(status, status)}"),
-        mrkdwn_text(f"*Commander*\n{f'<@{commander_id}>' if commander_id else 'nobody yet'}"),
+        mrkdwn_text(f"*Severity*\n{severity_label(severity)}", FIELD_LIMIT),
+        mrkdwn_text(f"*Status*\n{STATUS_LABELS.get(status, status)}", FIELD_LIMIT),
+        mrkdwn_text(f"*Commander*\n{f'<@{commander_id}>' if commander_id else 'nobody yet'}", FIELD_LIMIT),
     ]
-    other_roles = [f"{T.escape_mrkdwn(role)}: <@{user}>" for role, user in roles.items() if role != "commander"]
+    other_roles = roles_field(roles)
     if other_roles:
-        fields.append(mrkdwn_text("*Roles*\n" + "\n".join(other_roles)))
+        fields.append(mrkdwn_text(other_roles, FIELD_LIMIT))
     lines = []
     for name in MILESTONES:
         at = milestones.get(name)
@@ -64,7 +93,9 @@ def header_message(
     ]
     for label, value in (("Summary", summary), ("Impact", impact)):
         if value:
-            blocks.append({"type": "section", "text": mrkdwn_text(f"*{label}*\n{T.mrkdwn(value)}")})
+            heading = f"*{label}*\n"
+            shown = T.mrkdwn_cut(value, SECTION_LIMIT - len(heading))
+            blocks.append({"type": "section", "text": mrkdwn_text(heading + shown)})
     blocks.append(
         {
             "type": "context",
@@ -77,11 +108,8 @@ def header_message(
             ],
         }
     )
-    fallback = (
-        f"{ref(number)} · {severity_label(severity)} · {STATUS_LABELS.get(status, status)}: "
-        f"{T.escape_mrkdwn(title_plain)}"
-    )
-    return {"text": T.truncate(fallback, 3000), "blocks": blocks}
+    fallback = f"{ref(number)} · {severity_label(severity)} · {STATUS_LABELS.get(status, status)}: "
+    return {"text": fallback + T.escape_mrkdwn_cut(title_plain, SECTION_LIMIT - len(fallback)), "blocks": blocks}
 
 
 def confirmation_time(at: datetime, zone: tzinfo, caller_zone: tzinfo | None) -> str:
@@ -120,7 +148,7 @@ def prompt_message(number: int, title: str, prompts: list[str], *, personal: boo
     """The ask, in the channel or in a participant's DM: the parts only the people who were there know."""
     who = "You took part in" if personal else "Everyone who took part in"
     lines = (
-        f"*{ref(number)} is resolved.* {who} *{T.escape_mrkdwn(T.truncate(T.plain(title), 300))}*"
+        f"*{ref(number)} is resolved.* {who} *{T.mrkdwn_cut(title, 300)}*"
         + (" — please add your part to the postmortem:" if personal else
            " can add their part to the postmortem:")
         + "\n• the root cause and what contributed to it\n• what went well, what went wrong"
@@ -200,7 +228,7 @@ def draft_summary(*, number: int, version: int, title: str, severity: str | None
     ] + [f"*{label}*: {value}" for label, value in metrics]
     blocks = [
         {"type": "header", "text": plain_text(f"{ref(number)} postmortem draft v{version}", HEADER_LIMIT)},
-        {"type": "section", "text": mrkdwn_text(f"*{T.escape_mrkdwn(T.truncate(T.plain(title), 300))}*\n" + " · ".join(facts))},
+        {"type": "section", "text": mrkdwn_text(f"*{T.mrkdwn_cut(title, 300)}*\n" + " · ".join(facts))},
     ]
     if open_questions:
         blocks.append({"type": "section", "text": mrkdwn_text(

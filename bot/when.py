@@ -361,3 +361,21 @@ def from_slack_ts(ts: str) -> datetime:
     seconds, _, fraction = ts.partition(".")
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     return datetime.fromtimestamp(int(seconds), UTC).replace(microsecond=micro)
+
+
+DAY_NOTE_MARGIN = timedelta(hours=1)
+_TYPED_DATE = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}")
+
+
+def day_note(typed: str, when: When | None, began: datetime, ref: str) -> str:
+    """The sentence a reply adds when a bare clock time was taken as a day more than an hour before
+    the incident began (`14:05` typed at 06:47 is yesterday's 14:05): which day it took, and how to
+    say another. Empty when the time carried its date, or lies within the incident."""
+    if when is None or _TYPED_DATE.match(typed) or when.at >= began - DAY_NOTE_MARGIN:
+        return ""
+    local = when.at.astimezone(when.zone)
+    clock = f"{local:%H:%M}" if local.second == 0 else f"{local:%H:%M:%S}"
+    zone = f" {zone_display_name(when.zone)}" if when.zone_given else ""
+    return (f"\n:calendar: Taken as {local:%a} {format_time(when.at, when.zone)}, "
+            f"{format_duration(began - when.at)} before {ref} began. To mean another day, write the date "
+            f"with the time, as in `{local:%Y-%m-%d} {clock}{zone}`.")

@@ -100,9 +100,10 @@ def first_word(text: str) -> tuple[str, str]:
 def echo(encoded: str, limit: int = ECHO_LIMIT) -> str:
     """User text as it may appear in a reply: no live mentions or links, bounded in length."""
     shown = T.plain(encoded)
-    if len(shown) > limit:
-        shown = T.truncate(shown, limit) + f" (stored in full: {len(shown):,} characters)"
-    return T.escape_mrkdwn(shown)
+    cut = T.escape_mrkdwn_cut(shown, limit)  # the limit counts escapes: `<` takes four characters
+    if cut != T.escape_mrkdwn(shown):
+        cut += f" (stored in full: {len(shown):,} characters)"
+    return cut
 
 
 def mentioned_users(encoded: str) -> list[str]:

@@ -21,7 +21,18 @@ from bot.commands.common import NO_INCIDENT, Call, Reply, echo, first_word, ment
 from bot.commands.context import Context
 from bot.milestones import MILESTONE_LABELS, MILESTONES, SEVERITIES, measure, order_warnings, severity_label
 from bot.services import Services
-from bot.when import WhenError, format_time, slack_date, split_when, zone_display_name, zone_named
+from bot.when import (
+    DAY_NOTE_MARGIN,
+    When,
+    WhenError,
+    as_utc,
+    day_note,
+    format_time,
+    slack_date,
+    split_when,
+    zone_display_name,
+    zone_named,
+)
 from storage import action_items, capture_sql, incidents, outbox_jobs
 from storage.capture_sql import ChannelIncident
 from storage.models import ActionItem, Incident, Milestone
@@ -76,6 +87,7 @@ def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     zone = ctx.services.zone_for(incident)
     return Reply(
         f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
+        + _day_note(ctx, incident, rest, when)
     )
 
 
@@ -99,7 +111,7 @@ def milestone(name: str) -> Subcommand:
                 moved = T.encode(f"{label} moved from {was} to {format_time(at, zone)}")
             return Change(kind="milestone", milestone=name, text=moved, before={"at": previous and previous.at},
                           announce=f"*{views.ref(incident.id)} {label.lower()}* at {slack_date(at, zone)}, "
-                                   f"recorded by <@{ctx.user}>" + (f": {T.mrkdwn(note)}" if note else ""))
+                                   f"recorded by <@{ctx.user}>" + (f": {T.mrkdwn_cut(note, views.ANNOUNCED_TEXT_LIMIT)}" if note else ""))
 
         change = ctx.record(incident.id, put)
         was = change.before["at"]
@@ -107,10 +119,22 @@ def milestone(name: str) -> Subcommand:
                  + (f" (was {format_time(was, zone)})." if was else "."))
         if note:
             reply += f" Note: {echo(note)}"
-        return Reply(reply + _order_warnings(ctx, incident.id))
+        return Reply(reply + _day_note(ctx, incident, rest, when, name) + _order_warnings(ctx, incident.id))
 
     record_milestone.__name__ = f"milestone_{name}"
     return record_milestone
+
+
+def _day_note(ctx: Context, incident: ChannelIncident, typed: str, when: When | None,
+              milestone: str | None = None) -> str:
+    """Which day a bare clock time was taken as, when that lies over an hour before the incident began
+    (its `started` time, else its declaration; for `started` itself, the declaration)."""
+    if when is None or when.at >= ctx.now - DAY_NOTE_MARGIN:
+        return ""  # it cannot lie an hour before the incident began: no need to read when that was
+    with ctx.services.db.read() as session:
+        started = None if milestone == "started" else incidents.milestones(session, incident.id).get("started")
+        began = started.at if started is not None else session.get(Incident, incident.id).created_at
+    return day_note(typed, when, as_utc(began), views.ref(incident.id))
 
 
 def clear_milestone(ctx: Context, incident: ChannelIncident, name: str) -> Reply:
@@ -258,7 +282,7 @@ def status(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
             zone=ctx.services.zone_for(row), summary=row.summary, impact=row.impact,
         )
     zone = ctx.services.zone_for(incident)
-    lines = [f"*{m.metric.label}*: {m.text}" for m in measure(times)]
+    lines = [f"*{m.metric.label}*: {m.text}" for m in measure(times, row.created_at)]
     lines += [f"*{MILESTONE_LABELS[n]}*: {format_time(times[n], zone)}" for n in MILESTONES if n in times]
     lines += [f":warning: {w}" for w in order_warnings(times)]
     message["blocks"].insert(-1, {"type": "section", "text": views.mrkdwn_text("\n".join(lines))})

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import drafting
+from bot import text as T
 from bot.drafting import Action, Answer, DraftError, DraftInput, render, template_names
 from bot.timeline import Item
 
@@ -138,12 +139,38 @@ def test_metrics_with_their_definitions():
 
 def test_a_missing_milestone_is_not_recorded():
     data = fixture_incident()
-    times = {k: v for k, v in data.milestones.items() if k not in ("started", "acknowledged")}
-    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "started"]))
+    times = {k: v for k, v in data.milestones.items() if k not in ("acknowledged", "resolved")}
+    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "resolved"]))
     metrics = {r[0]: r[1] for r in table_rows(md, "| Metric")}
-    assert metrics == {"Time to detect": "not recorded", "Time to acknowledge": "not recorded",
-                       "Time to mitigate": "not recorded", "Time to resolve": "not recorded"}
-    assert "not recorded" in section(md, "## Summary")
+    assert metrics == {"Time to detect": "5 min", "Time to acknowledge": "not recorded",
+                       "Time to mitigate": "40 min", "Time to resolve": "not recorded"}
+    assert "Duration:** not recorded yet" in section(md, "## Summary")
+
+
+@pytest.mark.parametrize("template", ["default", "detailed"])
+def test_without_a_start_of_impact_the_metrics_run_from_the_declaration_and_say_so(template):
+    """The README's own flow: start, log, mitigated, resolved. `started` is never set."""
+    data = fixture_incident()  # declared at 13:05, mitigated 13:40, resolved 14:06
+    times = {k: v for k, v in data.milestones.items() if k not in ("started", "acknowledged")}
+    md = render(replace(data, milestones=times, timeline=[i for i in data.timeline if i.milestone != "started"]),
+                template)
+    if template == "default":
+        metrics = {r[0]: (r[1], r[2]) for r in table_rows(md, "| Metric")}
+        assert metrics["Time to mitigate"][0] == "35 min (from declaration)"
+        assert metrics["Time to resolve"][0] == "1 h 1 min (from declaration)"
+        assert metrics["Time to detect"][0] == "not recorded", "detection from the declaration says nothing"
+        assert metrics["Time to acknowledge"][0] == "not recorded"
+        for label in ("Time to mitigate", "Time to resolve"):
+            assert "when the incident was declared (the start of impact was not recorded)" in metrics[label][1]
+        assert ("- **Duration:** 1 h 1 min, from 2026-11-22 13:05 UTC (declared; the start of impact was not "
+                "recorded) to 2026-11-22 14:06 UTC") in md
+    else:
+        figures = {r[0]: (r[1], r[2]) for r in table_rows(md, "| Phase")}
+        assert figures["Resolution"][0] == "1 h 1 min (from declaration)"
+        assert "declared" in figures["Mitigation"][1]
+        assert "The incident lasted 1 h 1 min, from 2026-11-22 13:05 UTC (declared;" in md
+        assert "| Duration | 1 h 1 min (from declaration) |" in md
+    assert "not recorded …" not in md and "not recorded (needs" not in md
 
 
 def test_out_of_order_milestones_are_warned_about_in_the_draft():
@@ -281,3 +308,122 @@ def test_open_questions_list_what_people_still_owe():
     nothing = fixture_incident(answers=[], actions=[], milestones={"detected": T0})
     assert drafting.open_questions(nothing) == ["root cause", "what went well / wrong", "action items",
                                                 "impact started time", "mitigated time", "resolved time"]
+
+
+# --- reading cleanly as text, and rendered -------------------------------------------------------
+
+
+ORDINARY_TEXT = {
+    "summary": "Checkout returned 500s for ~12% of orders (EU only) - roughly 1,240 customers.",
+    "impact": "Payments failed between 14:05 and 14:40; refunds were issued on 2026-11-23.",
+    "log": "Rolled back deploy 4.2.1 (canary). Error rate fell to 0.5% - back to normal?",
+    "note": "Rolled back the deploy.",
+    "answer": "The new cache (flag checkout.cache_v2) was enabled for everyone; nobody saw the alert.",
+    "action": "Alert on checkout error rate > 1% for 5 min (page the on-call).",
+}
+
+
+def ordinary_incident() -> DraftInput:
+    data = fixture_incident(summary=ORDINARY_TEXT["summary"], impact=ORDINARY_TEXT["impact"],
+                            answers=[Answer("U2", "root_cause", ORDINARY_TEXT["answer"], T0),
+                                     Answer("U3", "went_wrong", ORDINARY_TEXT["answer"], T0)],
+                            actions=[Action(1, ORDINARY_TEXT["action"], "U3", date(2026, 11, 27), "open")])
+    items = [i for i in data.timeline if i.milestone not in ("mitigated",)]
+    items += [milestone("mitigated", data.milestones["mitigated"], note=ORDINARY_TEXT["note"]),
+              Item(time=T0 + timedelta(minutes=11), kind="log", text=ORDINARY_TEXT["log"], key=True, author="U1")]
+    return replace(data, timeline=sorted(items, key=lambda i: i.time))
+
+
+@pytest.mark.parametrize("template", ["default", "detailed", "brief"])
+def test_an_ordinary_draft_reads_as_plain_text_without_backslashes(template):
+    md = render(ordinary_incident(), template)
+    assert md.count("\\") == 0, [line for line in md.splitlines() if "\\" in line]
+    for typed in ORDINARY_TEXT.values():
+        assert typed in md, typed
+    assert ".;" not in md and ".." not in md.replace("...", "")
+
+
+@pytest.mark.parametrize("template", ["default", "detailed", "brief"])
+def test_hostile_text_renders_as_typed_and_links_nowhere(template):
+    from tests.support.markdown import MD, table_cells
+
+    items = [Item(time=T0 + timedelta(minutes=1), kind="log", text=HOSTILE, key=True, author="U1")]
+    data = fixture_incident(title=HOSTILE, timeline=items, summary=HOSTILE, milestones={},
+                            actions=[Action(1, HOSTILE, "U2", None, "open")],
+                            answers=[Answer("U2", "root_cause", HOSTILE, T0)])
+    md = render(data, template)
+    shown = T.plain(HOSTILE)
+    tokens = MD.parse(md)
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert not [c for c in inline if c.type == "html_inline"], "no HTML"
+    assert not [c for c in inline if c.type == "link_open"], "no link: the hostile text links nowhere"
+    timeline = table_cells(md[md.index("| Time | Event"):])
+    assert timeline[1][1] == shown
+    assert "{{" not in md and "{%" not in md
+
+
+def test_each_warning_is_its_own_paragraph():
+    from tests.support.markdown import MD
+
+    data = fixture_incident()
+    times = dict(data.milestones, mitigated=T0 + timedelta(minutes=2))  # before detected and acknowledged
+    md = render(replace(data, milestones=times))
+    tokens = MD.parse(md)
+    paragraphs = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "paragraph_open"]
+    warnings = [p for p in paragraphs if "Warning:" in p]
+    assert len(warnings) == 2 and all(p.count("Warning:") == 1 for p in warnings), warnings
+
+
+@pytest.mark.parametrize("template", ["default", "detailed", "brief"])
+def test_no_table_has_an_empty_header(template):
+    from tests.support.markdown import MD
+
+    tokens = MD.parse(render(fixture_incident(), template))
+    headers = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "th_open"]
+    assert headers and all(h.strip() for h in headers), headers
+
+
+def test_resolution_notes_read_as_sentences():
+    data = fixture_incident()
+    items = [i for i in data.timeline if i.milestone not in ("mitigated", "resolved")]
+    items += [milestone("mitigated", data.milestones["mitigated"], note="rolled back the deploy."),
+              milestone("resolved", data.milestones["resolved"], note="error rate normal again")]
+    md = render(replace(data, timeline=items))
+    line = next(x for x in md.splitlines() if x.startswith("- **Resolution:**"))
+    assert line == ("- **Resolution:** Mitigated 2026-11-22 13:40 UTC: rolled back the deploy. "
+                    "Resolved 2026-11-22 14:06 UTC: error rate normal again.")
+
+
+def test_the_chart_has_no_today_marker_and_dates_with_the_month_across_days():
+    one_day = render(fixture_incident()).split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "todayMarker off" in one_day and "axisFormat %H:%M" in one_day
+    data = fixture_incident()
+    times = dict(data.milestones, resolved=T0 + timedelta(days=1, minutes=11))
+    days = render(replace(data, milestones=times)).split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "axisFormat %d %b %H:%M" in days and "todayMarker off" in days
+
+
+@pytest.mark.parametrize("template", ["default", "detailed"])
+def test_no_chart_when_the_milestones_are_out_of_order_and_the_draft_says_why(template):
+    data = fixture_incident()
+    times = dict(data.milestones, resolved=T0 - timedelta(minutes=30))  # resolved before it started
+    md = render(replace(data, milestones=times), template)
+    assert "```mermaid" not in md
+    assert "No phase chart: the milestones are out of order" in md
+    assert "No phase chart" not in render(fixture_incident(), template)
+
+
+def test_the_chart_across_a_change_of_clocks_is_drawn_in_utc_so_no_phase_gains_an_hour():
+    # 29 March 2026: Berlin moves from UTC+01:00 to UTC+02:00 at 01:00 UTC
+    times = {"started": datetime(2026, 3, 29, 0, 30, tzinfo=UTC),  # 01:30 CET
+             "detected": datetime(2026, 3, 29, 0, 45, tzinfo=UTC),
+             "resolved": datetime(2026, 3, 29, 1, 30, tzinfo=UTC)}  # 03:30 CEST: one hour later, not two
+    md = render(fixture_incident(zone=BERLIN, milestones=times, timeline=[milestone(n, t) for n, t in times.items()]))
+    chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "title INC-7 phases (UTC: Europe/Berlin changed its clocks meanwhile)" in chart
+    assert "Until detected :started_detected, 2026-03-29 00:30:00, 2026-03-29 00:45:00" in chart
+    assert "Resolved :milestone, m_resolved, 2026-03-29 01:30:00, 0s" in chart
+    winter = {n: t - timedelta(days=7) for n, t in times.items()}
+    same_offset = render(fixture_incident(zone=BERLIN, milestones=winter,
+                                          timeline=[milestone(n, t) for n, t in winter.items()]))
+    assert "title INC-7 phases (Europe/Berlin)" in same_offset and "2026-03-22 01:30:00" in same_offset
