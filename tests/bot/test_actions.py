@@ -1,4 +1,5 @@
-"""Action items, pure parts: due dates and `<text> [<@owner>] [due <date>]` (SPEC 6)."""
+"""Action items, pure parts: due dates (bot/due_dates.py), `<text> [<@owner>] [due <date>]`
+(bot/action_request.py) and the list line (bot/action_blocks.py)."""
 
 import re
 from datetime import date, timedelta
@@ -7,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.actions import DUE_FORMS, DueError, describe_due, item_line, parse_action, parse_due
+from bot.action_blocks import item_line
+from bot.action_request import parse_action
+from bot.due_dates import DUE_FORMS, DueError, describe_due, parse_due
 from storage.models import ActionItem
 
 MONDAY = date(2026, 11, 23)

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 
 from bot import cli
-from bot.actions import DUE_FORMS
+from bot.due_dates import DUE_FORMS
 from bot.commands.common import NO_INCIDENT
 from storage import queries
 from tests.bot.commands.test_incident import open_incident
