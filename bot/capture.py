@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from itertools import islice
 
 from slack_sdk import WebClient
 
@@ -106,23 +107,22 @@ def backfill(services: Services, client: WebClient, incident_id: int, channel_id
     return stored
 
 
-def _paged(call, key: str, **kwargs):
-    cursor = None
-    for _ in range(MAX_BACKFILL_PAGES):
-        response = call(limit=HISTORY_PAGE, cursor=cursor, **kwargs) if cursor else call(limit=HISTORY_PAGE, **kwargs)
-        yield from response.get(key) or []
-        cursor = (response.get("response_metadata") or {}).get("next_cursor")
-        if not cursor or not response.get("has_more", True):
-            break
+def _messages(first_page):
+    """The messages of a conversations.history / .replies answer and of the pages after it (at most
+    MAX_BACKFILL_PAGES): the SDK's response iterates over pages, asking for each next cursor itself."""
+    for page in islice(first_page, MAX_BACKFILL_PAGES):
+        yield from page.get("messages") or []
 
 
 def _history(client: WebClient, channel_id: str, oldest: datetime):
-    return _paged(client.conversations_history, "messages", channel=channel_id, oldest=f"{oldest.timestamp():.6f}")
+    return _messages(client.conversations_history(channel=channel_id, oldest=f"{oldest.timestamp():.6f}",
+                                                  limit=HISTORY_PAGE))
 
 
 def _replies(client: WebClient, channel_id: str, thread_ts: str, oldest: datetime):
-    for reply in _paged(client.conversations_replies, "messages", channel=channel_id, ts=thread_ts,
-                        oldest=f"{oldest.timestamp():.6f}"):
+    first_page = client.conversations_replies(channel=channel_id, ts=thread_ts, oldest=f"{oldest.timestamp():.6f}",
+                                              limit=HISTORY_PAGE)
+    for reply in _messages(first_page):
         if reply.get("ts") != thread_ts:
             yield reply
 
