@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.commands.common import Call
 from bot.inbound import ButtonPress, MessageEvent, ReactionEvent, ViewSubmission, message_of, number_in
 from tests.support import slack_requests as sr
 from tests.support.damage import damaged, json_values
@@ -142,3 +143,15 @@ def test_any_json_at_all_reads_as_none_or_ignore(body):
     assert ViewSubmission.from_payload(body) is None
     assert ReactionEvent.from_payload(body) is None
     assert MessageEvent.from_payload(body).action == "ignore"
+
+
+def test_a_slash_command_with_fields_that_are_not_text_reads_them_as_empty():
+    """Socket Mode delivers a command as JSON, where a field may be of any type."""
+    call = Call.from_payload({"command": "/incident", "text": 5, "user_id": ["U0USER1"], "channel_id": None,
+                              "response_url": {"url": "x"}})
+    assert (call.command, call.text, call.user_id, call.channel_id, call.response_url) == ("/incident", "", "", "",
+                                                                                             None)
+    fields = payload("slash_command_form_fields")
+    call = Call.from_payload(fields)
+    assert (call.command, call.user_id, call.channel_id, call.text) == (
+        fields["command"], fields["user_id"], fields["channel_id"], fields["text"])
