@@ -117,7 +117,7 @@ class ViewSubmission:
         """None when the payload names no person or no view."""
         body = _dict(body)
         view = _dict(body.get("view"))
-        user_id, view_id = _slack_id(_dict(body.get("user")).get("id")), _text(view.get("id"))
+        user_id, view_id = _slack_id(_dict(body.get("user")).get("id")), _slack_id(view.get("id"))
         if user_id is None or view_id is None:
             return None
         values = _dict(_dict(view.get("state")).get("values"))

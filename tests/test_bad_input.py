@@ -357,6 +357,7 @@ WRONG_SHAPES = {
     "prompt: no trigger_id": _press(views.PROMPT_ACTIONS["root_cause"][0], _delete("trigger_id")),
     "prompt: no user": _press(views.PROMPT_ACTIONS["went"][0], _delete("user")),
     "modal: no user": _modal(views.ROOT_CAUSE_VIEW, _delete("user"), root_cause="cache"),
+    "modal: a view id no Slack view has": _modal(views.ACTION_VIEW, _set(("view", "id"), "V" * 120), text="fix it"),
     "modal: state is a list": _modal(views.ROOT_CAUSE_VIEW, _set(("view", "state"), []), root_cause="cache"),
     "modal: value is a number": _modal(views.ROOT_CAUSE_VIEW, lambda p: None, root_cause=5),
     "modal: block is text": _modal(views.WENT_VIEW, _set(("view", "state", "values", "went_well"), "x"),
