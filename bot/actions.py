@@ -12,7 +12,8 @@ import logging
 from datetime import date, datetime, timedelta
 
 from bot import views
-from bot.action_blocks import (  # noqa: F401  (also read from here by the command, the jobs and the reminders)
+# The command, the jobs and the reminders read these from here too.
+from bot.action_blocks import (  # noqa: F401
     DONE_ACTION,
     DROP_ACTION,
     SNOOZE_DAY_ACTION,
@@ -22,8 +23,8 @@ from bot.action_blocks import (  # noqa: F401  (also read from here by the comma
     reminder_buttons,
     rewrite_digest,
 )
-from bot.action_request import ActionRequest, parse_action  # noqa: F401  (read from here by the command)
-from bot.due_dates import DUE_FORMS, DueError, describe_due, local_today, parse_due  # noqa: F401  (likewise)
+from bot.action_request import ActionRequest, parse_action  # noqa: F401
+from bot.due_dates import DUE_FORMS, DueError, describe_due, local_today, parse_due  # noqa: F401
 from bot.inbound import ButtonPress
 from storage import queries
 from storage.models import ActionItem, Entry
@@ -128,12 +129,14 @@ def rewrite_job(press: ButtonPress, item_id: int, item: ActionItem | None, liste
     if listed is not None and item is not None and today is not None:
         # the `/incident actions` list is ephemeral: only its response_url can replace it
         text, blocks = list_message(views.ref(item.incident_id), listed, today)
-        return ({"response_url": press.response_url, "text": text, "blocks": blocks,
-                 "failure_text": "Updating the action item list failed"} if press.response_url else None), None
+        if not press.response_url:
+            return None, None
+        return {"response_url": press.response_url, "text": text, "blocks": blocks,
+                "failure_text": "Updating the action item list failed"}, None
     # A reminder DM: the job rebuilds the item rows from the database when it runs (`digest`), so the
     # message's own blocks (header, item texts, footer) and which items it shows are all it needs.
-    job = {"text": press.message_text or "Overdue action items", "blocks": [dict(b) for b in press.message_blocks],
-           "digest": [item_id]}
+    job = {"text": press.message_text or "Overdue action items",
+           "blocks": [dict(b) for b in press.message_blocks], "digest": [item_id]}
     if press.channel_id and press.message_ts and not press.ephemeral:
         # one waiting rewrite per message: it reads every item's state when it runs
         return ({"channel": press.channel_id, "ts": press.message_ts, **job},

@@ -120,8 +120,8 @@ def _history(client: WebClient, channel_id: str, oldest: datetime):
 
 
 def _replies(client: WebClient, channel_id: str, thread_ts: str, oldest: datetime):
-    first_page = client.conversations_replies(channel=channel_id, ts=thread_ts, oldest=f"{oldest.timestamp():.6f}",
-                                              limit=HISTORY_PAGE)
+    first_page = client.conversations_replies(channel=channel_id, ts=thread_ts,
+                                              oldest=f"{oldest.timestamp():.6f}", limit=HISTORY_PAGE)
     for reply in _messages(first_page):
         if reply.get("ts") != thread_ts:
             yield reply

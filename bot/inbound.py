@@ -80,7 +80,8 @@ class ButtonPress:
         if action_id is None or user_id is None:
             return None
         container, message = _dict(body.get("container")), _dict(body.get("message"))
-        blocks = message.get("blocks")
+        channel = _slack_id(container.get("channel_id")) or _slack_id(_dict(body.get("channel")).get("id"))
+        blocks = message.get("blocks") if isinstance(message.get("blocks"), list) else []
         return cls(
             action_id=action_id,
             user_id=user_id,
@@ -88,11 +89,11 @@ class ButtonPress:
             block_id=action.get("block_id") if isinstance(action.get("block_id"), str) else "",
             trigger_id=_text(body.get("trigger_id")),
             response_url=_text(body.get("response_url")),
-            channel_id=_slack_id(container.get("channel_id")) or _slack_id(_dict(body.get("channel")).get("id")),
+            channel_id=channel,
             message_ts=_slack_ts(container.get("message_ts")) or _slack_ts(message.get("ts")),
             ephemeral=container.get("is_ephemeral") is True,
             message_text=_text(message.get("text")),
-            message_blocks=tuple(b for b in blocks if isinstance(b, Mapping)) if isinstance(blocks, list) else (),
+            message_blocks=tuple(b for b in blocks if isinstance(b, Mapping)),
         )
 
     @property

@@ -44,8 +44,8 @@ def register(app: App, services: Services) -> None:
 
     @app.view(views.ROOT_CAUSE_VIEW)
     def root_cause_submitted(ack, body):
-        ack(**save_answers(services, ViewSubmission.from_payload(body), ("root_cause", "contributing_factors"),
-                           required="root_cause"))
+        submitted = ViewSubmission.from_payload(body)
+        ack(**save_answers(services, submitted, ("root_cause", "contributing_factors"), required="root_cause"))
 
     @app.view(views.WENT_VIEW)
     def went_submitted(ack, body):
@@ -88,7 +88,8 @@ def open_modal(services: Services, press: ButtonPress | None, prompt: str) -> No
 def answers_of(services: Services, incident_id: int, user_id: str) -> dict[str, str]:
     """A person's earlier answers by topic, as they typed them (to prefill the modal)."""
     with services.db.read() as session:
-        return {a.topic: T.decode(a.text) for a in queries.answers(session, incident_id) if a.user_id == user_id}
+        answers = queries.answers(session, incident_id)
+        return {a.topic: T.decode(a.text) for a in answers if a.user_id == user_id}
 
 
 def _errors(**errors: str) -> dict:
