@@ -18,6 +18,7 @@ from slack_bolt import App
 from bot import actions, capture, interactions
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
+from bot.inbound import MessageEvent, ReactionEvent
 from bot.services import Services
 from storage.db import DatabaseUnavailable
 
@@ -69,11 +70,11 @@ def answer(handler, services: Services, payload: dict) -> dict:
     return reply
 
 
-def stored(services: Services, apply, *args, **kwargs) -> None:
+def stored(services: Services, apply, event: MessageEvent | ReactionEvent | None) -> None:
     """Store an event's meaning. If the database does not answer, raise (Bolt answers 500 and Slack
     delivers the event again) and remember the outage, to catch up from history once it is over."""
     try:
-        apply(services, *args, **kwargs)
+        apply(services, event)
     except DatabaseUnavailable:
         services.outage.began(services.now())
         raise
@@ -90,20 +91,20 @@ def register(app: App, services: Services) -> None:
     """
 
     @app.event("message")
-    def channel_message(event, body):
-        stored(services, capture.apply_message_event, body.get("event_id"), event)
+    def channel_message(body):
+        stored(services, capture.apply_message_event, MessageEvent.from_payload(body))
 
     @app.command("/incident")
     def incident_command(ack, command):
         ack(answer(incident.handle, services, command))
 
     @app.event("reaction_added")
-    def key_event_marked(event, body):
-        stored(services, capture.apply_reaction_event, body.get("event_id"), event, present=True)
+    def key_event_marked(body):
+        stored(services, capture.apply_reaction_event, ReactionEvent.from_payload(body))
 
     @app.event("reaction_removed")
-    def key_event_unmarked(event, body):
-        stored(services, capture.apply_reaction_event, body.get("event_id"), event, present=False)
+    def key_event_unmarked(body):
+        stored(services, capture.apply_reaction_event, ReactionEvent.from_payload(body))
 
     @app.command("/postmortem")
     def postmortem_command(ack, command):

@@ -9,108 +9,43 @@ and a backfill that overlaps live capture never produce a second entry.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 
 from slack_sdk import WebClient
 
-from bot import text as T
+from bot.inbound import MessageEvent, ReactionEvent, message_of
 from bot.services import Services
 from bot.when import from_slack_ts
 from storage import capture_sql, entries, incidents, messages, outbox_jobs
 from storage.db import DatabaseUnavailable
-from storage.messages import Message
 
 log = logging.getLogger(__name__)
 
-CAPTURED_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 HISTORY_PAGE = 200
 MAX_BACKFILL_PAGES = 50
 
 
-# ---------------------------------------------------------------------------------------------
-# reading Slack's message shapes (pure)
-
-
-def is_from_bot(message: dict) -> bool:
-    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
-
-
-def message_of(raw: dict, channel_id: str) -> Message | None:
-    """A human message worth capturing, or None (bots, joins, topic changes, …)."""
-    if is_from_bot(raw) or raw.get("subtype") not in CAPTURED_SUBTYPES:
-        return None
-    if not raw.get("ts") or not raw.get("user"):
-        return None
-    files = [
-        {"name": T.storable(f.get("name") or f.get("title") or "file"), "permalink": f.get("permalink") or ""}
-        for f in raw.get("files") or []
-        if isinstance(f, dict)
-    ]
-    thread_ts = raw.get("thread_ts")
-    return Message(
-        channel_id=channel_id,
-        ts=raw["ts"],
-        author_id=raw.get("user"),
-        text=T.storable(raw.get("text") or ""),
-        thread_ts=thread_ts if thread_ts and thread_ts != raw["ts"] else None,
-        files=files or None,
-        edited_ts=(raw.get("edited") or {}).get("ts"),
-    )
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a message event asks us to do."""
-
-    action: str  # "new", "edit", "delete", or "ignore"
-    message: Message | None = None
-    ts: str | None = None
-
-
-def change_of(event: dict) -> Change:
-    channel_id = event.get("channel") or ""
-    subtype = event.get("subtype")
-    if subtype == "message_changed":
-        inner = event.get("message") or {}
-        if inner.get("subtype") == "tombstone":  # a thread parent deleted while it has replies
-            return Change("delete", ts=inner.get("ts"))
-        if "edited" not in inner or is_from_bot(inner):  # unfurls change nothing; bots are not captured
-            return Change("ignore")
-        inner = {**inner, "subtype": None if inner.get("subtype") in CAPTURED_SUBTYPES else inner.get("subtype")}
-        message = message_of(inner, channel_id)
-        return Change("edit", message) if message and message.edited_ts else Change("ignore")
-    if subtype == "message_deleted":
-        previous = event.get("previous_message") or {}
-        if is_from_bot(previous):
-            return Change("ignore")
-        return Change("delete", ts=event.get("deleted_ts") or previous.get("ts"))
-    message = message_of(event, channel_id)
-    return Change("new", message) if message else Change("ignore")
-
-
 def key_emoji_matches(reaction: str, key_emoji: str) -> bool:
-    return reaction.split("::", 1)[0] == key_emoji
+    return reaction.split("::", 1)[0] == key_emoji  # `pushpin::skin-tone-2` is still a pushpin
 
 
 # ---------------------------------------------------------------------------------------------
 # storing (idempotent)
 
 
-def apply_message_event(services: Services, event_id: str | None, event: dict) -> str:
+def apply_message_event(services: Services, event: MessageEvent) -> str:
     """Store what a message event means. Returns what happened (for logs and tests).
 
     A new message is keyed by (channel, ts), which absorbs redeliveries and backfill overlaps alike;
     edits and deletions are also remembered by event_id, and carry Slack's version timestamps.
     """
-    change = change_of(event)
-    if change.action == "ignore":
+    if event.action == "ignore":
         return "ignored"
-    channel_id = event.get("channel") or ""
     now = services.now()
     days = services.settings.capture_after_resolved_days
-    if change.action == "new":
-        m = change.message
+    if event.action == "new":
+        m = event.message
         assert m is not None
         stored = services.db.hot_write(lambda cursor: capture_sql.capture_message(
             cursor, m.channel_id, m.ts, m.author_id, m.text, from_slack_ts(m.ts), now,
@@ -118,38 +53,34 @@ def apply_message_event(services: Services, event_id: str | None, event: dict) -
             thread_ts=m.thread_ts, files=m.files))
         return "captured" if stored else "not stored (no incident here, or a repeat)"
     with services.db.write() as session:
-        incident_id = incidents.capturing_incident(session, channel_id, now, days)
+        incident_id = incidents.capturing_incident(session, event.channel_id, now, days)
         if incident_id is None:
             return "no incident"
-        if not messages.record_event(session, event_id, now):
+        if not messages.record_event(session, event.event_id, now):
             return "duplicate"
-        if change.action == "edit":
-            assert change.message is not None
-            return messages.edit_message(session, incident_id, change.message, from_slack_ts(change.message.ts), now)
-        assert change.ts
-        return messages.delete_message(session, incident_id, channel_id, change.ts, from_slack_ts(change.ts), now)
+        if event.action == "edit":
+            assert event.message is not None
+            return messages.edit_message(session, incident_id, event.message, from_slack_ts(event.message.ts), now)
+        assert event.ts
+        return messages.delete_message(session, incident_id, event.channel_id, event.ts, from_slack_ts(event.ts), now)
 
 
-def apply_reaction_event(services: Services, event_id: str | None, event: dict, present: bool) -> str:
-    item = event.get("item") or {}
-    if item.get("type") != "message" or not key_emoji_matches(
-        event.get("reaction", ""), services.settings.key_event_emoji
-    ):
-        return "ignored"
-    channel_id, ts, user = item.get("channel"), item.get("ts"), event.get("user")
-    if not (channel_id and ts and user):
+def apply_reaction_event(services: Services, reaction: ReactionEvent | None) -> str:
+    """Mark or unmark a message as a key event when the reaction is the key emoji."""
+    key_emoji = services.settings.key_event_emoji
+    if reaction is None or not key_emoji_matches(reaction.emoji, key_emoji):
         return "ignored"
     now = services.now()
     with services.db.write() as session:
-        incident_id = incidents.capturing_incident(session, channel_id, now, services.settings.capture_after_resolved_days)
+        incident_id = incidents.capturing_incident(session, reaction.channel_id, now,
+                                                  services.settings.capture_after_resolved_days)
         if incident_id is None:
             return "no incident"
-        if not messages.record_event(session, event_id, now):
+        if not messages.record_event(session, reaction.event_id, now):
             return "duplicate"
-        changed = messages.mark_key(
-            session, channel_id, ts, user, services.settings.key_event_emoji, present, event.get("event_ts") or ts
-        )
-        return ("marked" if present else "unmarked") if changed else "stale"
+        changed = messages.mark_key(session, reaction.channel_id, reaction.ts, reaction.user_id, key_emoji,
+                                   reaction.present, reaction.event_ts)
+        return ("marked" if reaction.present else "unmarked") if changed else "stale"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,23 +108,22 @@ def backfill(services: Services, client: WebClient, incident_id: int, channel_id
     return stored
 
 
-def _paged(call, key: str, **kwargs):
-    cursor = None
-    for _ in range(MAX_BACKFILL_PAGES):
-        response = call(limit=HISTORY_PAGE, cursor=cursor, **kwargs) if cursor else call(limit=HISTORY_PAGE, **kwargs)
-        yield from response.get(key) or []
-        cursor = (response.get("response_metadata") or {}).get("next_cursor")
-        if not cursor or not response.get("has_more", True):
-            break
+def _messages(first_page):
+    """The messages of a conversations.history / .replies answer and of the pages after it (at most
+    MAX_BACKFILL_PAGES): the SDK's response iterates over pages, asking for each next cursor itself."""
+    for page in islice(first_page, MAX_BACKFILL_PAGES):
+        yield from page.get("messages") or []
 
 
 def _history(client: WebClient, channel_id: str, oldest: datetime):
-    return _paged(client.conversations_history, "messages", channel=channel_id, oldest=f"{oldest.timestamp():.6f}")
+    return _messages(client.conversations_history(channel=channel_id, oldest=f"{oldest.timestamp():.6f}",
+                                                  limit=HISTORY_PAGE))
 
 
 def _replies(client: WebClient, channel_id: str, thread_ts: str, oldest: datetime):
-    for reply in _paged(client.conversations_replies, "messages", channel=channel_id, ts=thread_ts,
-                        oldest=f"{oldest.timestamp():.6f}"):
+    first_page = client.conversations_replies(channel=channel_id, ts=thread_ts,
+                                              oldest=f"{oldest.timestamp():.6f}", limit=HISTORY_PAGE)
+    for reply in _messages(first_page):
         if reply.get("ts") != thread_ts:
             yield reply
 

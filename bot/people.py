@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cachetools import LRUCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -22,6 +23,7 @@ from storage.db import Database, DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 FRESH_FOR = timedelta(hours=24)
+REMEMBERED = 10_000  # people kept in memory; past that, those not asked about for longest are forgotten
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class People:
         self.client = client
         self.default_zone = default_zone
         self.clock = clock
-        self._cache: dict[str, Person] = {}
-        self._lock = threading.Lock()
+        self._cache: LRUCache[str, Person] = LRUCache(maxsize=REMEMBERED)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def zone_of(self, user_id: str) -> ZoneInfo:
         person = self.get(user_id)
@@ -90,8 +92,6 @@ class People:
 
     def _remember(self, person: Person) -> None:
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
             self._cache[person.user_id] = person
 
 

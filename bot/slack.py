@@ -8,7 +8,9 @@ with Retry-After, 5xx answers and dropped connections, using slack-sdk's own ret
 from __future__ import annotations
 
 import logging
+import threading
 
+from cachetools import LRUCache, cached
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -51,22 +53,19 @@ def _token(settings: Settings) -> str | None:
 
 
 # A person's DM channel with the bot never changes: remember it, and spare conversations.open
-# (rate-limited at Tier 3, about 50 a minute) on every later sweep of this process.
-_dm_channels: dict[tuple[str, str], str] = {}
+# (rate-limited at Tier 3, about 50 a minute) on every later sweep of this process. Past the limit,
+# the channels not used for longest are forgotten.
+_dm_channels: LRUCache[tuple[str, str], str] = LRUCache(maxsize=50_000)
+_dm_lock = threading.Lock()  # cachetools' caches are not thread-safe
 
 
+@cached(_dm_channels, key=lambda client, user_id: (client.base_url, user_id), lock=_dm_lock)
 def open_dm(client: WebClient, user_id: str) -> str:
     """The id of the bot's DM channel with a person (conversations.open, remembered)."""
-    key = (client.base_url, user_id)
-    channel = _dm_channels.get(key)
-    if channel is None:
-        channel = client.conversations_open(users=user_id)["channel"]["id"]
-        if len(_dm_channels) > 50_000:
-            _dm_channels.clear()
-        _dm_channels[key] = channel
-    return channel
+    return client.conversations_open(users=user_id)["channel"]["id"]
 
 
 def forget_dm(client: WebClient, user_id: str) -> None:
     """Forget a remembered DM channel (after a failed post, in case the channel is the problem)."""
-    _dm_channels.pop((client.base_url, user_id), None)
+    with _dm_lock:
+        _dm_channels.pop((client.base_url, user_id), None)

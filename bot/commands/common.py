@@ -32,15 +32,20 @@ class Call:
 
     @classmethod
     def from_payload(cls, payload: dict) -> Call:
+        """Read a slash command's fields; one missing or not text reads as empty."""
+        def field(name: str) -> str:
+            value = payload.get(name)
+            return value if isinstance(value, str) else ""
+
         return cls(
-            command=payload.get("command", ""),
-            user_id=payload.get("user_id", ""),
-            channel_id=payload.get("channel_id", ""),
-            channel_name=payload.get("channel_name", ""),
-            text=T.storable(payload.get("text") or ""),
-            response_url=payload.get("response_url"),
-            trigger_id=payload.get("trigger_id"),
-            team_domain=payload.get("team_domain"),
+            command=field("command"),
+            user_id=field("user_id"),
+            channel_id=field("channel_id"),
+            channel_name=field("channel_name"),
+            text=T.storable(field("text")),
+            response_url=field("response_url") or None,
+            trigger_id=field("trigger_id") or None,
+            team_domain=field("team_domain") or None,
         )
 
     @property

@@ -1,4 +1,5 @@
-"""Action items, pure parts: due dates and `<text> [<@owner>] [due <date>]` (SPEC 6)."""
+"""Action items, pure parts: due dates (bot/due_dates.py), `<text> [<@owner>] [due <date>]`
+(bot/action_request.py), the list line (bot/action_blocks.py) and the job a button press queues."""
 
 import re
 from datetime import date, timedelta
@@ -7,7 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.actions import DUE_FORMS, DueError, describe_due, item_line, parse_action, parse_due
+from bot.action_blocks import item_line
+from bot.action_request import parse_action
+from bot.actions import rewrite_job
+from bot.due_dates import DUE_FORMS, DueError, describe_due, parse_due
+from bot.inbound import ButtonPress
 from storage.models import ActionItem
 
 MONDAY = date(2026, 11, 23)
@@ -132,3 +137,27 @@ def test_a_long_item_in_the_list_is_cut_before_it_is_escaped():
     many = ActionItem(id=4, incident_id=1, text="&amp;" * 5_000, owner_id=None, due=None)
     line = item_line(many, MONDAY).split("\n")[0]
     assert not re.search(r"&(?!amp;|lt;|gt;)", line) and len(line) <= 700
+
+
+# --- which message a button press rewrites --------------------------------------------------------
+
+DM_BLOCKS = ({"type": "section", "block_id": "reminder_item:7", "text": {"type": "mrkdwn", "text": "*#7* x"}},)
+
+
+def test_a_press_in_a_reminder_dm_rewrites_that_message_once_however_often_pressed():
+    press = ButtonPress("action_done", "U0BOB", "7", "reminder_buttons:7", channel_id="D0BOB",
+                        message_ts="1700000700.001000", message_text="Overdue", message_blocks=DM_BLOCKS)
+    job, key = rewrite_job(press, 7, None, None, None)
+    assert (job["channel"], job["ts"], job["digest"], job["blocks"]) == ("D0BOB", "1700000700.001000", [7],
+                                                                         list(DM_BLOCKS))
+    assert key == "rewrite:D0BOB:1700000700.001000"  # queued rewrites of one message collapse into one
+
+
+def test_a_press_in_an_ephemeral_message_is_rewritten_through_its_response_url_or_not_at_all():
+    press = ButtonPress("action_done", "U0BOB", "7", "reminder_buttons:7", channel_id="C0INC01",
+                        message_ts="1700000700.001000", ephemeral=True, response_url="https://hooks.example/1")
+    job, key = rewrite_job(press, 7, None, None, None)
+    assert (job["response_url"], job["text"], key) == ("https://hooks.example/1", "Overdue action items", None)
+    no_url = ButtonPress("action_done", "U0BOB", "7", "action_item_buttons:7")
+    item = ActionItem(id=7, incident_id=1, text="x", status="done")
+    assert rewrite_job(no_url, 7, item, [item], MONDAY) == (None, None)

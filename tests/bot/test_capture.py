@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import capture
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_requests as sr
 
@@ -207,3 +208,41 @@ def test_a_failed_store_answers_500_so_slack_redelivers(bot, channel):
     assert bot.event(event).status == 500
     assert bot.event(event, retry_num=1).status == 200
     assert [i.text for i in messages(bot)] == ["arrives during an outage"]
+
+
+def _war_room_with_history(standin, messages: int, replies: int) -> list[str]:
+    """A channel whose history has `messages` messages, the newest with `replies` thread replies."""
+    standin.add_channel("C0WAR", "war-room")
+    now = int(datetime.now(UTC).timestamp())
+    texts = [f"message {n}" for n in range(messages)]
+    history = [{"type": "message", "user": "U0USER2", "text": t, "ts": f"{now - 600 + n}.000100"}
+               for n, t in enumerate(texts)]
+    parent = history[-1]
+    parent["reply_count"] = replies
+    thread = [{"type": "message", "user": "U0USER3", "text": f"reply {n}", "ts": f"{now - 100 + n}.000200",
+               "thread_ts": parent["ts"]} for n in range(replies)]
+    standin.history["C0WAR"] = history
+    standin.replies[("C0WAR", parent["ts"])] = [dict(parent), *thread]
+    return texts + [r["text"] for r in thread]
+
+
+def test_a_backfill_reads_every_page_of_history_and_of_threads(make_bot, standin, monkeypatch):
+    monkeypatch.setattr(capture, "HISTORY_PAGE", 20)
+    expected = _war_room_with_history(standin, messages=45, replies=30)
+    bot = make_bot(incident_channel_mode="current", backfill_minutes=60)
+    bot.command("start Payments down", channel_id="C0WAR", channel_name="war-room")
+    bot.drain()
+    assert sorted(i.text for i in messages(bot)) == sorted(expected)
+    assert [c.params.get("cursor") for c in standin.calls_to("conversations.history")] == [None, "20", "40"]
+    assert [c.params.get("cursor") for c in standin.calls_to("conversations.replies")] == [None, "20"]
+
+
+def test_a_backfill_stops_after_its_page_limit(make_bot, standin, monkeypatch):
+    monkeypatch.setattr(capture, "HISTORY_PAGE", 20)
+    monkeypatch.setattr(capture, "MAX_BACKFILL_PAGES", 2)
+    _war_room_with_history(standin, messages=45, replies=0)
+    bot = make_bot(incident_channel_mode="current", backfill_minutes=60)
+    bot.command("start Payments down", channel_id="C0WAR", channel_name="war-room")
+    bot.drain()
+    assert len(standin.calls_to("conversations.history")) == 2
+    assert len(messages(bot)) == 40  # the newest 40: history comes newest first

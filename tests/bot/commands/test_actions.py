@@ -7,8 +7,8 @@ import re
 from datetime import UTC, date, datetime
 
 from bot import cli
-from bot.actions import DUE_FORMS
 from bot.commands.common import NO_INCIDENT
+from bot.due_dates import DUE_FORMS
 from storage import action_items
 from storage.models import ActionItem
 from tests.bot.commands.test_incident import open_incident
