@@ -8,7 +8,6 @@ of them.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from datetime import datetime
 
 from bot.config import ConfigError, Settings
 from bot.services import Services, build_services, system_clock
+from bot.socket_mode import run_socket_mode  # noqa: F401 - the runners live beside this module
+from bot.start_checks import check_bot_token  # noqa: F401
 from bot.web import MAX_BODY_BYTES, SlackRequest, dispatch, wsgi_app  # noqa: F401 - the WSGI app lives there
 from storage.db import Database, DatabaseUnavailable
 
@@ -104,37 +105,4 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
         log.info("incident-bot stopping")
         if runtime is not None:
             runtime.close()
-        log.info("incident-bot stopped cleanly")
-
-
-# ---------------------------------------------------------------------------------------------
-# Socket Mode
-
-
-def run_socket_mode(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Connect over Socket Mode and serve until SIGTERM/SIGINT (or `stop` is set)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-    from slack_sdk import WebClient
-
-    runtime = Runtime(settings)
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-    handler = SocketModeHandler(
-        runtime.app,
-        app_token=settings.slack_app_token.get_secret_value(),
-        web_client=WebClient(base_url=settings.slack_api_url, timeout=10),
-        concurrency=settings.web_threads,
-        logger=logging.getLogger("bot.socket_mode"),
-    )
-    runtime.start_background()
-    try:
-        handler.connect()
-        log.info("incident-bot connected (Socket Mode)")
-        stop.wait()
-    finally:
-        log.info("incident-bot stopping")
-        handler.close()
-        runtime.close()
         log.info("incident-bot stopped cleanly")
