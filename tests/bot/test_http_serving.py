@@ -1,4 +1,4 @@
-"""Slow clients over real sockets: connections that trickle their headers must not keep Slack waiting."""
+"""The HTTP server over real sockets: slow clients must not keep Slack waiting; start-up failures are one line."""
 
 from __future__ import annotations
 
@@ -78,3 +78,18 @@ def test_two_hundred_slow_clients_do_not_delay_a_command(tmp_path, standin):
         server.close()
     items = json.loads(cli(f"sqlite:///{tmp_path}/bot.db", "timeline", "1", "--json").stdout)
     assert [i["text"] for i in items if i["kind"] == "log"] == ["slow clients everywhere"]
+
+
+def test_a_port_in_use_stops_start_up_with_one_clear_line(tmp_path, standin):
+    with socket.create_server(("0.0.0.0", 0)) as taken:
+        port = taken.getsockname()[1]
+        process = BotProcess({"SLACK_API_URL": standin.api_url, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db"},
+                             port=port)
+        try:
+            process.start(wait=False)
+            assert process.proc.wait(30) == 2
+            output = process.output()
+            assert output.strip().splitlines()[-1].startswith(f"incident-bot: PORT {port} cannot be used")
+            assert "Traceback" not in output
+        finally:
+            process.close()
