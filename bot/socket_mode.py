@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from contextlib import contextmanager
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -57,7 +56,6 @@ def run_socket_mode(settings: Settings, stop: threading.Event | None = None) -> 
     try:
         _connect(handler, settings)
     except BaseException:
-        handler.close()
         runtime.close()
         raise
     log.info("incident-bot connected (Socket Mode)")
@@ -84,33 +82,38 @@ def _handler(settings: Settings, runtime):
 
 
 def _connect(handler, settings: Settings) -> None:
-    """Open the connection and wait for Slack's `hello`; raise ConfigError or StartFailure if not."""
+    """Open the connection and wait for Slack's `hello`; raise ConfigError or StartFailure if not.
+
+    Until then the SDK's own log lines are held back (it logs each failed attempt and reconnects in
+    the background); on success they are dropped, on failure the last one becomes the reason given,
+    and they stay held while the process stops.
+    """
     hello, failed = threading.Event(), []
     handler.client.message_listeners.append(lambda _c, message, _r: message.get("type") == "hello" and hello.set())
     handler.client.on_error_listeners.append(lambda error: (failed.append(error), hello.set()))
-    with _held(sdk_log) as held:
+    held = _Held()
+    sdk_log.addFilter(held)
+    try:
         handler.client.wss_uri = connection_url(settings)
         handler.connect()
         hello.wait(HELLO_TIMEOUT_S)
+    except BaseException:
+        handler.close()
+        raise
     if failed or not hello.is_set():
-        reason = reason(failed[0]) if failed else (held[-1] if held else f"no hello within {HELLO_TIMEOUT_S} s")
-        raise StartFailure(f"Slack did not accept the Socket Mode connection ({reason}): "
+        handler.close()
+        why = reason(failed[0]) if failed else held.last or f"no hello within {HELLO_TIMEOUT_S} s"
+        raise StartFailure(f"Slack did not accept the Socket Mode connection ({why}): "
                            "check the network (outbound WebSocket to wss-primary.slack.com), then start again")
+    sdk_log.removeFilter(held)
 
 
-@contextmanager
-def _held(logger: logging.Logger):
-    """Hold back the SDK's warnings and errors while connecting: the outcome is said once, by the caller."""
-    held: list[str] = []
+class _Held(logging.Filter):
+    """Drops every record, remembering the last warning or error."""
 
-    def hold(record: logging.LogRecord) -> bool:
+    last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
-            held.append(record.getMessage())
-            return False
-        return True
-
-    logger.addFilter(hold)
-    try:
-        yield held
-    finally:
-        logger.removeFilter(hold)
+            self.last = record.getMessage()
+        return False

@@ -15,7 +15,8 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.config import ConfigError, Settings
 
-_QUIET = logging.Logger("incident-bot.quiet", logging.CRITICAL + 1)  # registered nowhere, prints nothing
+_QUIET = logging.getLogger("bot.start_checks.sdk")
+_QUIET.setLevel(logging.CRITICAL + 1)  # prints nothing, whatever LOG_LEVEL says
 
 
 class StartFailure(SystemExit):

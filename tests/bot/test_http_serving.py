@@ -1,4 +1,4 @@
-"""The HTTP server over real sockets: slow clients must not keep Slack waiting; start-up failures are one line."""
+"""The HTTP server over real sockets: slow clients never keep Slack waiting; start-up failures are one line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from typing import Self
 
 import pytest
 
@@ -29,7 +30,7 @@ class Trickle:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trickle", daemon=True)
 
-    def __enter__(self) -> Trickle:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

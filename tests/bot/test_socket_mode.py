@@ -124,3 +124,19 @@ def test_an_unreachable_slack_at_start_is_one_line(tmp_path, app_token):
         assert lines[0].startswith(f"incident-bot: Slack at {dead} did not answer") and "Connection refused" in lines[0]
     finally:
         process.close()
+
+
+def test_a_socket_mode_connection_slack_never_accepts_is_one_line(database_url, standin):
+    standin.ws_url = f"ws://127.0.0.1:{free_port()}/link/?ticket=t"  # nothing listens there
+    process = socket_process(database_url, standin)
+    try:
+        process.start(wait=False)
+        assert process.proc.wait(60) == 1
+        output = process.output()
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("incident-bot: Slack did not accept the Socket Mode connection"), output
+        assert "Connection refused" in last
+        assert "connected (Socket Mode)" not in output and "Traceback" not in output
+        assert "Failed to establish" not in output  # the SDK's own error line is said once, by us
+    finally:
+        process.close()
