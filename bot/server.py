@@ -88,7 +88,8 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
     runtime = Runtime(settings) if make_wsgi is None else None
     application = make_wsgi() if runtime is None else wsgi_app(runtime.app, runtime.db)
     try:
-        server = HttpServer(application, port=settings.port, threads=settings.web_threads)
+        server = HttpServer(application, port=settings.port, threads=settings.web_threads,
+                            max_body=MAX_BODY_BYTES)
     except OSError as exc:
         if runtime is not None:
             runtime.close()
