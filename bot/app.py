@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import actions, capture, interactions
+from bot import actions, capture, interactions, rate_limited
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
 from bot.inbound import MessageEvent, ReactionEvent
@@ -39,6 +39,7 @@ def build_app(services: Services) -> App:
         listener_executor=ThreadPoolExecutor(max_workers=settings.web_threads, thread_name_prefix="bolt"),
         logger=logging.getLogger("bot.bolt"),
     )
+    app.use(rate_limited.AppRateLimited(services))  # answered 200 before any listener is tried
     register(app, services)
     return app
 

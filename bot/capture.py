@@ -149,12 +149,14 @@ def _store_history_message(services: Services, incident_id: int, channel_id: str
 CATCH_UP_MARGIN = timedelta(minutes=1)
 
 
-def queue_catch_up(services: Services, since: datetime | None = None) -> int:
+def queue_catch_up(services: Services, since: datetime | None = None, *, delay: timedelta = timedelta(0),
+                   reason: str = "catch-up") -> int:
     """Queue a backfill of every capturing incident's channel, for what Slack will not deliver again.
 
     Each channel is read from its newest stored message (or the incident's start), however long ago
-    that was, or from `since` (when a database outage began) if that is earlier. Returns how many
-    channels were queued.
+    that was, or from `since` (when a database outage began) if that is earlier. The backfill runs
+    after `delay` (once the window to read back is over); a catch-up for the same `reason` that is
+    still waiting absorbs this one. Returns how many channels were queued.
     """
     now = services.now()
     cutoff = incidents.capture_cutoff(now, services.settings.capture_after_resolved_days)
@@ -168,7 +170,7 @@ def queue_catch_up(services: Services, since: datetime | None = None) -> int:
             oldest = start - CATCH_UP_MARGIN
             outbox_jobs.enqueue(session, "backfill", {"incident_id": incident_id, "channel_id": channel_id,
                                                   "oldest": f"{oldest.timestamp():.6f}", "threads": True},
-                            now, coalesce_key=f"catch-up:{channel_id}")
+                            now, coalesce_key=f"{reason}:{channel_id}", delay=delay)
     if channels:
         log.info("catching up %s incident channel(s) from history", len(channels))
     return len(channels)

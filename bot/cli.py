@@ -82,22 +82,13 @@ def _database(settings: Settings, *, migrate: bool = True) -> Database:
 
 
 def cmd_run(args, settings: Settings) -> int:
-    from slack_sdk.errors import SlackApiError, SlackClientError
-
-    from bot.server import run_http, run_socket_mode
-    from bot.slack import background_client
+    from bot.server import check_bot_token, run_http, run_socket_mode
 
     settings.require_server()
     log.info("database: %s", redacted(Database(settings.database_url).url))
     db = _database(settings)
     db.dispose()  # the serving process opens its own connections
-    try:
-        auth = background_client(settings).auth_test()
-    except SlackApiError as exc:
-        error = (exc.response or {}).get("error")
-        raise ConfigError(f"SLACK_BOT_TOKEN was rejected by Slack ({error}): copy the bot token again") from None
-    except (SlackClientError, OSError) as exc:
-        raise ConfigError(f"SLACK_API_URL {settings.slack_api_url} did not answer ({exc})") from None
+    auth = check_bot_token(settings)  # or one line: a rejected token (exit 2), Slack not answering (exit 1)
     log.info("connected to Slack as %s in %s", auth.get("user"), auth.get("team"))
     if settings.socket_mode:
         run_socket_mode(settings)

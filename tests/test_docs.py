@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAGES = sorted((REPO / "docs").glob("*.md"))
 # Pages another change adds; a link to one is allowed to dangle until it lands.
-PAGES_ADDED_ELSEWHERE = {"serving.md"}
+PAGES_ADDED_ELSEWHERE: set[str] = set()
 
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")

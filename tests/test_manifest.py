@@ -35,6 +35,7 @@ METHOD_SCOPES = {
     "views_update": None,
     "views_push": None,
     "auth_test": None,
+    "apps_connections_open": None,  # Socket Mode: the app-level token's connections:write, no bot scope
 }
 EVENT_SCOPES = {
     "message.channels": "channels:history",

@@ -4,15 +4,18 @@ which sends a slash command and an event envelope and reads the bot's acks."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from tests.bot.test_server import cli
 from tests.support import slack_requests as sr
-from tests.support.process import BotProcess
+from tests.support.process import BotProcess, free_port
 from tests.support.socket_standin import SocketModeStandIn
 
 pytestmark = pytest.mark.slow
+
+APP_TOKEN = "xapp-1-A0001-socket-mode-token"
 
 
 @pytest.fixture
@@ -59,3 +62,81 @@ def test_commands_and_events_over_socket_mode(database_url, standin, socket_stan
     items = json.loads(cli(database_url, "timeline", "1", "--json").stdout)
     assert [i["text"] for i in items if i["kind"] == "message"] == ["said over the socket"]
     assert [i["text"] for i in items if i["kind"] == "log"] == ["payload errors"]
+
+
+def socket_process(database_url: str, standin, **env) -> BotProcess:
+    return BotProcess({"SLACK_API_URL": standin.api_url, "DATABASE_URL": database_url,
+                       "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_SIGNING_SECRET": "", **env})
+
+
+def wait_for_output(process: BotProcess, text: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in process.output():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_connected_is_said_only_once_slack_said_hello(database_url, standin, socket_standin):
+    socket_standin.release_hello.clear()
+    process = socket_process(database_url, standin)
+    try:
+        process.start(wait=False)
+        assert socket_standin.opened.wait(30), process.output()
+        # the WebSocket is open but Slack has not accepted it yet: the log must not claim more
+        assert not wait_for_output(process, "connected (Socket Mode)", timeout=1.5), process.output()
+        socket_standin.release_hello.set()
+        assert wait_for_output(process, "connected (Socket Mode)", timeout=10), process.output()
+        assert process.terminate() == 0
+    finally:
+        process.close()
+
+
+def test_a_rejected_app_token_stops_start_up_with_one_clear_line(database_url, standin, socket_standin):
+    standin.fail("apps.connections.open", "invalid_auth", times=None)
+    process = socket_process(database_url, standin)
+    try:
+        process.start(wait=False)
+        assert process.proc.wait(30) == 2
+        output = process.output()
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("incident-bot: SLACK_APP_TOKEN was rejected by Slack (invalid_auth)")
+        assert "connections:write" in last  # what to do next
+        assert "Traceback" not in output and "stopped cleanly" not in output and "WSS URL" not in output
+        assert APP_TOKEN not in output
+        assert not socket_standin.opened.is_set()
+    finally:
+        process.close()
+
+
+@pytest.mark.parametrize("app_token", [APP_TOKEN, ""], ids=["socket-mode", "http"])
+def test_an_unreachable_slack_at_start_is_one_line(tmp_path, app_token):
+    dead = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
+    process = BotProcess({"SLACK_API_URL": dead, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+                          "SLACK_APP_TOKEN": app_token})
+    try:
+        process.start(wait=False)
+        assert process.proc.wait(60) == 1
+        lines = [line for line in process.output().splitlines()
+                 if line.strip() and "alembic" not in line and "bot.cli: database:" not in line]
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"incident-bot: Slack at {dead} did not answer") and "Connection refused" in lines[0]
+    finally:
+        process.close()
+
+
+def test_a_socket_mode_connection_slack_never_accepts_is_one_line(database_url, standin):
+    standin.ws_url = f"ws://127.0.0.1:{free_port()}/link/?ticket=t"  # nothing listens there
+    process = socket_process(database_url, standin)
+    try:
+        process.start(wait=False)
+        assert process.proc.wait(60) == 1
+        output = process.output()
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("incident-bot: Slack did not accept the Socket Mode connection"), output
+        assert "Connection refused" in last
+        assert "connected (Socket Mode)" not in output and "Traceback" not in output
+        assert "Failed to establish" not in output  # the SDK's own error line is said once, by us
+    finally:
+        process.close()

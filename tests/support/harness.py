@@ -33,6 +33,7 @@ def call_wsgi(application, body: str, headers: dict, path: str = "/slack/events"
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "wsgi.url_scheme": "http",
+        "SERVER_PROTOCOL": "HTTP/1.1",
     }
     for name, value in headers.items():
         if name.lower() != "content-type":

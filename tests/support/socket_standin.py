@@ -14,7 +14,10 @@ from websockets.sync.server import serve
 class SocketModeStandIn:
     def __init__(self):
         self.acks: queue.Queue = queue.Queue()
-        self.connected = threading.Event()
+        self.opened = threading.Event()  # the WebSocket handshake is done
+        self.connected = threading.Event()  # and `hello` was sent: Slack accepted the connection
+        self.release_hello = threading.Event()  # clear it to hold `hello` back
+        self.release_hello.set()
         self.closed_with: Exception | None = None  # why the client's connection ended, if it did
         self._ws = None
         self._server = None
@@ -35,6 +38,9 @@ class SocketModeStandIn:
 
     def _handle(self, ws) -> None:
         self._ws = ws
+        self.opened.set()
+        if not self.release_hello.wait(30):
+            return
         ws.send(json.dumps({"type": "hello", "num_connections": 1,
                             "debug_info": {"host": "applink-standin"}, "connection_info": {"app_id": "A0001"}}))
         self.connected.set()
