@@ -4,6 +4,7 @@ finished, retried or given up (bot/outbox.py runs them)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -59,8 +60,10 @@ def enqueue(
     session.flush()
 
 
-def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxJob]:
-    """Atomically lease due jobs for `owner`. Concurrent claimers never get the same job."""
+def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int, *,
+               kinds: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[OutboxJob]:
+    """Atomically lease due jobs for `owner`: of `kinds` (None: any) but not of `exclude`.
+    Concurrent claimers never get the same job."""
     due = (
         select(OutboxJob.id)
         .where(OutboxJob.done_at.is_(None))
@@ -69,6 +72,10 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
         .order_by(OutboxJob.next_attempt_at, OutboxJob.id)
         .limit(limit)
     )
+    if kinds is not None:
+        due = due.where(OutboxJob.kind.in_(list(kinds)))
+    if exclude:
+        due = due.where(OutboxJob.kind.not_in(list(exclude)))
     if sql.dialect(session) == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -116,6 +123,13 @@ def postpone_job(session: Session, job_id: int, owner: str, retry_at: datetime) 
     )
 
 
+def give_back_jobs(session: Session, job_ids: Collection[int], owner: str) -> None:
+    """Release leased jobs that were not started, without counting the attempt."""
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_(list(job_ids)), OutboxJob.lease_owner == owner, OutboxJob.done_at.is_(None))
+        .values(lease_until=None, attempts=OutboxJob.attempts - 1)
+    )
 
 
 def forget_jobs_done_before(session: Session, cutoff: datetime) -> int:
