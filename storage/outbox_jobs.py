@@ -77,7 +77,11 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
     if exclude:
         due = due.where(OutboxJob.kind.not_in(list(exclude)))
     if sql.dialect(session) == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # A CTE that is computed once. As `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`, PostgreSQL
+        # may run the subquery again for each row it updates; each run skips the rows this statement
+        # already updated and returns the next n, so one claim leased every due job, whatever `limit`.
+        chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        due = select(chosen.c.id)
     stmt = (
         sa.update(OutboxJob)
         .where(OutboxJob.id.in_(due.scalar_subquery()))

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from storage import action_items, incidents, overdue, profiles
+from storage import action_items, incidents, outbox_jobs, overdue, profiles
 from storage.db import Database, DatabaseUnavailable
 from storage.models import ActionItem, Incident, Milestone, PostmortemDraft
 
@@ -136,6 +136,18 @@ def test_concurrent_claims_never_share_an_item(database_url):
     finally:
         for db in databases:
             db.dispose()
+
+
+def test_one_claim_leases_at_most_a_batch_so_several_drainers_share_a_sweeps_dms(db):
+    with db.write() as session:
+        for n in range(30):
+            outbox_jobs.enqueue(session, "reminder_digest", {"recipient": f"U{n}"}, NOW)
+    claimed = []
+    for owner in ("a", "b", "c", "d"):
+        with db.write() as session:
+            claimed.append([j.id for j in outbox_jobs.claim_jobs(session, owner, NOW, timedelta(minutes=2), 10)])
+    assert [len(ids) for ids in claimed] == [10, 10, 10, 0]
+    assert len({i for ids in claimed for i in ids}) == 30
 
 
 def test_close_and_snooze_only_touch_open_items(db):
