@@ -60,6 +60,26 @@ def enqueue(
     session.flush()
 
 
+def enqueue_once(session: Session, kind: str, payload: dict, now: datetime, key: str) -> bool:
+    """Add a job unless an unfinished job with the same idempotency `key` exists. True when added.
+
+    One INSERT … ON CONFLICT DO NOTHING against a unique index on the key of unfinished jobs: callers
+    racing in several processes add one job between them. Once that job is done (or given up), the key
+    is free again.
+    """
+    stmt = (
+        sql.insert_for(session, OutboxJob)
+        .values(kind=kind, payload=json.dumps(payload), idempotency_key=key, attempts=0, failed=False,
+                next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"], index_where=OutboxJob.done_at.is_(None))
+        .returning(OutboxJob.id)
+    )
+    added = session.execute(stmt).first() is not None
+    if added:
+        session.info[JOBS_QUEUED] = True
+    return added
+
+
 def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int, *,
                kinds: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[OutboxJob]:
     """Atomically lease due jobs for `owner`: of `kinds` (None: any) but not of `exclude`.

@@ -9,18 +9,16 @@ a Slack call and before the job is recorded as done makes the outbox run it agai
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from functools import partial
 
-from slack_sdk.webhook import WebhookClient
-
-from bot import actions
-from bot.jobs import channel, header, people, prompts, rewrites
+from bot import actions, reminders
+from bot.jobs import channel, header, people, prompts, reminder_dms, rewrites
+from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
 
-log = logging.getLogger(__name__)
+__all__ = ["JOBS", "LANES", "handlers", "report_give_up"]
 
 Job = Callable[[Services, dict], None]
 
@@ -35,25 +33,15 @@ JOBS: dict[str, Job] = {
     "prompt_dm": prompts.prompt_dm,
     "upload_draft": prompts.upload_draft,
     actions.REWRITE_JOB: rewrites.rewrite_message,
+    reminders.DIGEST_JOB: reminder_dms.remind,
+    reminders.NUDGE_JOB: reminder_dms.nudge,
 }
+
+# A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding
+# up the jobs of live incidents (and those from holding up reminders).
+LANES = [reminder_dms.KINDS]
 
 
 def handlers(services: Services) -> dict[str, Handler]:
     """The job kinds this bot knows, bound to its services (what the outbox runs)."""
     return {kind: partial(job, services) for kind, job in JOBS.items()}
-
-
-def report_give_up(services: Services) -> Callable[[str, dict, str], None]:
-    """When a job is given up, tell the person who asked for it (through their response_url)."""
-
-    def report(kind: str, payload: dict, error: str) -> None:
-        log.error("outbox job %s given up: %s", kind, error)
-        response_url = payload.get("response_url")
-        if response_url:
-            WebhookClient(response_url, timeout=5).send(
-                text=f":warning: {payload.get('failure_text') or 'A Slack update failed'} (`{error}`). "
-                     "What you recorded is stored; nothing was lost.",
-                response_type="ephemeral",
-            )
-
-    return report
