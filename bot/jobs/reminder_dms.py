@@ -23,7 +23,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.jobs.errors import PERMANENT_ERRORS, slack_error
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Outbox, PermanentFailure
-from bot.reminders import DIGEST_JOB, NUDGE_JOB, Digest, Message, digest_messages, nudge_message, select_digests
+from bot.reminders import (
+    DIGEST_JOB,
+    NUDGE_JOB,
+    Digest,
+    Message,
+    digest_messages,
+    nudge_message,
+    select_digests,
+)
 from bot.services import Services
 from bot.slack import forget_dm, open_dm
 from storage import overdue

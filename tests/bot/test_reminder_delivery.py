@@ -8,22 +8,30 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from bot import reminders
 from bot.jobs import reminder_dms
 from storage import action_items
 from storage.models import ActionItem
-from tests.bot.test_reminders import (  # noqa: F401 - `setup` is a fixture
+from tests.bot.test_reminders import (
     NOW,
     add_item,
+    bots_on_a_frozen_clock,
     dm_item_ids,
     dms,
     item,
     nudges,
     resolve,
-    setup,
     sweep,
 )
 from tests.support import rows
+
+
+@pytest.fixture
+def setup(make_bot, standin):
+    """A bot on a frozen clock with one incident (commander U0USER1) and no Slack calls recorded yet."""
+    return bots_on_a_frozen_clock(make_bot, standin)
 
 
 def waiting(bot, kind: str) -> list:
