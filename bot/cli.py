@@ -221,15 +221,19 @@ def cmd_postmortem(args, settings: Settings) -> int:
 
 
 def cmd_reminders(args, settings: Settings) -> int:
-    """One sweep now (e.g. from cron with REMINDERS_ENABLED=false). Exit 1 when a DM failed."""
+    """One sweep now (e.g. from cron with REMINDERS_ENABLED=false): queue the reminders that are due,
+    deliver them here, and say what was sent. Exit 1 when a DM failed."""
     from bot import reminders
+    from bot.jobs import reminder_dms
     from bot.services import build_services
     from storage.db import DatabaseUnavailable
 
     settings.require_slack()
     db = _database(settings)
     try:
-        result = reminders.sweep(build_services(settings, db))
+        services = build_services(settings, db)
+        reminders.sweep(services)
+        result = reminder_dms.deliver_now(services)
     except DatabaseUnavailable as exc:
         print(f"incident-bot: the database did not answer ({exc}); nothing more was sent, run the sweep again",
               file=sys.stderr)

@@ -1,21 +1,33 @@
 """The durable outbox: Slack side effects the reply does not need, done in the background.
 
 A listener writes its change and the jobs it implies in one transaction (storage.outbox_jobs.enqueue),
-acknowledges, and wakes the drainer. The drainer leases due jobs with one atomic conditional update
-(so several replicas never run the same job at once), runs each job's handler, and records the
-outcome; a failure is retried with exponential backoff, a restart simply finds the jobs still due.
-A crash between a Slack call and recording it can repeat that call once the lease expires, so
-handlers are written to be harmless when repeated (chat.update, invites, backfill).
+and the database wakes the drainer when that transaction commits. A job queued with an idempotency
+key (storage.outbox_jobs.enqueue_once) is added only if no unfinished job has that key: the reminder
+sweep queues one DM job per person however many replicas sweep at once.
+
+The drainer leases due jobs with one atomic conditional update (so several replicas never run the
+same job at once), runs each job's handler, and records the outcome; a failure is retried with
+exponential backoff and given up after MAX_ATTEMPTS (or at once, for a PermanentFailure), when
+`on_give_up` reports it; a restart simply finds the jobs still due. A job is started only while at
+least half of its lease is left. A crash between a Slack call and recording it can repeat that call
+once the lease expires: Slack calls cannot join a database transaction. So handlers are written to be
+harmless when repeated (chat.update, invites, backfill), or record what they sent as soon as it is
+sent (reminder DMs), which narrows the repeat to that one call.
+
+Lanes: kinds named in a lane are drained by a thread of their own beside the main drainer.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage import messages, outbox_jobs
@@ -48,6 +60,14 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 12)), BACKOFF_CAP)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """Which jobs one drainer thread leases."""
+
+    kinds: frozenset[str] | None  # None: any kind
+    exclude: frozenset[str] = frozenset()
+
+
 class Outbox:
     def __init__(
         self,
@@ -61,7 +81,16 @@ class Outbox:
         poll_seconds: float = 1.0,
         outage=None,
         after_outage: Callable[[], None] | None = None,
+        lanes: Sequence[Collection[str]] = (),
+        kinds: Collection[str] | None = None,
     ):
+        """`kinds`: run only jobs of these kinds (None: every job; one without a handler is given up).
+
+        `lanes`: groups of kinds that a thread of their own drains beside the main drainer, so that a
+        burst of them (a reminder sweep's DMs) neither waits behind nor holds up the jobs people are
+        watching for (a header refresh). A lane polls every `poll_seconds`; commits wake only the main
+        drainer, so the hot paths pay for one drainer's claim per commit, as before.
+        """
         self.db = db
         self.handlers = handlers
         self.clock = clock
@@ -73,38 +102,48 @@ class Outbox:
         self.outage = outage
         self.after_outage = after_outage
         self.owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._claims = 0
+        self._everything = _Claim(frozenset(kinds) if kinds is not None else None)
+        laned = frozenset(k for lane in lanes for k in lane)
+        self._drainers = [(_Claim(self._everything.kinds, laned), True)] + [
+            (_Claim(frozenset(lane) if kinds is None else frozenset(lane) & self._everything.kinds), False)
+            for lane in lanes]
+        self._claims = itertools.count(1)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._last_housekeeping: datetime | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread and self._thread.is_alive():
+        if any(t.is_alive() for t in self._threads):
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(claim, main), name="outbox" if main else "outbox-lane",
+                             daemon=True)
+            for claim, main in self._drainers]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _run(self) -> None:
+    def _run(self, claim: _Claim, main: bool) -> None:
         while not self._stop.is_set():
             try:
-                worked = self.drain_once()
-                self._housekeeping()
-                if self.outage is not None and self.outage.active and self.after_outage is not None:
-                    self.after_outage()
+                worked = self._drain_once(claim)
+                if main:
+                    self._housekeeping()
+                    if self.outage is not None and self.outage.active and self.after_outage is not None:
+                        self.after_outage()
             except DatabaseUnavailable as exc:
                 log.warning("outbox: database unavailable (%s); retrying", exc)
                 if self.outage is not None:
@@ -115,26 +154,26 @@ class Outbox:
                 worked = 0
             if worked:
                 continue  # there may be more
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+            if main:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+            else:
+                self._stop.wait(self.poll_seconds)
 
     # -- draining -------------------------------------------------------------------------------
 
     def drain_once(self) -> int:
-        """Lease and run one batch of due jobs. Returns how many ran."""
-        self._claims += 1
-        owner = f"{self.owner_prefix}-{self._claims}"
-        now = self.clock()
-        with self.db.write() as session:
-            jobs = outbox_jobs.claim_jobs(session, owner, now, self.lease, self.batch)
-        for job in jobs:
-            if self._stop.is_set():
-                break  # leases expire; another run picks them up
-            self._run_job(job.id, job.kind, job.payload, job.attempts, owner)
-        return len(jobs)
+        """Lease and run one batch of due jobs (of any lane). Returns how many ran."""
+        return self._drain_once(self._everything)
 
-    def drain(self, max_rounds: int = 100) -> int:
-        """Run jobs until none is due (for the CLI and tests). Returns how many ran."""
+    def drain(self, max_rounds: int = 100, workers: int = 1) -> int:
+        """Run jobs until none is due, in `workers` threads (for the CLI and tests). Returns how many ran."""
+        if workers <= 1:
+            return self._drain_rounds(max_rounds)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-drain") as pool:
+            return sum(f.result() for f in [pool.submit(self._drain_rounds, max_rounds) for _ in range(workers)])
+
+    def _drain_rounds(self, max_rounds: int) -> int:
         total = 0
         for _ in range(max_rounds):
             ran = self.drain_once()
@@ -142,6 +181,24 @@ class Outbox:
             if not ran:
                 break
         return total
+
+    def _drain_once(self, claim: _Claim) -> int:
+        owner = f"{self.owner_prefix}-{next(self._claims)}"
+        claimed_at = self.clock()
+        with self.db.write() as session:
+            jobs = outbox_jobs.claim_jobs(session, owner, claimed_at, self.lease, self.batch,
+                                          kinds=claim.kinds, exclude=claim.exclude)
+        for index, job in enumerate(jobs):
+            if self._stop.is_set():
+                break  # leases expire; another run picks them up
+            if self.clock() - claimed_at > self.lease / 2:
+                # The batch ran long: what is left would start on a lease about to run out, when another
+                # drainer may take the same job. Give it back for a fresh lease instead.
+                with self.db.write() as session:
+                    outbox_jobs.give_back_jobs(session, [j.id for j in jobs[index:]], owner)
+                break
+            self._run_job(job.id, job.kind, job.payload, job.attempts, owner)
+        return len(jobs)
 
     def _run_job(self, job_id: int, kind: str, payload_text: str, attempts: int, owner: str) -> None:
         payload = json.loads(payload_text or "{}")

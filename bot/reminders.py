@@ -1,14 +1,17 @@
-"""Reminder DMs for overdue action items, and the postmortem nudge (SPEC 6).
+"""Reminder DMs for overdue action items, and the postmortem nudge: what is due, and the sweep.
 
 Selection is pure (plain values in, digests out): an open item is reminded when the date in its
 owner's zone is past its due date, it is not snoozed, and it was not reminded within
 REMINDER_REPEAT_HOURS. Each person gets one digest per sweep; an item without owner goes to the
-incident's commander.
+incident's commander. A resolved incident without a postmortem draft after POSTMORTEM_NUDGE_DAYS
+gets one DM to its commander, once.
 
-Delivery is exactly once: the items of a digest are claimed with one atomic conditional update and a
-lease (storage.overdue.claim_reminders), the DM is sent, and only then is the reminder recorded.
-A failed DM releases the claim, so the next sweep tries again. Only a crash between sending and
-recording can repeat a reminder, once the lease has expired.
+The sweep selects and queues; it sends nothing. Each digest is an outbox job keyed by its recipient
+(each nudge, by its incident), queued with storage.outbox_jobs.enqueue_once: while a person's job is
+unfinished no other is queued for them, so replicas sweeping at once queue one job, and a person's
+reminders are delivered one job at a time. The job (bot/jobs/reminder_dms.py) reads the items again
+when it runs, so an item closed, snoozed or reminded meanwhile is left out, and records each DM as
+soon as it is sent. Delivery shares the outbox's lease, backoff and failure reporting.
 
 APScheduler only ticks (`start_scheduler`): every REMINDER_INTERVAL_MINUTES and once shortly after
 start. All state lives in the database, so any number of replicas (and cron running
@@ -18,23 +21,16 @@ start. All state lives in the database, so any number of replicas (and cron runn
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import uuid
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import actions, views
 from bot import text as T
 from bot.people import slack_zone
 from bot.services import Services
-from bot.slack import forget_dm, open_dm
 from bot.when import format_duration
-from storage import overdue
+from storage import outbox_jobs, overdue
 from storage.db import DatabaseUnavailable
 from storage.overdue import Nudge, ReminderCandidate
 
@@ -42,16 +38,12 @@ log = logging.getLogger(__name__)
 
 # Seconds from start to the first sweep: a restart never waits a whole interval (tests lower it).
 FIRST_RUN_DELAY_S = 5.0
-# Longer than a digest takes to send, even through Slack's rate limits; a crashed sweep's claims
-# come free after it.
-LEASE = timedelta(minutes=10)
 ITEMS_PER_MESSAGE = 20  # 2 blocks an item + header + footer: 42 of Block Kit's 50
 MAX_MESSAGES_PER_DIGEST = 3  # beyond 60 items a person gets "and N more", not a flood of DMs
-# Digests to different people are sent side by side: each DM is two Web API round trips, and a
-# sweep with hundreds of recipients should not take minutes. Rate limits are per method and
-# workspace; the background client waits out a 429 (Retry-After) in its own thread.
-SEND_WORKERS = 4
 ITEM_TEXT_LIMIT = 600
+# The outbox job kinds of delivery (bot/jobs/reminder_dms.py); stored with queued jobs, never renamed.
+DIGEST_JOB = "reminder_digest"
+NUDGE_JOB = "postmortem_nudge"
 TITLE_LIMIT = 120
 
 
@@ -60,7 +52,7 @@ TITLE_LIMIT = 120
 
 
 def is_overdue(due: date, now: datetime, zone: tzinfo) -> bool:
-    """Overdue once the local date in `zone` is past the due date (SPEC 6)."""
+    """Overdue once the local date in `zone` is past the due date."""
     return now.astimezone(zone).date() > due
 
 
@@ -184,156 +176,57 @@ def nudge_message(nudge: Nudge, now: datetime) -> Message:
 
 
 # ---------------------------------------------------------------------------------------------
-# the sweep
+# the sweep: select and queue
 
 
-@dataclass
-class SweepResult:
-    dms: int = 0  # reminder messages sent
-    items: int = 0  # items reminded
-    nudges: int = 0  # postmortem nudges sent
-    failed: int = 0  # DMs that failed (their items are released for the next sweep)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+@dataclass(frozen=True)
+class Queued:
+    """What one sweep queued: digest jobs and nudge jobs (a person whose job is still unfinished
+    gets none, and is not counted)."""
 
-    def add(self, *, dms: int = 0, items: int = 0, nudges: int = 0, failed: int = 0) -> None:
-        with self._lock:
-            self.dms += dms
-            self.items += items
-            self.nudges += nudges
-            self.failed += failed
+    digests: int = 0
+    nudges: int = 0
 
     def summary(self) -> str:
-        text = (f"Sent {self.dms} reminder DM{'s' if self.dms != 1 else ''} about {self.items} overdue "
-                f"action item{'s' if self.items != 1 else ''} and {self.nudges} postmortem "
-                f"nudge{'s' if self.nudges != 1 else ''}.")
-        if self.failed:
-            text += f" {self.failed} DM{'s' if self.failed != 1 else ''} failed; the next sweep retries them."
-        return text
+        return (f"queued {self.digests} reminder digest{'s' if self.digests != 1 else ''} and {self.nudges} "
+                f"postmortem nudge{'s' if self.nudges != 1 else ''}")
 
 
-def _lease_owner() -> str:
-    return f"sweep-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-
-def sweep(services: Services) -> SweepResult:
-    """One sweep: remind every overdue item once, and nudge commanders of draftless incidents."""
-    result = SweepResult()
-    owner = _lease_owner()
-    _remind(services, owner, result)
-    _nudge(services, owner, result)
-    log.info("reminder sweep: %s", result.summary())
-    return result
-
-
-def _remind(services: Services, owner: str, result: SweepResult) -> None:
+def sweep(services: Services) -> Queued:
+    """One sweep: queue a DM for every person with overdue items, and one for every commander owed a
+    postmortem nudge. The outbox sends them (bot/jobs/reminder_dms.py)."""
     settings = services.settings
     now = services.now()
     repeat = timedelta(hours=settings.reminder_repeat_hours)
-    reminded_before = now - repeat
     # No zone is more than a day ahead of UTC, so nothing due after UTC's today is overdue anywhere.
     latest_due = now.astimezone(UTC).date()
     with services.db.read() as session:
-        candidates = overdue.reminder_candidates(session, now, latest_due, reminded_before)
+        candidates = overdue.reminder_candidates(session, now, latest_due, now - repeat)
+        nudges = overdue.nudges_due(session, now - timedelta(days=settings.postmortem_nudge_days))
     digests = select_digests(candidates, now, settings.zone, repeat)
-
-    def claim_and_send(digest: Digest) -> None:
-        # The lease counts from the claim, not from the sweep's start: a digest claimed late in a slow
-        # sweep would otherwise get a lease already run out, and another sweep could send it again.
-        claimed_at = services.now()
-        try:
-            with services.db.write() as session:
-                claimed = set(overdue.claim_reminders(session, digest.item_ids, owner, claimed_at,
-                                                      claimed_at + LEASE, reminded_before))
-        except DatabaseUnavailable as exc:
-            log.warning("reminders for %s wait for the next sweep, database unavailable: %s", digest.recipient, exc)
-            return
-        if not claimed:
-            return  # another sweep has them
-        mine = Digest(digest.recipient, digest.zone, tuple(i for i in digest.items if i.item_id in claimed),
-                      digest.hidden)
-        _send_digest(services, owner, mine, now, result)
-
-    if len(digests) <= 1:
-        for digest in digests:
-            claim_and_send(digest)
-        return
-    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="reminders") as pool:
-        for done in [pool.submit(claim_and_send, digest) for digest in digests]:
-            done.result()  # re-raise the unexpected; what was sent is recorded already
+    with services.db.write() as session:  # in one order, recipients then incidents: no deadlock
+        queued = Queued(
+            digests=sum(outbox_jobs.enqueue_once(session, DIGEST_JOB, digest_payload(d), now, digest_key(d.recipient))
+                        for d in digests),
+            nudges=sum(outbox_jobs.enqueue_once(session, NUDGE_JOB, {"incident_id": n.incident_id}, now,
+                                                nudge_key(n.incident_id))
+                       for n in nudges),
+        )
+    log.info("reminder sweep: %s", queued.summary())
+    return queued
 
 
-def _send_digest(services: Services, owner: str, digest: Digest, now: datetime, result: SweepResult) -> None:
-    for message in digest_messages(digest, now):
-        if not _post_dm(services.background, digest.recipient, message, f"reminder DM to {digest.recipient}"):
-            _release(services, message.item_ids, owner)
-            result.add(failed=1)
-            continue
-        try:
-            with services.db.write() as session:
-                overdue.record_reminded(session, message.item_ids, owner, services.now())
-        except DatabaseUnavailable as exc:
-            # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
-            log.error("reminder DM to %s sent but not recorded (%s); it may repeat after %s",
-                      digest.recipient, exc, LEASE)
-        result.add(dms=1, items=len(message.item_ids))
+def digest_key(recipient: str) -> str:
+    """One unfinished reminder job per person: a person's reminders are delivered one job at a time."""
+    return f"reminder:{recipient}"
 
 
-def _post_dm(client, user_id: str, message: Message, what: str) -> bool:
-    """Send one message to a person's DM. False (logged) when Slack refused it or did not answer."""
-    try:
-        channel = open_dm(client, user_id)
-        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks,
-                                unfurl_links=False, unfurl_media=False)
-        return True
-    except (SlackApiError, SlackClientError, OSError) as exc:
-        log.warning("%s failed: %s", what, _error(exc))
-        forget_dm(client, user_id)  # in case the remembered channel is the problem
-        return False
+def nudge_key(incident_id: int) -> str:
+    return f"nudge:{incident_id}"
 
 
-def _release(services: Services, item_ids: Sequence[int], owner: str) -> None:
-    try:
-        with services.db.write() as session:
-            overdue.release_reminders(session, item_ids, owner)
-    except DatabaseUnavailable:
-        log.warning("could not release reminder claims; they expire in %s", LEASE)
-
-
-def _nudge(services: Services, owner: str, result: SweepResult) -> None:
-    now = services.now()
-    resolved_before = now - timedelta(days=services.settings.postmortem_nudge_days)
-    with services.db.write() as session:
-        nudges = overdue.claim_nudges(session, owner, now, now + LEASE, resolved_before)
-    for nudge in nudges:
-        if not _post_dm(services.background, nudge.commander_id, nudge_message(nudge, now),
-                        f"postmortem nudge for INC-{nudge.incident_id}"):
-            _release_nudge(services, nudge.incident_id, owner)
-            result.add(failed=1)
-            continue
-        try:
-            with services.db.write() as session:
-                overdue.record_nudged(session, nudge.incident_id, owner, services.now())
-        except DatabaseUnavailable as exc:
-            # sent but not recorded: the only case SPEC 6 allows to repeat, once the lease expires
-            log.error("postmortem nudge for INC-%s sent but not recorded (%s); it may repeat after %s",
-                      nudge.incident_id, exc, LEASE)
-        result.add(nudges=1)
-
-
-def _release_nudge(services: Services, incident_id: int, owner: str) -> None:
-    try:
-        with services.db.write() as session:
-            overdue.release_nudge(session, incident_id, owner)
-    except DatabaseUnavailable:
-        log.warning("could not release the postmortem nudge claim of INC-%s; it expires in %s", incident_id, LEASE)
-
-
-def _error(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    try:
-        return str((response or {}).get("error") or exc)
-    except AttributeError:
-        return str(exc)
+def digest_payload(digest: Digest) -> dict:
+    return {"recipient": digest.recipient, "item_ids": digest.item_ids, "more": digest.hidden}
 
 
 # ---------------------------------------------------------------------------------------------

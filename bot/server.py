@@ -42,7 +42,8 @@ class Runtime:
         self.services: Services = build_services(settings, self.db, clock)
         handlers = jobs.handlers(self.services)
         self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services),
-                             outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services))
+                             outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services),
+                             lanes=jobs.LANES)
         self.db.on_jobs_committed = self.outbox.wake
         self.app = build_app(self.services)
         self.scheduler = None

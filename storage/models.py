@@ -68,10 +68,8 @@ class Incident(SQLModel, table=True):
     prompts_sent_at: datetime | None = _when(nullable=True)
     # the workspace's URL (auth.test's `url`, e.g. https://acme.slack.com/), for permalinks in the draft
     workspace_url: str | None = Field(default=None, max_length=200)
-    # the postmortem nudge (SPEC 6): claimed with a lease, recorded once the commander's DM is sent
+    # when the commander was DMed that no postmortem draft exists (once; see bot/reminders.py)
     nudged_at: datetime | None = _when(nullable=True)
-    nudge_lease_until: datetime | None = _when(nullable=True)
-    nudge_lease_owner: str | None = Field(default=None, max_length=64)
 
 
 class Milestone(SQLModel, table=True):
@@ -170,12 +168,18 @@ class OutboxJob(SQLModel, table=True):
     """A Slack side effect to perform in the background, durably, with retries."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "done_at", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "done_at", "next_attempt_at"),
+        # at most one unfinished job per idempotency key (storage.outbox_jobs.enqueue_once)
+        sa.Index("uq_outbox_unfinished_key", "idempotency_key", unique=True,
+                 sqlite_where=sa.text("done_at IS NULL"), postgresql_where=sa.text("done_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)
     payload: str = Field(default="{}", sa_type=sa.Text)  # JSON
     coalesce_key: str | None = Field(default=None, max_length=100, index=True)
+    idempotency_key: str | None = Field(default=None, max_length=100)
     attempts: int = 0
     next_attempt_at: datetime = _when()
     lease_until: datetime | None = _when(nullable=True)
@@ -187,7 +191,7 @@ class OutboxJob(SQLModel, table=True):
 
 
 # ---------------------------------------------------------------------------------------------
-# After the incident: postmortem drafts, participants' answers, action items (SPEC 4, 5, 6)
+# After the incident: postmortem drafts, participants' answers, action items
 
 
 class PostmortemDraft(SQLModel, table=True):
@@ -241,8 +245,6 @@ class ActionItem(SQLModel, table=True):
     source_key: str | None = Field(default=None, max_length=100, unique=True)
     closed_at: datetime | None = _when(nullable=True)
     closed_by: str | None = Field(default=None, max_length=32)
-    # reminders (SPEC 6): claimed with a lease, recorded once the DM is sent
+    # reminders (bot/reminders.py): reminded_at is recorded once the owner's DM is sent
     snoozed_until: datetime | None = _when(nullable=True)
     reminded_at: datetime | None = _when(nullable=True)
-    reminder_lease_until: datetime | None = _when(nullable=True)
-    reminder_lease_owner: str | None = Field(default=None, max_length=64)

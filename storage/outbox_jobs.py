@@ -4,6 +4,7 @@ finished, retried or given up (bot/outbox.py runs them)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -59,8 +60,30 @@ def enqueue(
     session.flush()
 
 
-def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxJob]:
-    """Atomically lease due jobs for `owner`. Concurrent claimers never get the same job."""
+def enqueue_once(session: Session, kind: str, payload: dict, now: datetime, key: str) -> bool:
+    """Add a job unless an unfinished job with the same idempotency `key` exists. True when added.
+
+    One INSERT … ON CONFLICT DO NOTHING against a unique index on the key of unfinished jobs: callers
+    racing in several processes add one job between them. Once that job is done (or given up), the key
+    is free again.
+    """
+    stmt = (
+        sql.insert_for(session, OutboxJob)
+        .values(kind=kind, payload=json.dumps(payload), idempotency_key=key, attempts=0, failed=False,
+                next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"], index_where=OutboxJob.done_at.is_(None))
+        .returning(OutboxJob.id)
+    )
+    added = session.execute(stmt).first() is not None
+    if added:
+        session.info[JOBS_QUEUED] = True
+    return added
+
+
+def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int, *,
+               kinds: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[OutboxJob]:
+    """Atomically lease due jobs for `owner`: of `kinds` (None: any) but not of `exclude`.
+    Concurrent claimers never get the same job."""
     due = (
         select(OutboxJob.id)
         .where(OutboxJob.done_at.is_(None))
@@ -69,8 +92,16 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
         .order_by(OutboxJob.next_attempt_at, OutboxJob.id)
         .limit(limit)
     )
+    if kinds is not None:
+        due = due.where(OutboxJob.kind.in_(list(kinds)))
+    if exclude:
+        due = due.where(OutboxJob.kind.not_in(list(exclude)))
     if sql.dialect(session) == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # A CTE that is computed once. As `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`, PostgreSQL
+        # may run the subquery again for each row it updates; each run skips the rows this statement
+        # already updated and returns the next n, so one claim leased every due job, whatever `limit`.
+        chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        due = select(chosen.c.id)
     stmt = (
         sa.update(OutboxJob)
         .where(OutboxJob.id.in_(due.scalar_subquery()))
@@ -116,6 +147,13 @@ def postpone_job(session: Session, job_id: int, owner: str, retry_at: datetime) 
     )
 
 
+def give_back_jobs(session: Session, job_ids: Collection[int], owner: str) -> None:
+    """Release leased jobs that were not started, without counting the attempt."""
+    session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_(list(job_ids)), OutboxJob.lease_owner == owner, OutboxJob.done_at.is_(None))
+        .values(lease_until=None, attempts=OutboxJob.attempts - 1)
+    )
 
 
 def forget_jobs_done_before(session: Session, cutoff: datetime) -> int:
