@@ -9,7 +9,6 @@ that went away and came back is used again without a restart.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+from storage.db_errors import DatabaseProblem, explain
+from storage.location import default_sqlite_path  # noqa: F401 - where callers have always found it
 
 T = TypeVar("T")
 
@@ -43,11 +45,6 @@ _SQLITE_PRAGMAS = (
 
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer (down, unreachable, or locked past the busy timeout)."""
-
-
-def default_sqlite_path() -> Path:
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "incident-bot" / "incident-bot.db"
 
 
 def normalise_url(url: str) -> str:
@@ -108,7 +105,7 @@ class Database:
         self._connections_lock = threading.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(Path(parsed.database).expanduser().parent, self.url)
             self.engine = self._sqlite_engine(immediate=True, pool_size=pool_size)
             self.read_engine = self._sqlite_engine(immediate=False, pool_size=pool_size)
         elif self.dialect == "postgresql":
@@ -131,6 +128,15 @@ class Database:
             self.read_engine = self.engine
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql://")
+
+    @classmethod
+    def open_existing(cls, url: str, **kwargs) -> Database:
+        """The database at `url` for reading, which must exist and be at the head revision: nothing is
+        created or migrated. Raises DatabaseProblem (one line saying what to do) otherwise."""
+        from storage.existing import check_existing
+
+        check_existing(normalise_url(url))
+        return cls(url, **kwargs)
 
     def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> Engine:
         engine = sa.create_engine(
@@ -302,6 +308,14 @@ class Database:
 
 
 _MIGRATION_THREAD_LOCK = threading.Lock()
+
+
+def _make_folder(folder: Path, url: str) -> None:
+    """The SQLite file's folder, created if missing; DatabaseProblem when that is not possible."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise explain(exc, url) or DatabaseProblem(str(exc), setting=True) from None
 
 
 def alembic_config():
