@@ -122,13 +122,15 @@ def load_command_settings(env_file: str | None = ".env") -> CommandSettings:
     """The read-only commands' settings, checked by the same rules as Settings; ConfigError if one is bad."""
     given = read_environment(env_file)
     values, problems = {}, []
+    defaults = {"database_url": None, "default_timezone": "UTC", "key_event_emoji": "pushpin", "log_level": "INFO"}
     for name, rule in _COMMAND_RULES.items():
-        if name not in given:
+        raw = given.get(name, defaults[name])
+        if raw is None:
             continue
         try:
-            values[name] = rule(given[name])
+            values[name] = rule(raw)  # defaults too: UTC needs a zone database like any other zone
         except ValueError as exc:
-            problems.append(f"{name.upper()} is invalid: {exc} (got {given[name]!r})")
+            problems.append(f"{name.upper()} is invalid: {exc} (got {raw!r})")
     if problems:
         raise ConfigError("\n".join(problems))
     values.setdefault("database_url", default_database_url())

@@ -198,3 +198,38 @@ def test_settings_come_from_a_dotenv_file_under_the_environment(tmp_path):
     assert (tmp_path / "from-dotenv.db").exists()
     missing = cli("incidents", cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{tmp_path}/from-env.db"})
     assert "from-env.db" in one_line(missing)
+
+
+@pytest.fixture
+def no_zone_database(monkeypatch):
+    """A machine with neither /usr/share/zoneinfo nor the tzdata package (Windows, slim images)."""
+    import zoneinfo
+
+    from bot import when
+
+    monkeypatch.setitem(sys.modules, "tzdata", None)
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    when._zone_names.cache_clear()
+    yield
+    zoneinfo.reset_tzpath()
+    zoneinfo.ZoneInfo.clear_cache()
+    when._zone_names.cache_clear()
+
+
+def test_without_a_zone_database_the_zone_message_says_to_install_tzdata(no_zone_database):
+    from bot.config import ConfigError, load_settings
+    from bot.environment import load_command_settings
+
+    for load in (lambda: load_settings(_env_file=None), lambda: load_command_settings(env_file=None)):
+        with pytest.raises(ConfigError) as raised:
+            load()
+        message = str(raised.value)
+        assert message.startswith("DEFAULT_TIMEZONE is invalid: This machine has no time zone database")
+        assert "pip install tzdata" in message and "is not an IANA" not in message
+
+
+def test_installing_incident_bot_brings_a_zone_database():
+    from importlib.metadata import requires
+
+    assert any(r.split(";")[0].strip().lower().startswith("tzdata") for r in requires("incident-bot"))
