@@ -241,7 +241,7 @@ def cmd_postmortem(args) -> int:
     from bot.drafting import DraftError
     from storage.db import Database
 
-    settings = _full_settings()
+    settings = _command_settings()
     db = Database.open_existing(settings.database_url)
     try:
         with db.read() as session:

@@ -19,6 +19,7 @@ from bot.environment import (
     ascii_secret_rule,
     database_url_rule,
     emoji_rule,
+    templates_dir_rule,
     zone_rule,
 )
 from storage.location import default_sqlite_path
@@ -127,9 +128,7 @@ class Settings(BaseSettings):
     @field_validator("templates_dir")
     @classmethod
     def _templates_dir(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError(f"{value} is not a directory")
-        return value
+        return None if value is None else templates_dir_rule(value)
 
     # -- derived --------------------------------------------------------------------------------
 

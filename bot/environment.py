@@ -1,7 +1,7 @@
 """The environment and `.env`, read without pydantic, and the rules settings are checked against.
 
 `bot.config.Settings` (pydantic-settings) checks every setting and is what the bot runs with. The
-commands that only read the database need four settings and must start at once, so they read them
+commands that only read the database need five settings and must start at once, so they read them
 here (`CommandSettings`), with the same precedence (the environment over `.env`, names in any case)
 and the same rules: the functions below are the ones Settings' validators call.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -59,6 +60,13 @@ def level_rule(value: str) -> str:
     return value.upper()
 
 
+def templates_dir_rule(value: str | Path) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a directory")
+    return path
+
+
 def ascii_secret_rule(value: str) -> str:
     """Slack's tokens and secrets are plain ASCII; a pasted `…` or a curly quote would fail in HTTP headers."""
     for position, char in enumerate(value, 1):
@@ -89,12 +97,13 @@ def default_database_url() -> str:
 
 @dataclass(frozen=True)
 class CommandSettings:
-    """What the read-only commands need: where the database is, and how to show times."""
+    """What the read-only commands need: where the database is, how to show times, which templates."""
 
     database_url: str
     default_timezone: str = "UTC"
     key_event_emoji: str = "pushpin"
     log_level: str = "INFO"
+    templates_dir: Path | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,6 +124,7 @@ _COMMAND_RULES = {
     "default_timezone": zone_rule,
     "key_event_emoji": emoji_rule,
     "log_level": level_rule,
+    "templates_dir": templates_dir_rule,
 }
 
 
@@ -122,7 +132,8 @@ def load_command_settings(env_file: str | None = ".env") -> CommandSettings:
     """The read-only commands' settings, checked by the same rules as Settings; ConfigError if one is bad."""
     given = read_environment(env_file)
     values, problems = {}, []
-    defaults = {"database_url": None, "default_timezone": "UTC", "key_event_emoji": "pushpin", "log_level": "INFO"}
+    defaults = {"database_url": None, "default_timezone": "UTC", "key_event_emoji": "pushpin", "log_level": "INFO",
+                "templates_dir": None}
     for name, rule in _COMMAND_RULES.items():
         raw = given.get(name, defaults[name])
         if raw is None:

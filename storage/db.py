@@ -9,6 +9,7 @@ that went away and came back is used again without a restart.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,19 +76,15 @@ class Cursor:
 
 
 def _driver_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The drivers' "not answering" errors. psycopg is not imported for this (it costs a SQLite-only
+    command a tenth of a second): until something imported it, none of its errors can be raised."""
     import sqlite3
 
     errors: list[type[BaseException]] = [sqlite3.OperationalError]
-    try:
-        import psycopg
-
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
         errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
     return tuple(errors)
-
-
-_DRIVER_UNAVAILABLE = _driver_unavailable_errors()
 
 
 class Database:
@@ -240,11 +237,11 @@ class Database:
             raw = engine.raw_connection()
         except DBAPIError as exc:
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
-        except _DRIVER_UNAVAILABLE as exc:  # a failed reconnect after pre-ping surfaces unwrapped
+        except _driver_unavailable_errors() as exc:  # a failed reconnect after pre-ping surfaces unwrapped
             raise DatabaseUnavailable(str(exc)) from exc
         try:
             yield raw
-        except _DRIVER_UNAVAILABLE as exc:
+        except _driver_unavailable_errors() as exc:
             raw.invalidate()
             raise DatabaseUnavailable(str(exc)) from exc
         finally:
@@ -347,7 +344,7 @@ _UNAVAILABLE_HINTS = (
 def _translated_driver_errors() -> Iterator[None]:
     try:
         yield
-    except _DRIVER_UNAVAILABLE as exc:
+    except _driver_unavailable_errors() as exc:
         raise DatabaseUnavailable(str(exc)) from exc
 
 
@@ -360,7 +357,7 @@ def _translated_errors() -> Iterator[None]:
         if _is_unavailable(exc):
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
         raise
-    except _DRIVER_UNAVAILABLE as exc:  # the driver's own error, where SQLAlchemy did not wrap it
+    except _driver_unavailable_errors() as exc:  # the driver's own error, where SQLAlchemy did not wrap it
         raise DatabaseUnavailable(str(exc)) from exc
 
 

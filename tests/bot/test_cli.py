@@ -233,3 +233,15 @@ def test_installing_incident_bot_brings_a_zone_database():
     from importlib.metadata import requires
 
     assert any(r.split(";")[0].strip().lower().startswith("tzdata") for r in requires("incident-bot"))
+
+
+def test_export_uses_templates_dir_and_names_a_wrong_one(bot, tmp_path):
+    bot.command("start Checkout errors sev2")
+    (tmp_path / "mine.md.j2").write_text("# {{ ref }} by our own template\n")
+    env = {"DATABASE_URL": bot.settings.database_url, "TEMPLATES_DIR": str(tmp_path)}
+    result = cli("postmortem", "export", "1", "--template", "mine", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "# INC-1 by our own template\n"
+    wrong = cli("postmortem", "export", "1", env={**env, "TEMPLATES_DIR": str(tmp_path / "nope")})
+    assert wrong.returncode == 2
+    assert one_line(wrong).startswith(f"incident-bot: TEMPLATES_DIR is invalid: {tmp_path / 'nope'} is not a directory")
