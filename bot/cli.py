@@ -123,7 +123,8 @@ def _database_failure(exc: Exception) -> int:
 
     problem = explain(exc, read_environment().get("database_url") or default_database_url())
     if problem is None:
-        if type(exc).__name__ != "DatabaseUnavailable":
+        db = sys.modules.get("storage.db")  # not imported: the error cannot be its DatabaseUnavailable
+        if db is None or not isinstance(exc, db.DatabaseUnavailable):
             raise exc
         print(f"incident-bot: the database did not answer ({exc}): check it is up, then try again", file=sys.stderr)
         return 1

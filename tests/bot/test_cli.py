@@ -93,12 +93,13 @@ def test_a_sqlite_file_that_cannot_be_created_is_one_line(tmp_path):
 
 
 def test_a_postgresql_server_that_refuses_is_a_failure_not_a_setting():
-    url = f"postgresql://postgres@127.0.0.1:{free_port()}/incidents"
+    url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/incidents"
     tokens = {"SLACK_BOT_TOKEN": "xoxb-test-token-0000", "SLACK_SIGNING_SECRET": "secret"}
     for args in (("incidents",), ("timeline", "1"), ("db", "upgrade"), ("run",), ("reminders", "sweep")):
         result = cli(*args, env={"DATABASE_URL": url, **tokens})
         assert result.returncode == 1, result.stderr
         assert "refused the connection: start the server" in one_line(result)
+        assert "s3cret-pw" not in result.stderr + result.stdout
 
 
 def test_a_postgresql_server_that_does_not_answer_says_so_within_the_connect_timeout():
