@@ -3,7 +3,7 @@
     python bench/cli_start.py [--runs 15] [--entries 10000] [--database sqlite|postgres]
 
 Runs each command --runs times (after one warm-up run) with subprocess and time.perf_counter, and
-prints min / median / max wall seconds against its target:
+prints min / median / max wall seconds (and the median CPU seconds of the child) against its target:
   --help                         at most 0.15 s
   incidents                      at most 0.30 s (on an empty database)
   postmortem export INC-1        at most 0.80 s (an incident of --entries timeline entries, to a file)
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,19 +38,25 @@ def entry_point() -> list[str]:
     return [found] if found else [sys.executable, "-m", "bot.cli"]
 
 
-def timed(command: list[str], env: dict[str, str], cwd: str, runs: int) -> list[float]:
-    """Wall seconds of each run (one warm-up run first, not counted); stops at the first failure."""
-    times = []
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str], cwd: str, runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each run (one warm-up run first, not counted); stops at the first failure."""
+    walls, cpus = [], []
     for i in range(runs + 1):
-        start = time.perf_counter()
+        cpu, start = _children_cpu(), time.perf_counter()
         result = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 check=False)
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
             sys.exit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
         if i:
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(_children_cpu() - cpu)
+    return walls, cpus
 
 
 def prepared_databases(kind: str, workdir: str, entries: int) -> tuple[str, str]:
@@ -74,7 +81,7 @@ def prepared_databases(kind: str, workdir: str, entries: int) -> tuple[str, str]
     return empty, full
 
 
-def _create_postgres(url: str) -> None:
+def _create_postgres(url: str, *, create: bool = True) -> None:
     import sqlalchemy as sa
 
     from storage.db import normalise_url
@@ -83,7 +90,8 @@ def _create_postgres(url: str) -> None:
     admin = sa.create_engine(normalise_url(server + "/postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
 
 
@@ -103,14 +111,19 @@ def main() -> None:
         ("incidents", [*command, "incidents"], empty),
         ("postmortem export", [*command, "postmortem", "export", "INC-1", "--output", f"{workdir}/pm.md"], full),
     ]
-    print(f"{' '.join(command)} on {args.database}, {args.runs} runs each (wall seconds)")
-    print(f"{'command':<20} {'min':>7} {'median':>7} {'max':>7} {'target':>7}")
+    print(f"{' '.join(command)} on {args.database}, {args.runs} runs each, seconds; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (on a busy machine wall exceeds CPU)")
+    print(f"{'command':<20} {'wall min':>9} {'median':>7} {'max':>7} {'cpu median':>11} {'target':>7}")
     for name, argv, url in cases:
-        times = timed(argv, {**base_env, "DATABASE_URL": url}, workdir, args.runs)
-        median = statistics.median(times)
+        walls, cpus = timed(argv, {**base_env, "DATABASE_URL": url}, workdir, args.runs)
+        median = statistics.median(walls)
         verdict = "ok" if median <= TARGETS[name] else "SLOW"
-        print(f"{name:<20} {min(times):7.3f} {median:7.3f} {max(times):7.3f} {TARGETS[name]:7.2f}  {verdict}")
+        print(f"{name:<20} {min(walls):9.3f} {median:7.3f} {max(walls):7.3f} {statistics.median(cpus):11.3f} "
+              f"{TARGETS[name]:7.2f}  {verdict}")
     shutil.rmtree(workdir, ignore_errors=True)
+    if args.database == "postgres":
+        for url in (empty, full):
+            _create_postgres(url, create=False)
 
 
 if __name__ == "__main__":
