@@ -79,8 +79,9 @@ def _sqlite(url: str):
         raise DatabaseProblem("an in-memory SQLite database holds nothing to read: set DATABASE_URL to the "
                               "bot's database file (sqlite:///path/to/incident-bot.db)", setting=True)
     if not os.path.isfile(path):
-        raise DatabaseProblem(f"there is no database at {os.path.abspath(path)}: check the path in DATABASE_URL "
-                              "(sqlite:///relative.db or sqlite:////absolute/path.db)", setting=True)
+        raise DatabaseProblem(f"there is no database at {os.path.abspath(path)}: check DATABASE_URL "
+                              "(sqlite:///relative.db or sqlite:////absolute/path.db), or create one there with "
+                              "`incident-bot db upgrade`", setting=True)
     mode = "rw" if os.access(path, os.W_OK) else "ro"
     try:
         connection = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode={mode}", uri=True,
