@@ -1,21 +1,23 @@
-"""The `incident-bot` command line (SPEC 7)."""
+"""The `incident-bot` command line.
+
+It starts fast: only argparse is imported before the arguments are parsed, and each command imports
+what it needs. The read-only commands (`incidents`, `timeline`, `postmortem export`) open a database
+that must exist already (storage.existing): they never create or migrate one. `incidents` reads
+through a plain driver connection, without SQLAlchemy or pydantic.
+
+Whatever a person can get wrong, or what can be down, ends in one line on stderr saying what to do
+next: exit 2 for a setting or an argument, 1 for a failure.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
+import os
 import re
 import sys
 
-from bot import text as T
-from bot.config import ConfigError, Settings, load_settings
-from bot.logs import setup_logging
-from bot.milestones import MILESTONES, severity_label
-from bot.when import format_time, zone_display_name
-from storage.db import Database, redacted
-
-log = logging.getLogger("bot.cli")
+# The incident number is a 32-bit integer column on PostgreSQL: no incident has a larger number.
+MAX_INCIDENT_NUMBER = 2**31 - 1
 
 
 def parse_incident_ref(value: str) -> int:
@@ -26,8 +28,26 @@ def parse_incident_ref(value: str) -> int:
     return int(m.group(1))
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked for (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("incident-bot")
+        except PackageNotFoundError:
+            number = "unknown (not installed: pip install -e .)"
+        print(f"incident-bot {number}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incident-bot", description="Slack incident capture bot")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)")
@@ -56,38 +76,105 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+READ_ONLY_COMMANDS = ("incidents", "timeline", "postmortem")
+
+
+def console_main() -> None:
+    """The `incident-bot` script (and `python -m bot.cli`): one process per command."""
+    status = main(short_lived=True)
+    import gc
+
+    gc.freeze()  # the process ends here: spare the interpreter's final walk over every object left
+    sys.exit(status)
+
+
+def main(argv: list[str] | None = None, *, short_lived: bool = False) -> int:
     args = build_parser().parse_args(argv)
+    if short_lived and args.command in READ_ONLY_COMMANDS:
+        # A read-only command's objects all live until it exits: the cyclic collector would only walk
+        # them again and again (a third of a 10,000-entry export's time). Long-lived commands keep it.
+        import gc
+
+        gc.disable()
+    from bot.environment import ConfigError
+
     try:
-        settings = load_settings()
-        setup_logging(settings.log_level, _secrets(settings))
-        return COMMANDS[args.command](args, settings)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+        return status
     except ConfigError as exc:
         print(f"incident-bot: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`incident-bot timeline 1 --json | head -1`): stop quietly, and keep
+        # the interpreter's final flush from failing on the closed pipe too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        return _database_failure(exc)
 
 
-def _secrets(settings: Settings) -> list[str]:
-    return [s.get_secret_value() for s in (settings.slack_bot_token, settings.slack_app_token,
-                                            settings.slack_signing_secret) if s is not None]
+def _database_failure(exc: Exception) -> int:
+    """A database error as one line (re-raised when it is something else: a bug must show)."""
+    from bot.environment import default_database_url, read_environment
+    from storage.db_errors import explain
+
+    problem = explain(exc, read_environment().get("database_url") or default_database_url())
+    if problem is None:
+        db = sys.modules.get("storage.db")  # not imported: the error cannot be its DatabaseUnavailable
+        if db is None or not isinstance(exc, db.DatabaseUnavailable):
+            raise exc
+        print(f"incident-bot: the database did not answer ({exc}): check it is up, then try again", file=sys.stderr)
+        return 1
+    print(f"incident-bot: {problem}", file=sys.stderr)
+    return problem.exit_status
 
 
-def _database(settings: Settings, *, migrate: bool = True) -> Database:
-    db = Database(settings.database_url)
-    if migrate:
+def _command_settings():
+    """The settings of the commands that need only the database (no pydantic, no tokens)."""
+    from bot.environment import load_command_settings
+    from bot.logs import setup_logging
+
+    settings = load_command_settings()
+    setup_logging(settings.log_level, [])
+    return settings
+
+
+def _full_settings():
+    from bot.config import load_settings
+    from bot.logs import setup_logging
+
+    settings = load_settings()
+    secrets = (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret)
+    setup_logging(settings.log_level, [s.get_secret_value() for s in secrets if s is not None])
+    return settings
+
+
+def _migrated(database_url: str):
+    from storage.db import Database
+
+    db = Database(database_url)
+    try:
         db.upgrade()
+    except BaseException:
+        db.dispose()
+        raise
     return db
 
 
-def cmd_run(args, settings: Settings) -> int:
-    from bot.server import check_bot_token, run_http, run_socket_mode
+def cmd_run(args) -> int:
+    import logging
 
+    from bot.server import check_bot_token, run_http, run_socket_mode
+    from storage.db import redacted
+
+    log = logging.getLogger("bot.cli")
+    settings = _full_settings()
     settings.require_server()
-    log.info("database: %s", redacted(Database(settings.database_url).url))
-    db = _database(settings)
-    db.dispose()  # the serving process opens its own connections
+    log.info("database: %s", redacted(settings.database_url))
+    _migrated(settings.database_url).dispose()  # the serving process opens its own connections
     auth = check_bot_token(settings)  # or one line: a rejected token (exit 2), Slack not answering (exit 1)
     log.info("connected to Slack as %s in %s", auth.get("user"), auth.get("team"))
     if settings.socket_mode:
@@ -97,59 +184,30 @@ def cmd_run(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_db(args, settings: Settings) -> int:
-    db = Database(settings.database_url)
+def cmd_db(args) -> int:
+    from storage.db import redacted
+
+    settings = _command_settings()
+    db = _migrated(settings.database_url)
     try:
-        db.upgrade()
         print(f"database {redacted(db.url)} is at revision {db.current_revision()}")
     finally:
         db.dispose()
     return 0
 
 
-def _iso(at) -> str | None:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+def cmd_incidents(args) -> int:
+    from bot.cli_output import print_incidents
+    from storage.existing import connect_existing
+    from storage.listing import list_incidents
 
-
-def cmd_incidents(args, settings: Settings) -> int:
-    from storage import incidents
-
-    db = _database(settings)
+    settings = _command_settings()
+    connection, dialect = connect_existing(settings.database_url)
     try:
-        with db.read() as session:
-            rows = incidents.list_incidents(session, open_only=args.open)
-            times = incidents.milestones_for(session, [i.id for i in rows])
+        incidents = list_incidents(connection, dialect, open_only=args.open)
     finally:
-        db.dispose()
-    if args.json:
-        out = []
-        for inc in rows:
-            item = {
-                "number": inc.id,
-                "ref": f"INC-{inc.id}",
-                "title": T.plain(inc.title),
-                "channel": inc.channel_id,
-                "channel_name": inc.channel_name,
-                "status": inc.status,
-                "severity": inc.severity,
-                "commander": inc.commander_id,
-                "created_at": _iso(inc.created_at),
-                "timezone": inc.display_tz or settings.default_timezone,
-            }
-            item.update({name: _iso(times[inc.id][name].at) if name in times[inc.id] else None for name in MILESTONES})
-            out.append(item)
-        print(json.dumps(out, indent=2, ensure_ascii=False))
-        return 0
-    if not rows:
-        print("No incidents yet." if not args.open else "No open incidents.")
-        return 0
-    zone = settings.zone
-    for inc in rows:
-        started = times[inc.id].get("started") or times[inc.id].get("detected")
-        when = format_time(started.at, zone) if started else format_time(inc.created_at, zone)
-        channel = f"#{inc.channel_name}" if inc.channel_name else (inc.channel_id or "-")
-        print(f"INC-{inc.id:<5} {inc.status:<9} {severity_label(inc.severity):<8} {when:<32} {channel:<30} "
-              f"{T.one_line(T.truncate(T.plain(inc.title), 60))}")
+        connection.close()
+    print_incidents(incidents, settings, as_json=args.json, open_only=args.open)
     return 0
 
 
@@ -157,17 +215,20 @@ def _incident(session, number: int):
     """The incident numbered `number`, or None after saying on stderr that there is none."""
     from storage import incidents
 
-    incident = incidents.incident_by_number(session, number)
+    incident = incidents.incident_by_number(session, number) if number <= MAX_INCIDENT_NUMBER else None
     if incident is None:
         print(f"incident-bot: there is no INC-{number}; `incident-bot incidents` lists them", file=sys.stderr)
     return incident
 
 
-def cmd_timeline(args, settings: Settings) -> int:
+def cmd_timeline(args) -> int:
+    from bot.cli_output import print_timeline
     from bot.timeline import load
     from storage import profiles
+    from storage.db import Database
 
-    db = _database(settings)
+    settings = _command_settings()
+    db = Database.open_existing(settings.database_url)
     try:
         with db.read() as session:
             incident = _incident(session, args.incident)
@@ -177,50 +238,56 @@ def cmd_timeline(args, settings: Settings) -> int:
             names = profiles.user_names(session, [i.author for i in items if i.author])
     finally:
         db.dispose()
-    if args.json:
-        print(json.dumps([item.to_json(names) for item in items], indent=2, ensure_ascii=False))
-        return 0
-    zone = settings.display_zone(incident.display_tz)
-    print(f"INC-{incident.id}: {T.one_line(T.plain(incident.title))} (times in {zone_display_name(zone)})")
-    for item in items:
-        who = "@" + names.get(item.author, item.author) if item.author else ""
-        marker = "*" if item.key else " "
-        label = item.milestone if item.kind == "milestone" else item.kind
-        text = "(deleted)" if item.deleted else T.plain(item.text, names)
-        if item.files:
-            text += " " + " ".join(f"[{f.get('name')}]({f.get('permalink')})" for f in item.files)
-        print(f"{marker} {format_time(item.time, zone)}  {label:<12} {T.one_line(who):<16} {T.one_line(text)}")
+    print_timeline(incident, items, names, settings, as_json=args.json)
     return 0
 
 
-def cmd_postmortem(args, settings: Settings) -> int:
-    from pathlib import Path
+def cmd_postmortem(args) -> int:
+    from datetime import UTC, datetime
 
     from bot import postmortem
+    from bot import text as T
     from bot.drafting import DraftError
-    from bot.services import system_clock
+    from storage.db import Database
 
-    db = _database(settings)
+    settings = _command_settings()
+    db = Database.open_existing(settings.database_url)
     try:
         with db.read() as session:
             incident = _incident(session, args.incident)
             if incident is None:
                 return 1
-            markdown = postmortem.export(session, incident, settings, args.template, system_clock())
+            markdown = postmortem.export(session, incident, settings, args.template, datetime.now(UTC))
     except DraftError as exc:
         print(f"incident-bot: {T.plain(exc.args[0]).replace('`', '')}", file=sys.stderr)
         return 1
     finally:
         db.dispose()
-    if args.output:
-        Path(args.output).write_text(markdown, encoding="utf-8")
-        print(f"wrote INC-{args.incident}'s postmortem ({len(markdown):,} characters) to {args.output}", file=sys.stderr)
-    else:
+    if not args.output:
         sys.stdout.write(markdown)
+        return 0
+    return _write_output(args.output, markdown, args.incident)
+
+
+def _write_output(output: str, markdown: str, number: int) -> int:
+    from pathlib import Path
+
+    path = Path(output)
+    try:
+        path.write_text(markdown, encoding="utf-8")
+    except FileNotFoundError:
+        print(f"incident-bot: the folder {path.parent} does not exist: create it, or give --output a file in "
+              "an existing folder", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"incident-bot: cannot write {path} ({exc.strerror}): give --output a file in a folder you may "
+              "write to, or leave it out to print the postmortem", file=sys.stderr)
+        return 2
+    print(f"wrote INC-{number}'s postmortem ({len(markdown):,} characters) to {output}", file=sys.stderr)
     return 0
 
 
-def cmd_reminders(args, settings: Settings) -> int:
+def cmd_reminders(args) -> int:
     """One sweep now (e.g. from cron with REMINDERS_ENABLED=false): queue the reminders that are due,
     deliver them here, and say what was sent. Exit 1 when a DM failed."""
     from bot import reminders
@@ -228,8 +295,9 @@ def cmd_reminders(args, settings: Settings) -> int:
     from bot.services import build_services
     from storage.db import DatabaseUnavailable
 
+    settings = _full_settings()
     settings.require_slack()
-    db = _database(settings)
+    db = _migrated(settings.database_url)
     try:
         services = build_services(settings, db)
         reminders.sweep(services)
@@ -255,4 +323,4 @@ COMMANDS = {
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -14,20 +14,19 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.db import default_sqlite_path
+from bot.environment import (
+    ConfigError,
+    ascii_secret_rule,
+    database_url_rule,
+    emoji_rule,
+    templates_dir_rule,
+    zone_rule,
+)
+from storage.location import default_sqlite_path
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
-
-
-class ConfigError(SystemExit):
-    """Raised with a message (one line per bad setting); exits with status 2."""
-
-    def __init__(self, message: str):
-        super().__init__(2)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class Settings(BaseSettings):
@@ -61,6 +60,13 @@ class Settings(BaseSettings):
     # Not in the spec's list, but operators need them: the HTTP server's thread pool.
     web_threads: int = Field(default=32, ge=1, le=512)
 
+    @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret")
+    @classmethod
+    def _ascii(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            ascii_secret_rule(value.get_secret_value())
+        return value
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -90,19 +96,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", value):
-            raise ValueError("must start with sqlite:/// or postgresql:// (e.g. postgresql://user@host/db)")
-        return value
+        return database_url_rule(value)
 
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from bot.when import WhenError, zone_named
-
-        try:
-            return zone_named(value).key
-        except WhenError:
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+        return zone_rule(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -124,17 +123,12 @@ class Settings(BaseSettings):
     @field_validator("key_event_emoji")
     @classmethod
     def _emoji(cls, value: str) -> str:
-        value = value.strip().strip(":")
-        if not re.fullmatch(r"[a-z0-9_+'-]{1,100}", value):
-            raise ValueError("must be an emoji name such as pushpin (without colons)")
-        return value
+        return emoji_rule(value)
 
     @field_validator("templates_dir")
     @classmethod
     def _templates_dir(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError(f"{value} is not a directory")
-        return value
+        return None if value is None else templates_dir_rule(value)
 
     # -- derived --------------------------------------------------------------------------------
 

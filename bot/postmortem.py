@@ -7,13 +7,16 @@ who is asked for what (SPEC 4, 5). Slack is never called here: messages go throu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot import drafting
-from bot.config import Settings
 from bot.timeline import load as load_timeline
 from storage import action_items, answers, drafts, entries, incidents, outbox_jobs, profiles
 from storage.db import Database
 from storage.models import Incident, PostmortemDraft
+
+if TYPE_CHECKING:  # `incident-bot postmortem export` passes its lighter CommandSettings
+    from bot.config import Settings
 
 # topics each prompt button covers (a person who answered any of a button's topics is not asked again)
 PROMPTS: dict[str, tuple[str, ...]] = {

@@ -80,7 +80,14 @@ def _zone_names() -> dict[str, str]:
 
 def zone_named(name: str) -> ZoneInfo:
     """The IANA zone for `name`, case-insensitively; raise WhenError if there is none."""
-    canonical = _zone_names().get(name.strip().lower())
+    names = _zone_names()
+    if not names:  # neither the system's zone database nor the tzdata package: nothing is a zone
+        _zone_names.cache_clear()
+        raise WhenError(
+            "This machine has no time zone database, so no zone name can be used: install the `tzdata` "
+            "package (`pip install tzdata`) where incident-bot runs."
+        )
+    canonical = names.get(name.strip().lower())
     if canonical is None:
         raise WhenError(
             f"`{_shown(name)}` is not a time zone I know. Use an IANA name such as `Europe/Berlin` "

@@ -12,35 +12,13 @@ checks that rows written here read back through the models the same as rows writ
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from storage import entries
+from storage.driver_sql import _for, bind_time, read_time
 from storage.entries import COLUMNS
 from storage.incidents import STILL_CAPTURES, WITH_RESOLVED
-
-
-def _for(dialect: str, sql: str) -> str:
-    """Our templates use :name parameters (sqlite3's named style); psycopg wants %(name)s."""
-    return re.sub(r":(\w+)", r"%(\1)s", sql) if dialect == "postgresql" else sql
-
-
-def bind_time(dialect: str, value: datetime):
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    if dialect == "postgresql":
-        return value
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")  # as SQLAlchemy's SQLite DATETIME
-
-
-def read_time(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 _CHANNEL_INCIDENT = f"""
 SELECT incident.id, incident.status, incident.display_tz, incident.title, incident.channel_id, incident.severity,

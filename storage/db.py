@@ -9,8 +9,8 @@ that went away and came back is used again without a restart.
 from __future__ import annotations
 
 import logging
-import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +23,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+from storage.db_errors import DatabaseProblem, explain
+from storage.location import default_sqlite_path  # noqa: F401 - where callers have always found it
 
 T = TypeVar("T")
 
@@ -49,11 +52,6 @@ JOBS_QUEUED = "outbox_jobs_queued"
 
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer (down, unreachable, or locked past the busy timeout)."""
-
-
-def default_sqlite_path() -> Path:
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "incident-bot" / "incident-bot.db"
 
 
 def normalise_url(url: str) -> str:
@@ -84,19 +82,15 @@ class Cursor:
 
 
 def _driver_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The drivers' "not answering" errors. psycopg is not imported for this (it costs a SQLite-only
+    command a tenth of a second): until something imported it, none of its errors can be raised."""
     import sqlite3
 
     errors: list[type[BaseException]] = [sqlite3.OperationalError]
-    try:
-        import psycopg
-
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
         errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
     return tuple(errors)
-
-
-_DRIVER_UNAVAILABLE = _driver_unavailable_errors()
 
 
 class Database:
@@ -116,7 +110,7 @@ class Database:
         self._faults = _Faults(self.dialect)  # see inject_fault()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(Path(parsed.database).expanduser().parent, self.url)
             self.engine = self._sqlite_engine(immediate=True, pool_size=pool_size)
             self.read_engine = self._sqlite_engine(immediate=False, pool_size=pool_size)
         elif self.dialect == "postgresql":
@@ -139,6 +133,15 @@ class Database:
             self.read_engine = self.engine
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql://")
+
+    @classmethod
+    def open_existing(cls, url: str, **kwargs) -> Database:
+        """The database at `url` for reading, which must exist and be at the head revision: nothing is
+        created or migrated. Raises DatabaseProblem (one line saying what to do) otherwise."""
+        from storage.existing import check_existing
+
+        check_existing(normalise_url(url))
+        return cls(url, **kwargs)
 
     def _sqlite_engine(self, *, immediate: bool, pool_size: int) -> Engine:
         engine = sa.create_engine(
@@ -246,11 +249,11 @@ class Database:
             raw = engine.raw_connection()
         except DBAPIError as exc:
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
-        except _DRIVER_UNAVAILABLE as exc:  # a failed reconnect after pre-ping surfaces unwrapped
+        except _driver_unavailable_errors() as exc:  # a failed reconnect after pre-ping surfaces unwrapped
             raise DatabaseUnavailable(str(exc)) from exc
         try:
             yield raw
-        except _DRIVER_UNAVAILABLE as exc:
+        except _driver_unavailable_errors() as exc:
             raw.invalidate()
             raise DatabaseUnavailable(str(exc)) from exc
         finally:
@@ -337,6 +340,14 @@ class Database:
 _MIGRATION_THREAD_LOCK = threading.Lock()
 
 
+def _make_folder(folder: Path, url: str) -> None:
+    """The SQLite file's folder, created if missing; DatabaseProblem when that is not possible."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise explain(exc, url) or DatabaseProblem(str(exc), setting=True) from None
+
+
 def alembic_config():
     from alembic.config import Config
 
@@ -366,7 +377,7 @@ _UNAVAILABLE_HINTS = (
 def _translated_driver_errors() -> Iterator[None]:
     try:
         yield
-    except _DRIVER_UNAVAILABLE as exc:
+    except _driver_unavailable_errors() as exc:
         raise DatabaseUnavailable(str(exc)) from exc
 
 
@@ -379,7 +390,7 @@ def _translated_errors() -> Iterator[None]:
         if _is_unavailable(exc):
             raise DatabaseUnavailable(str(exc.orig or exc)) from exc
         raise
-    except _DRIVER_UNAVAILABLE as exc:  # the driver's own error, where SQLAlchemy did not wrap it
+    except _driver_unavailable_errors() as exc:  # the driver's own error, where SQLAlchemy did not wrap it
         raise DatabaseUnavailable(str(exc)) from exc
 
 

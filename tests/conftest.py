@@ -28,6 +28,28 @@ SETTING_NAMES = [name.upper() for name in Settings.model_fields] + ["SLACK_CLIEN
 TABLES_IN_DELETE_ORDER = None
 
 
+_POSTGRES_LEFT_OUT = pytest.StashKey[int]()
+POSTGRES_HOW = "TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python -m pytest -m postgres"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without TEST_POSTGRES_URL the PostgreSQL variants are left out, and counted once at the end."""
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("postgres")]
+    if left_out:
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+        config.hook.pytest_deselected(items=left_out)
+    config.stash[_POSTGRES_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    count = config.stash.get(_POSTGRES_LEFT_OUT, 0)
+    if count:
+        terminalreporter.write_line(f"PostgreSQL variants not run: {count} tests need a server; run them with "
+                                    f"{POSTGRES_HOW}")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch):
     """Bolt and our settings read the environment: tests set only what they mean to."""

@@ -1,0 +1,69 @@
+"""What `incident-bot incidents` and `incident-bot timeline` print, as text or JSON.
+
+Kept apart from bot/cli.py so that the command line imports none of this (nor bot.milestones and
+bot.when) before it knows which command runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot import text as T
+from bot.milestones import MILESTONES, severity_label
+from bot.when import format_time, zone_display_name
+
+
+def _iso(at) -> str | None:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else None
+
+
+def incidents_json(incidents, default_timezone: str) -> list[dict]:
+    """storage.listing.IncidentRow items as the JSON objects `incidents --json` prints."""
+    out = []
+    for inc in incidents:
+        item = {
+            "number": inc.id,
+            "ref": f"INC-{inc.id}",
+            "title": T.plain(inc.title),
+            "channel": inc.channel_id,
+            "channel_name": inc.channel_name,
+            "status": inc.status,
+            "severity": inc.severity,
+            "commander": inc.commander_id,
+            "created_at": _iso(inc.created_at),
+            "timezone": inc.display_tz or default_timezone,
+        }
+        item.update({name: _iso(inc.milestones.get(name)) for name in MILESTONES})
+        out.append(item)
+    return out
+
+
+def print_incidents(incidents, settings, *, as_json: bool, open_only: bool) -> None:
+    if as_json:
+        print(json.dumps(incidents_json(incidents, settings.default_timezone), indent=2, ensure_ascii=False))
+        return
+    if not incidents:
+        print("No open incidents." if open_only else "No incidents yet.")
+        return
+    zone = settings.zone
+    for inc in incidents:
+        started = inc.milestones.get("started") or inc.milestones.get("detected") or inc.created_at
+        channel = f"#{inc.channel_name}" if inc.channel_name else (inc.channel_id or "-")
+        print(f"INC-{inc.id:<5} {inc.status:<9} {severity_label(inc.severity):<8} {format_time(started, zone):<32} "
+              f"{channel:<30} {T.one_line(T.truncate(T.plain(inc.title), 60))}")
+
+
+def print_timeline(incident, items, names, settings, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([item.to_json(names) for item in items], indent=2, ensure_ascii=False))
+        return
+    zone = settings.display_zone(incident.display_tz)
+    print(f"INC-{incident.id}: {T.one_line(T.plain(incident.title))} (times in {zone_display_name(zone)})")
+    for item in items:
+        who = "@" + names.get(item.author, item.author) if item.author else ""
+        marker = "*" if item.key else " "
+        label = item.milestone if item.kind == "milestone" else item.kind
+        text = "(deleted)" if item.deleted else T.plain(item.text, names)
+        if item.files:
+            text += " " + " ".join(f"[{f.get('name')}]({f.get('permalink')})" for f in item.files)
+        print(f"{marker} {format_time(item.time, zone)}  {label:<12} {T.one_line(who):<16} {T.one_line(text)}")
