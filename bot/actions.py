@@ -12,20 +12,8 @@ import logging
 from datetime import date, datetime, timedelta
 
 from bot import views
-
-# The command, the jobs and the reminders read these from here too.
-from bot.action_blocks import (  # noqa: F401
-    DONE_ACTION,
-    DROP_ACTION,
-    SNOOZE_DAY_ACTION,
-    SNOOZE_WEEK_ACTION,
-    digest_item_ids,
-    list_message,
-    reminder_buttons,
-    rewrite_digest,
-)
-from bot.action_request import ActionRequest, parse_action  # noqa: F401
-from bot.due_dates import DUE_FORMS, DueError, describe_due, local_today, parse_due  # noqa: F401
+from bot.action_blocks import DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION, list_message
+from bot.due_dates import local_today
 from bot.inbound import ButtonPress
 from storage import action_items, entries, outbox_jobs
 from storage.models import ActionItem, Entry

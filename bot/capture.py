@@ -1,4 +1,4 @@
-"""Channel capture (SPEC 3): messages, thread replies, file shares, edits, deletions, 📌 key events.
+"""Channel capture (docs/capture.md): messages, thread replies, file shares, edits, deletions, 📌 key events.
 
 Listeners run before Bolt answers Slack (process_before_response), so a 200 means "committed". A
 delivery that could not be stored raises, Bolt answers 500, and Slack redelivers it later. Every
@@ -186,6 +186,3 @@ def after_outage(services: Services) -> None:
     except DatabaseUnavailable:
         services.outage.began(since)  # not yet: the next success tries again
 
-
-def backfill_window(now: datetime, minutes: int) -> datetime:
-    return now - timedelta(minutes=minutes)

@@ -1,4 +1,4 @@
-"""Settings from the environment and a `.env` file (SPEC 7), validated once at start.
+"""Settings from the environment and a `.env` file (docs/operating.md), validated once at start.
 
 A missing or malformed setting stops start-up with one clear line naming it (`ConfigError`).
 Tokens are `SecretStr`: they print as `**********` and never reach a log line.

@@ -1,4 +1,4 @@
-"""The postmortem draft (SPEC 4), as plain functions over plain values.
+"""The postmortem draft (docs/postmortem.md), as plain functions over plain values.
 
 `DraftInput` holds what was captured; `context()` turns it into the values a template needs, every
 piece of user text already escaped for Markdown (a `|` cannot break a table, a `<!channel>` shows

@@ -1,4 +1,4 @@
-"""Buttons and modals: the postmortem prompts (SPEC 5).
+"""Buttons and modals: the postmortem prompts (docs/postmortem.md).
 
 A prompt button opens its modal at once (a trigger_id lives 3 seconds); a submitted modal is stored
 before it is acknowledged, so a closed modal means a saved answer. Modal input arrives raw, exactly

@@ -1,4 +1,4 @@
-"""Milestones, and the metrics between them, as data (SPEC 3, "Milestones and metrics").
+"""Milestones, and the metrics between them, as data (docs/postmortem.md, metrics).
 
 Adding a metric is adding a row to METRICS; nothing else has to change.
 """

@@ -1,7 +1,7 @@
 """After the incident: gather what was captured into a draft, and ask the people who were there.
 
 The rendering itself is pure (bot/drafting.py); this module reads the database for it and decides
-who is asked for what (SPEC 4, 5). Slack is never called here: messages go through the outbox.
+who is asked for what (docs/postmortem.md). Slack is never called here: messages go through the outbox.
 """
 
 from __future__ import annotations

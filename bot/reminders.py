@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from bot import actions, views
+from bot import action_blocks, due_dates, views
 from bot import text as T
 from bot.people import slack_zone
 from bot.services import Services
@@ -129,7 +129,7 @@ def item_section(item: ReminderCandidate, today: date, room: int = ITEM_TEXT_LIM
     title = T.mrkdwn_cut(item.incident_title, title_room)
     lines = [
         f"*#{item.item_id}* {T.mrkdwn_cut(item.text, min(ITEM_TEXT_LIMIT, room - title_room))}",
-        f"Due {actions.describe_due(item.due, today)} · {where}: {title}",
+        f"Due {due_dates.describe_due(item.due, today)} · {where}: {title}",
     ]
     if item.owner_id is None:
         lines.append(f"_No owner: you get this as the commander of {ref}._")
@@ -152,7 +152,7 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         room = views.share_of(views.POSTED_BLOCKS_TEXT - 500 - ITEM_OVERHEAD * len(chunk), len(chunk),
                               ITEM_TEXT_LIMIT + TITLE_LIMIT)
         for item in chunk:
-            blocks += [item_section(item, today, room), actions.reminder_buttons(item.item_id)]
+            blocks += [item_section(item, today, room), action_blocks.reminder_buttons(item.item_id)]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "

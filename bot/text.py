@@ -274,13 +274,3 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - len(ellipsis))] + ellipsis
-
-
-def user_ids_in(encoded: str) -> list[str]:
-    """Slack user ids mentioned as `<@U…>` tokens, in order."""
-    ids = []
-    for m in _TOKEN.finditer(encoded):
-        target = m.group(1).partition("|")[0]
-        if target.startswith("@") and len(target) > 1:
-            ids.append(target[1:])
-    return ids

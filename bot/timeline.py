@@ -28,7 +28,7 @@ class Item:
     note: str | None = None
 
     def to_json(self, names: Mapping[str, str] | None = None) -> dict:
-        """The `timeline --json` shape (SPEC 7): time in UTC ending in Z, plain text."""
+        """The `timeline --json` shape (docs/commands.md): time in UTC ending in Z, plain text."""
         return {
             "time": self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"),
             "kind": self.kind,

@@ -1,4 +1,4 @@
-"""`<when>`: the time of an entry, and how times are shown (SPEC 3, pure functions).
+"""`<when>`: the time of an entry, and how times are shown (docs/commands.md; pure functions).
 
 `split_when(text, now, zone)` takes the leading time tokens off a command's text:
 

@@ -64,7 +64,7 @@ class Incident(SQLModel, table=True):
     # one header refresh at a time per incident, across replicas (see bot/jobs.py, sync_header)
     header_lease_until: datetime | None = _when(nullable=True)
     header_lease_owner: str | None = Field(default=None, max_length=64)
-    # set in the transaction that first records `resolved`: the prompts go out once (SPEC 3, 5)
+    # set in the transaction that first records `resolved`: the prompts go out once
     prompts_sent_at: datetime | None = _when(nullable=True)
     # the workspace's URL (auth.test's `url`, e.g. https://acme.slack.com/), for permalinks in the draft
     workspace_url: str | None = Field(default=None, max_length=200)

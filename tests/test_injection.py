@@ -1,5 +1,5 @@
 """No injection: user text with Slack tokens, HTML and Markdown is shown literally and pings nobody,
-wherever the bot echoes it (SPEC 3, "Replies and echoed text").
+wherever the bot echoes it (docs/commands.md).
 
 Slack-side input arrives encoded (slash commands and message events: `&lt;` for a typed `<`, real
 mentions and links as tokens); modal input arrives raw. Every Slack message the bot sends or

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from bot import actions, views
+from bot import action_blocks, action_request, actions, due_dates, views
 from bot import text as T
 from bot.changes import Change
 from bot.commands import opening
@@ -236,10 +236,10 @@ ACTION_USAGE = ("Usage: `/incident action <text> [@owner] [due <date>]`, e.g. "
 def action(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     if not rest.strip():
         return Reply(ACTION_USAGE)
-    today = actions.local_today(ctx.now, ctx.caller_zone())
+    today = due_dates.local_today(ctx.now, ctx.caller_zone())
     try:
-        request = actions.parse_action(rest, today)
-    except actions.DueError as exc:
+        request = action_request.parse_action(rest, today)
+    except due_dates.DueError as exc:
         return Reply(f":warning: Nothing was stored: {exc}")
     if not request.text:
         return Reply(f"Say what needs doing before the owner and due date. {ACTION_USAGE}")
@@ -253,7 +253,7 @@ def action(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
         number = item.id
     owner = f"<@{request.owner_id}>" if request.owner_id else "nobody yet, so reminders go to the commander"
     reply = (f"Action #{number} for {views.ref(incident.id)}: {echo(request.text)}\n"
-             f"Owner: {owner} · Due: {actions.describe_due(request.due, today)}")
+             f"Owner: {owner} · Due: {due_dates.describe_due(request.due, today)}")
     if request.due is not None and request.due < today:
         reply += (f"\n:warning: {request.due.isoformat()} is already past, so the item is overdue now"
                   " and the reminder goes out with the next sweep.")
@@ -263,8 +263,8 @@ def action(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
 def list_actions(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     with ctx.services.db.read() as session:
         items = action_items.action_items(session, incident.id)
-    today = actions.local_today(ctx.now, ctx.caller_zone())
-    text, blocks = actions.list_message(views.ref(incident.id), items, today)
+    today = due_dates.local_today(ctx.now, ctx.caller_zone())
+    text, blocks = action_blocks.list_message(views.ref(incident.id), items, today)
     return Reply(text, blocks=blocks)
 
 

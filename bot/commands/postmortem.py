@@ -1,4 +1,4 @@
-"""`/postmortem`: the draft, the prompts, the templates (SPEC 4, 5).
+"""`/postmortem`: the draft, the prompts, the templates (docs/postmortem.md).
 
 `draft` renders and stores the new version before it answers (a template error is told at once,
 naming the template and line); the upload and the summary message go through the outbox.

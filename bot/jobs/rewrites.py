@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import actions
+from bot import action_blocks
 from bot.jobs.errors import raise_for
 from bot.services import Services
 from storage import action_items
@@ -15,10 +15,10 @@ def rewrite_message(services: Services, payload: dict) -> None:
     blocks = payload["blocks"]
     if "digest" in payload:  # a reminder DM: every item's row as the item is now
         pressed = [i for i in payload["digest"] if isinstance(i, int)]
-        wanted = list(dict.fromkeys(actions.digest_item_ids(blocks) + pressed))
+        wanted = list(dict.fromkeys(action_blocks.digest_item_ids(blocks) + pressed))
         with services.db.read() as session:
             items = action_items.action_items_by_id(session, wanted)
-        blocks = actions.rewrite_digest(blocks, items, services.now(), pressed)
+        blocks = action_blocks.rewrite_digest(blocks, items, services.now(), pressed)
     if payload.get("channel") and payload.get("ts"):
         try:
             services.background.chat_update(channel=payload["channel"], ts=payload["ts"], text=payload["text"],

@@ -1,4 +1,4 @@
-"""The postmortem draft, rendered from plain values (SPEC 4): what a reader of each template needs."""
+"""The postmortem draft, rendered from plain values (docs/postmortem.md): what a reader of each template needs."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import actions, reminders, views
+from bot import action_blocks, reminders, views
 from bot import text as T
 from bot.jobs import reminder_dms
 from bot.milestones import MILESTONES
@@ -147,7 +147,7 @@ def item(number: int, status: str, text: str = GROWING):
 
 def test_the_action_item_list_fits_with_hundreds_of_long_items():
     items = [item(i, ("open", "done", "dropped")[i % 3]) for i in range(1, 301)]
-    text, blocks = actions.list_message("INC-2147483647", items, date(2026, 11, 22))
+    text, blocks = action_blocks.list_message("INC-2147483647", items, date(2026, 11, 22))
     within({"text": text, "blocks": blocks})
     no_half_entities({"blocks": blocks})
 
@@ -167,7 +167,7 @@ def test_reminder_digests_and_nudges_fit():
         within({"text": message.text, "blocks": message.blocks}, posted=True)
         no_half_entities({"blocks": message.blocks})
         gone = {i: None for i in message.item_ids}
-        within({"text": message.text, "blocks": actions.rewrite_digest(message.blocks, gone, NOW, [1])}, posted=True)
+        within({"text": message.text, "blocks": action_blocks.rewrite_digest(message.blocks, gone, NOW, [1])}, posted=True)
     nudge = reminders.Nudge(2_147_483_647, "U0CMD", "C0INC", HOSTILE, NOW - timedelta(days=400))
     message = reminders.nudge_message(nudge, NOW)
     within({"text": message.text, "blocks": message.blocks}, posted=True)

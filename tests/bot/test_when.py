@@ -1,4 +1,4 @@
-"""`<when>` parsing: the rules of SPEC 3, across midnight, DST changes, offsets and IANA zones."""
+"""`<when>` parsing: the rules of docs/commands.md, across midnight, DST changes, offsets and IANA zones."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo

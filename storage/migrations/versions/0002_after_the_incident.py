@@ -75,7 +75,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('prompts_sent_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('workspace_url', sa.String(length=200), nullable=True))
     # Incidents resolved before this version count as prompted: recording `resolved` again on one of
-    # them must not send prompts (SPEC 3: only the first resolution does).
+    # them must not send prompts (only the first resolution does).
     op.execute("UPDATE incident SET prompts_sent_at = created_at WHERE status = 'resolved'")
 
 

@@ -1,4 +1,4 @@
-"""`/incident action` and `/incident actions` through signed slash commands (SPEC 6)."""
+"""`/incident action` and `/incident actions` through signed slash commands (docs/reminders.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/incident` through signed slash commands into the real app (SPEC 3)."""
+"""`/incident` through signed slash commands into the real app (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/postmortem` and the participant prompts, through signed requests into the real app (SPEC 4, 5)."""
+"""`/postmortem` and the participant prompts, through signed requests into the real app (docs/postmortem.md)."""
 
 from __future__ import annotations
 
