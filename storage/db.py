@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -70,7 +71,7 @@ def redacted(url: str) -> str:
 class Cursor:
     """A DB-API cursor and its dialect, for the hand-written statements of storage/fast.py."""
 
-    __slots__ = ("cursor", "dialect")
+    __slots__ = ("cursor", "dialect", "__weakref__")
 
     def __init__(self, cursor, dialect: str):
         self.cursor = cursor
@@ -213,8 +214,13 @@ class Database:
     def _thread_sqlite_cursor(self) -> Cursor:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = Cursor(self._sqlite_connection().cursor(), "sqlite")
+            connection = self._sqlite_connection()
+            cursor = Cursor(connection.cursor(), "sqlite")
             self._local.cursor = cursor
+            # The connection lasts as long as its thread: when the thread ends, its locals (this
+            # cursor) go, and so does the connection, so threads that come and go leave nothing open.
+            weakref.finalize(cursor, _close_own_connection, connection, self._own_connections,
+                             self._connections_lock).atexit = False
         return cursor
 
     def _sqlite_connection(self):
@@ -302,6 +308,13 @@ class Database:
 
 
 _MIGRATION_THREAD_LOCK = threading.Lock()
+
+
+def _close_own_connection(connection, connections: list, lock: threading.Lock) -> None:
+    with lock:
+        if connection in connections:
+            connections.remove(connection)
+    connection.close()
 
 
 def alembic_config():
