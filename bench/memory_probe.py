@@ -4,10 +4,11 @@ The soak puts a generated `sitecustomize.py` on the bot's PYTHONPATH that calls 
 probe works whatever serves HTTP (a forking server like gunicorn, or a threaded one in a single
 process) and the bot's code has no hook for it. `install()` starts tracemalloc if asked and, in the
 process and in every child forked from it, a daemon thread that waits for a request file
-`<directory>/<pid>.<label>.request`. It answers with `<pid>.<label>.json`: what malloc holds in use
-and free (glibc's mallinfo2, all arenas; Python's small objects live in its own arenas, not there),
-SQLite's own allocations (page caches included), threads, gc objects, pymalloc blocks in use and,
-under tracemalloc, the traced bytes, with `<pid>.<label>.snapshot` beside it.
+`<directory>/<pid>.<label>.request`. It answers with `<pid>.<label>.json`: resident memory by kind
+of mapping, what malloc holds in use and free (glibc's mallinfo2, all arenas; Python's small
+objects live in its own arenas, not there), SQLite's own allocations (page caches included),
+statements in SQLAlchemy's compiled caches, threads, gc objects, pymalloc blocks in use and, under tracemalloc, the traced bytes, with
+`<pid>.<label>.snapshot` beside it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,36 @@ def malloc_figures() -> dict:
             "malloc_mmapped": info.hblkhd}
 
 
+HEAP_MAX_SIZE = 64 << 20  # glibc's per-thread arena heaps are mapped at multiples of this (64-bit)
+
+
+def rss_figures() -> dict:
+    """This process's resident memory by kind of mapping (Linux): malloc's main heap, its per-thread
+    arena heaps, other anonymous memory (Python's object arenas, thread stacks, large blocks), files."""
+    figures = dict.fromkeys(("rss_main_heap", "rss_thread_arenas", "rss_other_anon", "rss_file"), 0)
+    kind = None
+    try:
+        lines = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: range perms offset dev inode [path]
+            start = int(fields[0].split("-")[0], 16)
+            path = fields[5] if len(fields) > 5 else ""
+            if path == "[heap]":
+                kind = "rss_main_heap"
+            elif path.startswith("/"):
+                kind = "rss_file"
+            elif fields[4] == "0" and start % HEAP_MAX_SIZE == 0:
+                kind = "rss_thread_arenas"
+            else:
+                kind = "rss_other_anon"
+        elif fields[0] == "Rss:" and kind is not None:
+            figures[kind] += int(fields[1]) * 1024
+    return figures
+
+
 def sqlite_memory() -> int | None:
     try:
         import _sqlite3
@@ -74,12 +105,22 @@ def sqlite_memory() -> int | None:
     return used()
 
 
+def sqlalchemy_compiled() -> int | None:
+    """Statements held in the SQLAlchemy engines' compiled caches (each an LRU of 500 by default)."""
+    engine_class = getattr(sys.modules.get("sqlalchemy.engine.base"), "Engine", None)
+    if engine_class is None:
+        return None
+    caches = {id(o._compiled_cache): o._compiled_cache for o in gc.get_objects()
+              if isinstance(o, engine_class) and o._compiled_cache is not None}
+    return sum(len(cache) for cache in caches.values())
+
+
 def _answer(directory: Path, pid: int, label: str) -> None:
     gc.collect()
     base = directory / f"{pid}.{label}"
     stats = {"threads": threading.active_count(), "gc_objects": len(gc.get_objects()),
-             "python_blocks": sys.getallocatedblocks(),
-             "sqlite_memory": sqlite_memory(), **malloc_figures(), "at": time.time()}
+             "python_blocks": sys.getallocatedblocks(), "sqlalchemy_compiled": sqlalchemy_compiled(),
+             "sqlite_memory": sqlite_memory(), **malloc_figures(), **rss_figures(), "at": time.time()}
     if tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)])

@@ -15,9 +15,11 @@ start, at the end and at its peak (sampled every 0.5 s), then the curve as (minu
 the growth after warm-up in its first and second half: a leak keeps growing, arena growth flattens.
 Figures from inside the worker follow (bench/memory_probe.py, loaded through a generated
 sitecustomize, so the bot has no hook for it), taken after `--warmup` and halfway through the rest
-under load, and once the clients have stopped: malloc's bytes in use and held free, SQLite's own
-memory, threads, gc objects, pymalloc blocks. Exit status 1 when anything was lost or failed. It
-asserts nothing about time: the figures are for reading.
+under load, and once the clients have stopped: resident memory by kind (malloc's main heap, its
+per-thread arenas, other anonymous memory such as Python's object arenas, files), malloc's bytes in
+use and held free, SQLite's own memory, SQLAlchemy's compiled statements, threads, gc objects,
+pymalloc blocks. Exit status 1 when anything was lost or failed. It asserts nothing about time: the
+figures are for reading.
 
 With `--tracemalloc FRAMES` the worker runs under tracemalloc, and the allocation sites that grew
 most between the first and the last of those snapshots are printed, with their growth at the
@@ -205,10 +207,15 @@ def short(filename: str) -> str:
 
 
 FIGURES = (  # (name in the probe's answer, label, MiB?)
+    ("rss_main_heap", "RSS main heap MiB", True),
+    ("rss_thread_arenas", "RSS thread arenas MiB", True),
+    ("rss_other_anon", "RSS other anon MiB", True),
+    ("rss_file", "RSS files MiB", True),
     ("malloc_in_use", "malloc in use MiB", True),
     ("malloc_free", "malloc free MiB", True),
     ("sqlite_memory", "SQLite memory MiB", True),
     ("traced", "traced MiB", True),
+    ("sqlalchemy_compiled", "SQLAlchemy compiled", False),
     ("threads", "threads", False),
     ("gc_objects", "gc objects", False),
     ("python_blocks", "pymalloc blocks", False),
@@ -222,7 +229,7 @@ def print_figures(snapshots: dict[str, tuple]) -> None:
     for name, title, mib in FIGURES:
         if all(figures[label].get(name) is not None for label in labels):
             values = [figures[label][name] / 2**20 if mib else figures[label][name] for label in labels]
-            print(f"  {title + ':':20} " + "  ".join(f"{v:10.1f}" if mib else f"{v:10d}" for v in values))
+            print(f"  {title + ':':22} " + "  ".join(f"{v:10.1f}" if mib else f"{v:10d}" for v in values))
 
 
 def print_growers(snapshots: dict[str, tuple], frames: int) -> None:
@@ -247,14 +254,22 @@ def print_growers(snapshots: dict[str, tuple], frames: int) -> None:
                     print(f"{'':36}<- {short(outer.filename)}:{outer.lineno}")
 
 
+def minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
 def rss_rows(samples: list[tuple[float, int]], elapsed: float, warm: float) -> None:
     step = 60.0 if elapsed >= 180 else WINDOW
     print(f"worker RSS over time (every {step:.0f} s):")
-    print("    m:ss    MiB")
+    print("     m:ss     MiB   change")
+    previous = None
     for i in range(int(elapsed // step) + 1):
         value = next((v for at, v in samples if at >= i * step), samples[-1][1])
-        print(f"    {int(i * step) // 60}:{int(i * step) % 60:02d}  {value / 1024:6.1f}")
-    print(f"    {int(elapsed) // 60}:{int(elapsed) % 60:02d}  {samples[-1][1] / 1024:6.1f}  (end)")
+        change = f"{(value - previous) / 1024:+6.1f}" if previous is not None else ""
+        print(f"    {minutes(i * step):>5}  {value / 1024:6.1f}   {change}")
+        previous = value
+    last = samples[-1][1]
+    print(f"    {minutes(elapsed):>5}  {last / 1024:6.1f}   {(last - previous) / 1024:+6.1f}  (end)")
     after = [(at, v) for at, v in samples if at >= warm]
     if len(after) >= 3:
         half = warm + (after[-1][0] - warm) / 2
