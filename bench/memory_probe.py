@@ -7,8 +7,8 @@ process and in every child forked from it, a daemon thread that waits for a requ
 `<directory>/<pid>.<label>.request`. It answers with `<pid>.<label>.json`: resident memory by kind
 of mapping, what malloc holds in use and free (glibc's mallinfo2, all arenas; Python's small
 objects live in its own arenas, not there), SQLite's own allocations (page caches included),
-statements in SQLAlchemy's compiled caches, threads, gc objects, pymalloc blocks in use and, under tracemalloc, the traced bytes, with
-`<pid>.<label>.snapshot` beside it.
+statements in SQLAlchemy's compiled caches, threads, gc objects, pymalloc blocks in use and, under
+tracemalloc, the traced bytes, with `<pid>.<label>.snapshot` beside it.
 """
 
 from __future__ import annotations
@@ -105,12 +105,12 @@ def sqlite_memory() -> int | None:
     return used()
 
 
-def sqlalchemy_compiled() -> int | None:
+def sqlalchemy_compiled(objects: list) -> int | None:
     """Statements held in the SQLAlchemy engines' compiled caches (each an LRU of 500 by default)."""
     engine_class = getattr(sys.modules.get("sqlalchemy.engine.base"), "Engine", None)
     if engine_class is None:
         return None
-    caches = {id(o._compiled_cache): o._compiled_cache for o in gc.get_objects()
+    caches = {id(o._compiled_cache): o._compiled_cache for o in objects
               if isinstance(o, engine_class) and o._compiled_cache is not None}
     return sum(len(cache) for cache in caches.values())
 
@@ -118,9 +118,11 @@ def sqlalchemy_compiled() -> int | None:
 def _answer(directory: Path, pid: int, label: str) -> None:
     gc.collect()
     base = directory / f"{pid}.{label}"
-    stats = {"threads": threading.active_count(), "gc_objects": len(gc.get_objects()),
-             "python_blocks": sys.getallocatedblocks(), "sqlalchemy_compiled": sqlalchemy_compiled(),
-             "sqlite_memory": sqlite_memory(), **malloc_figures(), **rss_figures(), "at": time.time()}
+    stats = {**rss_figures(), **malloc_figures(), "sqlite_memory": sqlite_memory(), "at": time.time(),
+             "threads": threading.active_count(), "python_blocks": sys.getallocatedblocks()}
+    objects = gc.get_objects()  # once, after the figures above: the list alone is about a megabyte
+    stats.update(gc_objects=len(objects), sqlalchemy_compiled=sqlalchemy_compiled(objects))
+    del objects
     if tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)])
