@@ -6,12 +6,26 @@ mixing `/incident log` commands and channel messages with some `status`, milesto
 reactions. Every loop stops by itself at the deadline.
 
     python bench/soak.py [--seconds 60] [--clients 30] [--database sqlite|postgres] [--seed 1]
+                         [--tracemalloc FRAMES] [--warmup SECONDS] [--malloc-arena-max N]
 
 It prints: errors (non-200 answers, connection failures, error replies), acknowledged vs stored
 log entries and messages (read back with `incident-bot timeline 1 --json`; they must be equal),
 p50/p99 ack latency in the first and the last 10 s, and the RSS of the gunicorn worker at the
-start, at the end and at its peak (sampled every 0.5 s). Exit status 1 when anything was lost or
-failed. It asserts nothing about time: the figures are for reading.
+start, at the end and at its peak (sampled every 0.5 s), then the curve as (minute, RSS) rows and
+the growth after warm-up in its first and second half: a leak keeps growing, arena growth flattens.
+Figures from inside the worker follow (bench/memory_probe.py, loaded through a generated
+sitecustomize, so the bot has no hook for it), taken after `--warmup` and halfway through the rest
+under load, and once the clients have stopped: resident memory by kind (malloc's main heap, its
+per-thread arenas, other anonymous memory such as Python's object arenas, files), malloc's bytes in
+use and held free, SQLite's own memory, SQLAlchemy's compiled statements, threads, gc objects,
+pymalloc blocks. Exit status 1 when anything was lost or failed. It asserts nothing about time: the
+figures are for reading.
+
+With `--tracemalloc FRAMES` the worker runs under tracemalloc, and the allocation sites that grew
+most between the first and the last of those snapshots are printed, with their growth at the
+midpoint beside them: a leak grows in both halves. tracemalloc slows the worker and adds memory of
+its own: read the RSS curve from a run without it. `--malloc-arena-max N` sets MALLOC_ARENA_MAX for
+the bot (glibc's per-thread malloc arenas), to tell arena growth from a leak.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +53,8 @@ from tests.support.standin import SlackStandIn
 
 ERROR_REPLIES = ("Something went wrong", ":warning:", "Not saved", "No incident")
 WINDOW = 10.0  # seconds: the first and last window compared
+SNAPSHOT_TIMEOUT_S = 300.0
+TOP_GROWERS = 15
 
 
 @dataclass
@@ -158,6 +175,109 @@ def sample_memory(pid: int, stop: threading.Event, samples: list[tuple[float, in
         stop.wait(0.5)
 
 
+def request_snapshot(directory: Path, pid: int, label: str) -> None:
+    (directory / f"{pid}.{label}.request").touch()
+
+
+def load_snapshot(directory: Path, pid: int, label: str):
+    """The probe's figures for `label` and its tracemalloc snapshot if any, waiting for them (None if
+    they never came)."""
+    import tracemalloc
+
+    figures = directory / f"{pid}.{label}.json"
+    deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+    while not figures.exists():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
+    snapshot = directory / f"{pid}.{label}.snapshot"
+    loaded = tracemalloc.Snapshot.load(str(snapshot)) if snapshot.exists() else None
+    return loaded, json.loads(figures.read_text())
+
+
+def short(filename: str) -> str:
+    for marker in ("/site-packages/", "/lib/python3."):
+        if marker in filename:
+            tail = filename.split(marker, 1)[1]
+            return tail if marker == "/site-packages/" else "python/" + tail.split("/", 1)[-1]
+    try:
+        return str(Path(filename).relative_to(REPO))
+    except ValueError:
+        return filename
+
+
+FIGURES = (  # (name in the probe's answer, label, MiB?)
+    ("rss_main_heap", "RSS main heap MiB", True),
+    ("rss_thread_arenas", "RSS thread arenas MiB", True),
+    ("rss_other_anon", "RSS other anon MiB", True),
+    ("rss_file", "RSS files MiB", True),
+    ("malloc_in_use", "malloc in use MiB", True),
+    ("malloc_free", "malloc free MiB", True),
+    ("sqlite_memory", "SQLite memory MiB", True),
+    ("traced", "traced MiB", True),
+    ("sqlalchemy_compiled", "SQLAlchemy compiled", False),
+    ("threads", "threads", False),
+    ("gc_objects", "gc objects", False),
+    ("python_blocks", "pymalloc blocks", False),
+)
+
+
+def print_figures(snapshots: dict[str, tuple]) -> None:
+    labels = [label for label in ("warm", "mid", "end") if label in snapshots]
+    figures = {label: snapshots[label][1] for label in labels}
+    print("inside the worker (after gc), at " + ", ".join(labels) + ":")
+    for name, title, mib in FIGURES:
+        if all(figures[label].get(name) is not None for label in labels):
+            values = [figures[label][name] / 2**20 if mib else figures[label][name] for label in labels]
+            print(f"  {title + ':':22} " + "  ".join(f"{v:10.1f}" if mib else f"{v:10d}" for v in values))
+
+
+def print_growers(snapshots: dict[str, tuple], frames: int) -> None:
+    if snapshots.get("warm", (None,))[0] is None or snapshots.get("end", (None,))[0] is None:
+        print("tracemalloc: no snapshots")
+        return
+    print(f"tracemalloc ({frames} frames):")
+    warm, end = snapshots["warm"][0], snapshots["end"][0]
+    mid = snapshots["mid"][0] if "mid" in snapshots else None  # None also when there is no snapshot
+    for key in ("lineno", "traceback"):
+        diffs = sorted(end.compare_to(warm, key), key=lambda d: d.size_diff, reverse=True)
+        at_mid = {d.traceback: d.size_diff for d in mid.compare_to(warm, key)} if mid is not None else {}
+        total = sum(d.size_diff for d in diffs)
+        print(f"  top growers warm -> end by {key} (all sites: {total / 1024:+.0f} KiB):")
+        print("      KiB    mid KiB   blocks  site")
+        for d in diffs[:TOP_GROWERS if key == "lineno" else 5]:
+            innermost, *outers = reversed(d.traceback)  # a Traceback runs from the oldest frame
+            print(f"    {d.size_diff / 1024:+7.1f}  {at_mid.get(d.traceback, 0) / 1024:+7.1f}  "
+                  f"{d.count_diff:+7d}  {short(innermost.filename)}:{innermost.lineno}")
+            if key == "traceback":
+                for outer in outers:
+                    print(f"{'':36}<- {short(outer.filename)}:{outer.lineno}")
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def rss_rows(samples: list[tuple[float, int]], elapsed: float, warm: float) -> None:
+    step = 60.0 if elapsed >= 180 else WINDOW
+    print(f"worker RSS over time (every {step:.0f} s):")
+    print("     m:ss     MiB   change")
+    previous = None
+    for i in range(int(elapsed // step) + 1):
+        value = next((v for at, v in samples if at >= i * step), samples[-1][1])
+        change = f"{(value - previous) / 1024:+6.1f}" if previous is not None else ""
+        print(f"    {minutes(i * step):>5}  {value / 1024:6.1f}   {change}")
+        previous = value
+    last = samples[-1][1]
+    print(f"    {minutes(elapsed):>5}  {last / 1024:6.1f}   {(last - previous) / 1024:+6.1f}  (end)")
+    after = [(at, v) for at, v in samples if at >= warm]
+    if len(after) >= 3:
+        half = warm + (after[-1][0] - warm) / 2
+        middle = next(v for at, v in after if at >= half)
+        print(f"growth after the {warm:.0f} s warm-up: first half {(middle - after[0][1]) / 1024:+.1f} MiB, "
+              f"second half {(after[-1][1] - middle) / 1024:+.1f} MiB")
+
+
 def database(kind: str, workdir: str) -> tuple[str, callable]:
     if kind == "sqlite":
         return f"sqlite:///{workdir}/soak.db", lambda: None
@@ -186,7 +306,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="run the bot under tracemalloc, keeping FRAMES frames per allocation")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds before the first snapshot (default: a quarter of the run, at most 60)")
+    parser.add_argument("--malloc-arena-max", type=int, default=None, metavar="N")
     args = parser.parse_args()
+    warm_at = args.warmup if args.warmup is not None else min(60.0, args.seconds / 4)
 
     standin = SlackStandIn().start()
     workdir = tempfile.mkdtemp(prefix="soak-")
@@ -194,7 +320,16 @@ def main() -> int:
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(REPO),
            "SLACK_API_URL": standin.api_url, "SLACK_BOT_TOKEN": "xoxb-soak", "SLACK_SIGNING_SECRET": sr.SIGNING_SECRET,
            "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "REMINDERS_ENABLED": "false"}
-    bot = BotProcess(env)
+    probe_dir = Path(workdir) / "probe"  # figures from inside the worker (see bench/memory_probe.py)
+    probe_dir.mkdir()
+    (probe_dir / "sitecustomize.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(REPO / 'bench')!r})\n"
+        f"import memory_probe\nmemory_probe.install({str(probe_dir)!r}, {args.tracemalloc})\n")
+    bot_env = {**env, "PYTHONPATH": f"{probe_dir}{os.pathsep}{REPO}"}
+    if args.malloc_arena_max is not None:
+        bot_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+    bot = BotProcess(bot_env)
+    snapshots: dict[str, tuple] = {}
     tally, lock = Tally(), threading.Lock()
     samples: list[tuple[float, int]] = []
     try:
@@ -214,12 +349,22 @@ def main() -> int:
                    for i in range(args.clients)]
         for t in threads:
             t.start()
+        for label, at in (("warm", warm_at), ("mid", warm_at + (args.seconds - warm_at) / 2)):
+            if started + at < deadline:  # under load: after warm-up, and halfway through the rest
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                request_snapshot(probe_dir, worker, label)
         for t in threads:
             t.join(args.seconds + 60)  # a client finishes its last request after the deadline
         elapsed = time.monotonic() - started
+        alive = sum(t.is_alive() for t in threads)
         stop.set()
         sampler.join(5)
-        alive = sum(t.is_alive() for t in threads)
+        request_snapshot(probe_dir, worker, "end")  # once the load has stopped: what is left was kept
+        for label in ("warm", "mid", "end"):
+            if any((probe_dir / f"{worker}.{label}.{suffix}").exists() for suffix in ("request", "json")):
+                loaded = load_snapshot(probe_dir, worker, label)
+                if loaded is not None:
+                    snapshots[label] = loaded
 
         timeline = subprocess.run([sys.executable, "-m", "bot.cli", "timeline", "1", "--json"], env=env,
                                   capture_output=True, text=True, cwd=tempfile.gettempdir(), timeout=300, check=False)
@@ -230,6 +375,7 @@ def main() -> int:
         bot.close()
         standin.stop()
         drop_database()
+        shutil.rmtree(workdir, ignore_errors=True)  # a 10-minute soak leaves a database of about 50 MB
 
     stored_logs = sum(1 for i in items if i["kind"] == "log" and i["text"].startswith("soak "))
     stored_messages = sum(1 for i in items if i["kind"] == "message" and i["text"].startswith("soak-msg "))
@@ -254,10 +400,10 @@ def main() -> int:
     if samples:
         print(f"worker RSS: start {samples[0][1] / 1024:.1f} MiB, end {samples[-1][1] / 1024:.1f} MiB, "
               f"peak {max(v for _, v in samples) / 1024:.1f} MiB ({len(samples)} samples)")
-        step = max(WINDOW, elapsed / 6)
-        marks = [next((v for at, v in samples if at >= mark), samples[-1][1]) for mark in
-                 [i * step for i in range(int(elapsed // step) + 1)]]
-        print("worker RSS over time (MiB, every {:.0f} s): {}".format(step, " ".join(f"{v / 1024:.1f}" for v in marks)))
+        rss_rows(samples, elapsed, warm_at)
+    print_figures(snapshots)
+    if args.tracemalloc:
+        print_growers(snapshots, args.tracemalloc)
     lost = stored_logs != tally.acked["log"] or stored_messages != tally.acked["message"]
     return 1 if lost or tally.errors or alive else 0
 

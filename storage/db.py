@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -74,7 +75,7 @@ def redacted(url: str) -> str:
 class Cursor:
     """A DB-API cursor and its dialect, for the hand-written statements of storage/capture_sql.py."""
 
-    __slots__ = ("cursor", "dialect")
+    __slots__ = ("cursor", "dialect", "__weakref__")
 
     def __init__(self, cursor, dialect: str):
         self.cursor = cursor
@@ -228,8 +229,13 @@ class Database:
     def _thread_sqlite_cursor(self) -> Cursor:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = Cursor(self._sqlite_connection().cursor(), "sqlite")
+            connection = self._sqlite_connection()
+            cursor = Cursor(connection.cursor(), "sqlite")
             self._local.cursor = cursor
+            # The connection lasts as long as its thread: when the thread ends, its locals (this
+            # cursor) go, and so does the connection, so threads that come and go leave nothing open.
+            weakref.finalize(cursor, _close_own_connection, connection, self._own_connections,
+                             self._connections_lock).atexit = False
         return cursor
 
     def _sqlite_connection(self):
@@ -346,6 +352,13 @@ def _make_folder(folder: Path, url: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise explain(exc, url) or DatabaseProblem(str(exc), setting=True) from None
+
+
+def _close_own_connection(connection, connections: list, lock: threading.Lock) -> None:
+    with lock:
+        if connection in connections:
+            connections.remove(connection)
+    connection.close()
 
 
 def alembic_config():
