@@ -15,7 +15,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.config import load_settings
-from bot.server import run_http, wsgi_app
+from bot.server import run_http
+from bot.slack_wsgi import wsgi_app
 
 
 def main() -> None:

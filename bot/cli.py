@@ -167,7 +167,9 @@ def _migrated(database_url: str):
 def cmd_run(args) -> int:
     import logging
 
-    from bot.server import check_bot_token, run_http, run_socket_mode
+    from bot.server import run_http
+    from bot.socket_mode import run_socket_mode
+    from bot.start_checks import check_bot_token
     from storage.db import redacted
 
     log = logging.getLogger("bot.cli")

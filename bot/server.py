@@ -15,9 +15,7 @@ from datetime import datetime
 
 from bot.config import ConfigError, Settings
 from bot.services import Services, build_services, system_clock
-from bot.socket_mode import run_socket_mode  # noqa: F401 - the runners live beside this module
-from bot.start_checks import check_bot_token  # noqa: F401
-from bot.web import MAX_BODY_BYTES, SlackRequest, dispatch, wsgi_app  # noqa: F401 - the WSGI app lives there
+from bot.slack_wsgi import MAX_BODY_BYTES, wsgi_app
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)

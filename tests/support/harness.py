@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.server import Runtime, wsgi_app
+from bot.server import Runtime
+from bot.slack_wsgi import wsgi_app
 from tests.support import slack_requests as sr
 
 
