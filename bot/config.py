@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.environment import (
     ConfigError,
+    DisplayZones,
     ascii_secret_rule,
     database_url_rule,
     emoji_rule,
@@ -29,7 +29,7 @@ __all__ = ["ConfigError", "Settings", "load_settings"]
 SLACK_API_DEFAULT = "https://slack.com/api/"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, DisplayZones):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -131,19 +131,6 @@ class Settings(BaseSettings):
         return None if value is None else templates_dir_rule(value)
 
     # -- derived --------------------------------------------------------------------------------
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.default_timezone)
-
-    def display_zone(self, display_tz: str | None) -> ZoneInfo:
-        """An incident's display zone: its own (`/incident timezone`), else DEFAULT_TIMEZONE."""
-        if display_tz:
-            try:
-                return ZoneInfo(display_tz)
-            except (KeyError, ValueError):
-                pass
-        return self.zone
 
     @property
     def socket_mode(self) -> bool:

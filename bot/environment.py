@@ -95,15 +95,10 @@ def default_database_url() -> str:
     return f"sqlite:///{default_sqlite_path()}"
 
 
-@dataclass(frozen=True)
-class CommandSettings:
-    """What the read-only commands need: where the database is, how to show times, which templates."""
+class DisplayZones:
+    """The zones times are shown in, for any settings with a `default_timezone`."""
 
-    database_url: str
-    default_timezone: str = "UTC"
-    key_event_emoji: str = "pushpin"
-    log_level: str = "INFO"
-    templates_dir: Path | None = None
+    default_timezone: str
 
     @property
     def zone(self) -> ZoneInfo:
@@ -117,6 +112,17 @@ class CommandSettings:
             except (KeyError, ValueError):
                 pass
         return self.zone
+
+
+@dataclass(frozen=True)
+class CommandSettings(DisplayZones):
+    """What the read-only commands need: where the database is, how to show times, which templates."""
+
+    database_url: str
+    default_timezone: str = "UTC"
+    key_event_emoji: str = "pushpin"
+    log_level: str = "INFO"
+    templates_dir: Path | None = None
 
 
 _COMMAND_RULES = {
