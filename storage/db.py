@@ -9,7 +9,6 @@ that went away and came back is used again without a restart.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import weakref
@@ -26,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from storage.db_errors import DatabaseProblem, explain
+from storage.faults import Faults
 from storage.location import default_sqlite_path  # noqa: F401 - where callers have always found it
 
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class Database:
         self._own_connections: list = []  # SQLite connections outside the pool (hot paths)
         self._connections_lock = threading.Lock()
         self.on_jobs_committed: Callable[[], None] | None = None  # see JOBS_QUEUED
-        self._faults = _Faults(self.dialect)  # see inject_fault()
+        self._faults = Faults(self.dialect)  # see inject_fault()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 _make_folder(Path(parsed.database).expanduser().parent, self.url)
@@ -412,59 +412,3 @@ def _is_unavailable(exc: DBAPIError) -> bool:
         return True
     message = str(exc.orig or exc).lower()
     return isinstance(exc, sa.exc.OperationalError) or any(h in message for h in _UNAVAILABLE_HINTS)
-
-
-class _Faults:
-    """The statements Database.inject_fault() made fail, and the checks that fail them."""
-
-    def __init__(self, dialect: str):
-        self.dialect = dialect
-        self.rules: list[list] = []  # [compiled pattern, times left or None, error or None]
-        self._lock = threading.Lock()
-
-    def add(self, matching: str, times: int | None, error: Exception | None) -> None:
-        with self._lock:
-            self.rules.append([re.compile(matching, re.IGNORECASE | re.DOTALL), times, error])
-
-    def check(self, statement: str) -> None:
-        with self._lock:
-            for rule in self.rules:
-                pattern, times, error = rule
-                if pattern.search(statement):
-                    if times is not None:
-                        rule[1] = times - 1
-                        if rule[1] <= 0:
-                            self.rules.remove(rule)
-                    break
-            else:
-                return
-        raise error if error is not None else self._driver_error()
-
-    def _driver_error(self) -> Exception:
-        if self.dialect == "postgresql":
-            import psycopg
-
-            return psycopg.OperationalError("the database stopped answering (injected fault)")
-        import sqlite3
-
-        return sqlite3.OperationalError("database is locked (injected fault)")
-
-    def before_execute(self, conn, cursor, statement, parameters, context, executemany):
-        if self.rules:
-            self.check(statement)
-
-    def wrap(self, cursor: Cursor) -> Cursor:
-        """The hot paths' driver cursor, checked too while a fault is injected."""
-        return Cursor(_CheckedCursor(cursor.cursor, self), cursor.dialect) if self.rules else cursor
-
-
-class _CheckedCursor:
-    def __init__(self, cursor, faults: _Faults):
-        self._cursor, self._faults = cursor, faults
-
-    def execute(self, statement, *args, **kwargs):
-        self._faults.check(statement)
-        return self._cursor.execute(statement, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._cursor, name)
