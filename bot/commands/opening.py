@@ -75,6 +75,9 @@ def start(ctx: Context, rest: str) -> Reply:
 
     bind_here = services.settings.incident_channel_mode == "current" and not call.in_dm
     workspace_url = services.workspace_url(call.team_domain)  # asked of Slack once, not in the transaction
+    # In `current` mode the bot joins first: the header and backfill jobs committed below run as soon
+    # as the transaction commits, and must find the bot in the channel.
+    joined, join_note = _join_here(ctx) if bind_here else (True, "")
     with services.db.write() as session:
         incident = incidents.add_incident(
             session,
@@ -98,10 +101,12 @@ def start(ctx: Context, rest: str) -> Reply:
                       note=None, is_default=True, recorded_at=ctx.now),
         )
         if bind_here:
+            if not joined:  # Slack did not answer: the outbox joins, before the jobs that need it
+                outbox_jobs.enqueue(session, "join", {"channel_id": call.channel_id}, ctx.now)
             _queue_start_jobs(session, ctx, number, call.channel_id, backfill=True)
     assert number is not None
     if bind_here:
-        return _bound_here(ctx, number, title, severity)
+        return _bound_here(ctx, number, title, severity, join_note)
     return _create_channel(ctx, number, title, severity)
 
 
@@ -125,23 +130,24 @@ def _opened_text(ctx: Context, number: int, title: str, severity: str | None, wh
     )
 
 
-def _bound_here(ctx: Context, number: int, title: str, severity: str | None) -> Reply:
-    """`current` mode: this channel is the incident channel. Join it so messages are captured."""
-    note = ""
+def _join_here(ctx: Context) -> tuple[bool, str]:
+    """Join the channel the command was typed in, so its messages are captured. Returns (whether
+    Slack answered, a note for the reply when the bot could not join)."""
     try:
         ctx.services.slack.conversations_join(channel=ctx.call.channel_id)
     except SlackApiError as exc:
         error = (exc.response or {}).get("error")
         if error in {"method_not_supported_for_channel_type", "channel_not_found", "is_private"}:
-            note = (
-                "\n:lock: This is a private channel: `/invite` me to it so I can capture messages "
-                "(the last hour will be imported once I am in)."
-            )
-        else:
-            note = f"\n:warning: I could not join this channel (`{error}`); invite me with `/invite`."
+            return True, ("\n:lock: This is a private channel: `/invite` me to it so I can capture messages "
+                          "(the last hour will be imported once I am in).")
+        return True, f"\n:warning: I could not join this channel (`{error}`); invite me with `/invite`."
     except (SlackClientError, OSError):
-        with ctx.services.db.write() as session:
-            outbox_jobs.enqueue(session, "join", {"channel_id": ctx.call.channel_id}, ctx.now)
+        return False, ""
+    return True, ""
+
+
+def _bound_here(ctx: Context, number: int, title: str, severity: str | None, note: str) -> Reply:
+    """`current` mode: this channel is the incident channel."""
     text = _opened_text(ctx, number, title, severity, "this channel")
     text += "\nEverything said here is captured; log with `/incident log`, `/incident help` for more." + note
     return Reply(text, public=True)

@@ -134,6 +134,18 @@ def test_current_mode_binds_the_channel_joins_it_and_backfills(make_bot, standin
     assert [i.text for i in bot.timeline(1) if i.kind == "message"] == ["said before start"]
 
 
+def test_current_mode_joins_before_the_header_and_backfill_can_run(make_bot, standin):
+    """The start commits jobs that need the bot in the channel; the commit wakes the outbox at once."""
+    bot = make_bot(incident_channel_mode="current", backfill_minutes=60)
+    standin.add_channel("C0WAR", "war-room")
+    bot.db.on_jobs_committed = bot.drain  # the outbox as fast as it can be: it runs at the commit
+    bot.command("start Payments down", channel_id="C0WAR", channel_name="war-room")
+    methods = [c.method for c in standin.calls]
+    assert "conversations.join" in methods and "chat.postMessage" in methods
+    assert methods.index("conversations.join") < methods.index("chat.postMessage"), methods
+    assert methods.index("conversations.join") < methods.index("conversations.history"), methods
+
+
 def test_current_mode_in_a_private_channel_says_to_invite_the_bot(make_bot, standin):
     bot = make_bot(incident_channel_mode="current")
     standin.add_channel("C0PRIV", "secret-war-room", private=True)
