@@ -25,6 +25,10 @@ from storage.models import (
 WITH_RESOLVED = ("incident LEFT OUTER JOIN milestone AS resolved "
                  "ON resolved.incident_id = incident.id AND resolved.name = 'resolved'")
 STILL_CAPTURES = "(incident.status <> 'resolved' OR resolved.at IS NULL OR resolved.at >= :capture_cutoff)"
+# A channel can hold several incidents over time (`INCIDENT_CHANNEL_MODE=current`); only its newest
+# one takes what is said there, which the per-channel statements get by `max(id)` for that channel.
+NEWEST_IN_ITS_CHANNEL = ("incident.id = (SELECT max(newest.id) FROM incident AS newest "
+                         "WHERE newest.channel_id = incident.channel_id)")
 
 
 def capture_cutoff(now: datetime, days_after_resolved: int) -> datetime:
@@ -55,10 +59,11 @@ def list_incidents(session: Session, *, open_only: bool = False) -> list[Inciden
 
 
 def open_incident_channels(session: Session, capture_cutoff: datetime) -> list[tuple[int, str]]:
-    """(incident, channel) for every incident with a channel that still captures."""
+    """(incident, channel) for every channel whose newest incident still captures."""
     stmt = sa.text(
         f"SELECT incident.id, incident.channel_id FROM {WITH_RESOLVED} "
-        f"WHERE incident.channel_id IS NOT NULL AND {STILL_CAPTURES} ORDER BY incident.id"
+        f"WHERE incident.channel_id IS NOT NULL AND {NEWEST_IN_ITS_CHANNEL} AND {STILL_CAPTURES} "
+        "ORDER BY incident.id"
     ).bindparams(sa.bindparam("capture_cutoff", type_=UTCDateTime))
     return [(row[0], row[1]) for row in session.execute(stmt, {"capture_cutoff": capture_cutoff})]
 

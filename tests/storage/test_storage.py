@@ -151,6 +151,18 @@ def test_open_incident_channels(db):
         assert incidents.open_incident_channels(session, NOW - timedelta(days=7)) == [(open_one, "C1")]
 
 
+def test_a_reused_channel_is_caught_up_for_its_newest_incident_only(db):
+    """INC-1 resolved yesterday and INC-2 opened in the same channel: what was said there while the
+    bot was away belongs to INC-2, so only INC-2 is caught up (a backfill files under its incident)."""
+    first = make_incident(db, channel_id="C1", status="resolved")
+    with db.write() as session:
+        incidents.put_milestone(session, Milestone(incident_id=first, name="resolved", at=NOW - timedelta(days=1),
+                                                 is_default=False, recorded_at=NOW))
+    second = make_incident(db, channel_id="C1")
+    with db.read() as session:
+        assert incidents.open_incident_channels(session, NOW - timedelta(days=7)) == [(second, "C1")]
+
+
 # --- the outbox ---------------------------------------------------------------------------------
 
 
