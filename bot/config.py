@@ -19,6 +19,7 @@ from bot.environment import (
     ascii_secret_rule,
     database_url_rule,
     emoji_rule,
+    shown_setting,
     templates_dir_rule,
     zone_rule,
 )
@@ -160,6 +161,7 @@ def load_settings(**overrides) -> Settings:
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             message = error["msg"].removeprefix("Value error, ")
             given = error.get("input")
-            shown = "" if name.startswith("SLACK_") or isinstance(given, dict) else f" (got {given!r})"
+            hidden = name.startswith("SLACK_") or isinstance(given, dict)
+            shown = "" if hidden else f" (got {shown_setting(name, given)!r})"
             lines.append(f"{name} is invalid: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

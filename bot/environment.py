@@ -147,8 +147,17 @@ def load_command_settings(env_file: str | None = ".env") -> CommandSettings:
         try:
             values[name] = rule(raw)  # defaults too: UTC needs a zone database like any other zone
         except ValueError as exc:
-            problems.append(f"{name.upper()} is invalid: {exc} (got {raw!r})")
+            problems.append(f"{name.upper()} is invalid: {exc} (got {shown_setting(name, raw)!r})")
     if problems:
         raise ConfigError("\n".join(problems))
     values.setdefault("database_url", default_database_url())
     return CommandSettings(**values)
+
+
+def shown_setting(name: str, value):
+    """A setting's value as it may appear in an error line: a database URL without its password."""
+    if name.lower() == "database_url" and isinstance(value, str):
+        from storage.db_errors import redacted
+
+        return redacted(value)
+    return value

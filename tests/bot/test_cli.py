@@ -249,3 +249,11 @@ def test_export_uses_templates_dir_and_names_a_wrong_one(bot, tmp_path):
     wrong = cli("postmortem", "export", "1", env={**env, "TEMPLATES_DIR": str(tmp_path / "nope")})
     assert wrong.returncode == 2
     assert one_line(wrong).startswith(f"incident-bot: TEMPLATES_DIR is invalid: {tmp_path / 'nope'} is not a directory")
+
+
+@pytest.mark.parametrize("args", [("incidents",), ("db", "upgrade"), ("run",)])
+def test_a_database_url_of_the_wrong_kind_is_named_without_its_password(args):
+    result = cli(*args, env={"DATABASE_URL": "mysql://bob:hunter2@db.example/x", "SLACK_BOT_TOKEN": "xoxb-1"})
+    line = one_line(result)
+    assert result.returncode == 2 and "DATABASE_URL" in line and "mysql://bob:***@db.example/x" in line
+    assert "hunter2" not in result.stderr + result.stdout
