@@ -74,7 +74,8 @@ def record(services: Services, actor: Actor, incident_id: int, change: Change | 
             entries.add_entry(session, Entry(incident_id=incident_id, kind=change.kind, milestone=change.milestone,
                                              at=now, author_id=actor.user_id, text=change.text, key=change.key,
                                              recorded_at=now))
-        _derive_status(session, services, incident, now)
+        if change.milestone is not None:  # the status follows the milestones, and nothing else
+            _derive_status(session, services, incident, now)
         session.add(incident)
         refresh_header(session, actor, incident_id, now)
         if change.announce and incident.channel_id:

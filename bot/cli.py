@@ -170,7 +170,7 @@ def cmd_run(args) -> int:
     from bot.server import run_http
     from bot.socket_mode import run_socket_mode
     from bot.start_checks import check_bot_token
-    from storage.db import redacted
+    from storage.db_errors import redacted
 
     log = logging.getLogger("bot.cli")
     settings = _full_settings()
@@ -187,7 +187,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_db(args) -> int:
-    from storage.db import redacted
+    from storage.db_errors import redacted
 
     settings = _command_settings()
     db = _migrated(settings.database_url)

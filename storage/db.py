@@ -64,12 +64,6 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def redacted(url: str) -> str:
-    """The URL with any password hidden, for logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never let logging a URL fail
-        return "<database url>"
 
 
 class Cursor:
