@@ -258,7 +258,14 @@ def test_from_and_to_are_whole_days_in_the_zone_and_to_is_included():
     assert period("2026-02", "2026-02", UTC_ZONE).last == date(2026, 2, 28)
     assert period("2028-02", "2028-02", UTC_ZONE).last == date(2028, 2, 29)
     assert period("2026-12", "2026-12", UTC_ZONE).until == datetime(2027, 1, 1, tzinfo=UTC)
-    assert period(None, None, UTC_ZONE).since is None and period(None, None, UTC_ZONE).until is None
+    assert period(None, None, UTC_ZONE).since is None and period("", None, UTC_ZONE).until is None
+
+
+def test_a_web_form_names_its_own_fields():
+    with pytest.raises(PeriodError, match="^From 2026-05-01 is after To 2026-04-30: give the earlier day first$"):
+        period("2026-05-01", "2026-04", UTC_ZONE, names=("From", "To"))
+    with pytest.raises(PeriodError, match="^To 'soon' is not a date"):
+        period(None, "soon", UTC_ZONE, names=("From", "To"))
 
 
 def test_a_day_that_begins_after_a_skipped_midnight_begins_when_it_begins():
