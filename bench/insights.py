@@ -71,7 +71,8 @@ def fill(db: Database, count: int, seed: int = 12) -> None:
     for number in range(1, count + 1):
         declared = first + timedelta(seconds=rng.randrange(2 * 365 * 86400))
         incidents.append({
-            "id": number, "title": f"incident {number}", "severity": rng.choice(["sev1", "sev2", "sev3", "sev4", None]),
+            "id": number, "title": f"incident {number}",
+            "severity": rng.choice(["sev1", "sev2", "sev3", "sev4", None]),
             "status": "resolved", "channel_id": f"C{number:07d}", "channel_name": f"inc-{number}",
             "created_by": "U0000", "created_at": declared,
         })
@@ -139,8 +140,8 @@ def main() -> None:
             runs = []
             for _ in range(3):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "bot.cli", "stats", *extra], env=env, cwd=workdir, check=True,
-                               capture_output=True)
+                subprocess.run([sys.executable, "-m", "bot.cli", "stats", *extra], env=env, cwd=workdir,
+                               check=True, capture_output=True)
                 runs.append((time.perf_counter() - started) * 1000)
             processes[" ".join(["stats", *extra])] = min(runs)
     finally:
@@ -148,11 +149,13 @@ def main() -> None:
         if pg_name:
             drop_postgres(pg_name)
 
-    print(f"database: {args.database}, incidents: {len(rows):,}, insight rows: {len(out)}, runs: {args.repeat}")
+    print(f"database: {args.database}, incidents: {len(rows):,}, insight rows: {len(out)}, "
+          f"runs: {args.repeat}")
     print(f"read     incident_times (one statement)     min {r_min:6.1f} ms   median {r_med:6.1f} ms")
     print(f"insights per month and severity            min {i_min:6.1f} ms   median {i_med:6.1f} ms")
     print(f"total    read + insights + to_csv           min {t_min:6.1f} ms   median {t_med:6.1f} ms")
-    print(f"total    with {len(private)} private channels excluded  min {x_min:6.1f} ms   median {x_med:6.1f} ms")
+    print(f"total    with {len(private)} private channels excluded  min {x_min:6.1f} ms   "
+          f"median {x_med:6.1f} ms")
     for command, best in processes.items():
         print(f"incident-bot {command:<22} (whole process)  best {best:6.0f} ms")
     print("target: the whole /insights page in 300 ms; read + insights under 100 ms leaves the page 200 ms")

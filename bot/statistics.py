@@ -4,9 +4,10 @@ values out; `storage.stats.incident_times` reads the rows, `times_from_rows` tur
 `IncidentTimes`.
 
 - **What is measured** is exactly what an incident's postmortem shows: each incident's metrics follow
-  `bot.milestones.METRICS` and the rule of `bot.milestones.measure` (tested to agree). Time to mitigate and time to
-  resolve are measured from the incident's declaration when `started` was never set (and counted in
-  `Figure.from_declared`); time to detect and to acknowledge are not measured without their start.
+  `bot.milestones.METRICS` and the rule of `bot.milestones.measure` (tested to agree). Time to
+  mitigate and time to resolve are measured from the incident's declaration when `started` was never
+  set (and counted in `Figure.from_declared`); time to detect and to acknowledge are not measured
+  without their start.
 - **A negative value** (milestones out of order: mitigated before started, or before the declaration)
   is left out of that metric, not averaged in, and counted in `Figure.excluded`.
 - **The month** of an incident is the month of its declaration (`created_at`) in the zone given, so
@@ -37,7 +38,8 @@ from bot.milestones import METRICS, MILESTONES, SEVERITIES
 ZERO = timedelta(0)
 ALL = "all"  # InsightRow.severity of a month's total across severities
 METRIC_KEYS: tuple[str, ...] = tuple(metric.key for metric in METRICS)
-PERCENTILE_METHOD = "linear interpolation between the nearest ranks (type 7, statistics.quantiles method='inclusive')"
+PERCENTILE_METHOD = ("linear interpolation between the nearest ranks "
+                     "(type 7, statistics.quantiles method='inclusive')")
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def insights(rows: Iterable[IncidentTimes], zone: ZoneInfo) -> list[InsightRow]:
 # -- the period asked for -------------------------------------------------------------------------------
 
 class PeriodError(ValueError):
-    """A --from/--to (or a web filter) that is not a date, or an empty period: the message says what to write."""
+    """A --from/--to (or a web form's) that is not a date, or an empty period: the message says what to write."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,8 @@ def _flat(row: InsightRow) -> dict:
     for key in METRIC_KEYS:
         fig = row.figure(key)
         item.update({f"{key}_median_s": seconds(fig.median), f"{key}_p90_s": seconds(fig.p90),
-                     f"{key}_n": fig.n, f"{key}_from_declared": fig.from_declared, f"{key}_excluded": fig.excluded})
+                     f"{key}_n": fig.n, f"{key}_from_declared": fig.from_declared,
+                     f"{key}_excluded": fig.excluded})
     return item
 
 

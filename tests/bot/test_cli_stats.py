@@ -76,8 +76,8 @@ def test_json_by_month_in_the_default_zone(recorded):
 
 def test_from_and_to_are_days_in_the_default_zone_to_included(recorded):
     def months(*args, zone):
-        return [(r["month"], r["count"]) for r in json.loads(stats(recorded, "--json", *args, zone=zone))["rows"]
-                if r["severity"] == "all"]
+        rows = json.loads(stats(recorded, "--json", *args, zone=zone))["rows"]
+        return [(r["month"], r["count"]) for r in rows if r["severity"] == "all"]
 
     assert months("--from", "2026-04-01", zone="Europe/Berlin") == [("2026-04", 1)]
     assert months("--to", "2026-03-31", zone="Europe/Berlin") == [("2026-03", 1)]
@@ -118,7 +118,8 @@ def test_in_process_the_same_figures(recorded, monkeypatch, tmp_path, capsys):
     assert [(r["month"], r["severity"], r["time_to_resolve_median_s"]) for r in rows] == [
         ("2026-04", "all", "9000"), ("2026-04", "sev2", "9000")]
     assert main(["stats", "--to", "2026-02-28"]) == 0
-    assert capsys.readouterr().out.strip() == "No incidents declared to 2026-02-28 (months and days in Europe/Berlin)."
+    assert capsys.readouterr().out.strip() == ("No incidents declared to 2026-02-28 "
+                                               "(months and days in Europe/Berlin).")
 
 
 def test_an_empty_database(database_url):
