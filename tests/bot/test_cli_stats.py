@@ -159,3 +159,19 @@ def test_a_database_behind_the_migrations_is_left_alone(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert "run `incident-bot db upgrade`" in one_line(result)
     assert alembic_version(path) == "0002"
+
+
+def test_out_of_order_milestones_and_no_severity_read_plainly_in_the_table(make_bot, database_url):
+    clock = {"now": datetime(2026, 5, 12, 10, 0, tzinfo=UTC)}
+    bot = make_bot(clock=lambda: clock["now"])
+    channel = open_incident(bot, "Queue backlog")  # no severity
+    clock["now"] += timedelta(minutes=30)
+    for text in ("mitigated 10:20 UTC", "started 10:25 UTC", "resolved"):  # started typed after mitigation
+        assert "INC-1" in bot.text(text, channel_id=channel)
+    out = stats(database_url)
+    [line] = [line for line in out.splitlines() if line.startswith("2026-05  not set")]
+    # detected at the declaration (10:00), before it started: left out; acknowledged: not recorded
+    assert line.split()[3:6] == ["1", "-", "-"]
+    assert "5m 00s / 5m 00s (1)" in line  # resolved 10:30, started 10:25; mitigation (10:20) left out
+    assert "Left out, milestones out of order: time to detect 1, time to mitigate 1." in out
+    assert json.loads(stats(database_url, "--json"))["rows"][0]["time_to_mitigate_excluded"] == 1
