@@ -19,7 +19,8 @@ MILESTONE_NAMES = ("started", "detected", "acknowledged", "mitigated", "resolved
 
 
 class TimesRow(NamedTuple):
-    """One incident; times are aware UTC datetimes, a milestone never set is None."""
+    """One incident; times are aware datetimes in UTC (on PostgreSQL, the server's UTC zone object when
+    its session zone is UTC), a milestone never set is None."""
 
     number: int
     severity: str | None
@@ -80,9 +81,12 @@ def _time(value) -> datetime | None:
             return datetime.fromisoformat(value + "+00:00")
         except ValueError:
             pass
-    elif value is not None and value.tzinfo is UTC:
-        return value
+    elif value is not None and (value.tzinfo is UTC or getattr(value.tzinfo, "key", None) in _UTC_KEYS):
+        return value  # psycopg gives times in the session's zone: on most servers that is UTC already
     return read_time(value)
+
+
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
 
 
 def _rows(raw) -> list[TimesRow]:

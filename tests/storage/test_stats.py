@@ -102,3 +102,16 @@ def test_one_statement_however_many_incidents(db):
 def test_naive_bounds_are_refused(db):
     with pytest.raises(ValueError, match="timezone-aware"):
         read(db, since=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_times_come_back_in_utc_whatever_the_postgresql_sessions_zone(db, database_url):
+    add(db, 1, T0, detected=T0, resolved=T0 + timedelta(hours=2))
+    connection, dialect = connect_existing(database_url)
+    try:
+        connection.execute("SET TIME ZONE 'America/New_York'")
+        [row] = incident_times_on(connection, dialect)
+    finally:
+        connection.close()
+    assert row.declared_at == T0 and row.resolved - row.declared_at == timedelta(hours=2)
+    assert all(at.utcoffset() == timedelta(0) for at in (row.declared_at, row.detected, row.resolved))
