@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +17,7 @@ from bot.cli import main
 from bot.statistics import COLUMNS
 from tests.bot.commands.test_incident import open_incident
 from tests.bot.test_cli import alembic_version, cli, one_line, sqlite_at_revision
+from tests.support.process import REPO
 
 DECLARED_1 = datetime(2026, 3, 31, 21, 0, tzinfo=UTC)  # 23:00 CEST: March in Berlin
 DECLARED_2 = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # 00:30 CEST on 1 April: April in Berlin
@@ -175,3 +179,14 @@ def test_out_of_order_milestones_and_no_severity_read_plainly_in_the_table(make_
     assert "5m 00s / 5m 00s (1)" in line  # resolved 10:30, started 10:25; mitigation (10:20) left out
     assert "Left out, milestones out of order: time to detect 1, time to mitigate 1." in out
     assert json.loads(stats(database_url, "--json"))["rows"][0]["time_to_mitigate_excluded"] == 1
+
+
+def test_stats_starts_like_incidents_without_sqlalchemy_or_pydantic(database_url):
+    program = ("import sys; from bot.cli import main; status = main(['stats', '--csv']); "
+               "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'sqlmodel', 'pydantic', "
+               "'alembic', 'slack_bolt'}); print(status, heavy, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", program], env={
+        "PATH": os.environ["PATH"], "HOME": "/tmp", "PYTHONPATH": str(REPO), "DATABASE_URL": database_url},
+        capture_output=True, text=True, timeout=60, cwd="/tmp", check=False)
+    assert result.stderr.strip() == "0 []"
+    assert result.stdout.startswith("month,severity,count,")
