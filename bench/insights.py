@@ -140,7 +140,8 @@ def main() -> None:
                                                           args.repeat)
         out = figures["insights per month and severity"][3]
         figures["total    read + insights + to_csv"] = timed(whole, args.repeat)
-        figures[f"total    {len(private)} private channels excluded"] = timed(lambda: whole(private), args.repeat)
+        figures[f"total    {len(private)} private channels excluded"] = timed(lambda: whole(private),
+                                                                             args.repeat)
         env = {"PATH": os.environ["PATH"], "HOME": workdir, "DATABASE_URL": url, "PYTHONPATH": str(REPO),
                "DEFAULT_TIMEZONE": "Europe/Berlin"}
         processes = {}

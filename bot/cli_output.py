@@ -79,8 +79,8 @@ def short_duration(seconds: float | None) -> str:
     if whole < 3600:
         return "{}m {:02d}s".format(*divmod(whole, 60))
     if whole < 86400:
-        return "{}h {:02d}m".format(whole // 3600, whole % 3600 // 60)
-    return "{}d {:02d}h".format(whole // 86400, whole % 86400 // 3600)
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
 
 
 def _cell(figure) -> str:

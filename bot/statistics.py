@@ -127,7 +127,7 @@ def figure(values: Iterable[float], *, from_declared: int = 0, excluded: int = 0
 class _Group:
     """The measured values of one (month, severity) while incidents are read."""
 
-    __slots__ = ("count", "values", "from_declared", "excluded")
+    __slots__ = ("count", "excluded", "from_declared", "values")
 
     def __init__(self) -> None:
         self.count = 0
@@ -229,7 +229,7 @@ def insights(rows: Iterable[IncidentTimes], zone: ZoneInfo) -> list[InsightRow]:
 # -- the period asked for -------------------------------------------------------------------------------
 
 class PeriodError(ValueError):
-    """A --from/--to (or a web form's) that is not a date, or an empty period: the message says what to write."""
+    """A --from/--to (or a web form's) that is not a date, or an empty period: the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -299,8 +299,8 @@ def period(date_from: str | None, date_to: str | None, zone: ZoneInfo,
 # -- CSV and JSON ------------------------------------------------------------------------------------
 
 FIGURE_FIELDS = ("median_s", "p90_s", "n", "from_declared", "excluded")
-COLUMNS: tuple[str, ...] = ("month", "severity", "count") + tuple(
-    f"{key}_{field}" for key in METRIC_KEYS for field in FIGURE_FIELDS)
+COLUMNS: tuple[str, ...] = ("month", "severity", "count",
+                            *(f"{key}_{field}" for key in METRIC_KEYS for field in FIGURE_FIELDS))
 
 
 def seconds(value: float | None) -> float | int | None:

@@ -107,7 +107,8 @@ def incident_times(session, *, since: datetime | None = None, until: datetime | 
 
 
 def incident_times_on(connection, dialect: str, *, since: datetime | None = None,
-                      until: datetime | None = None, exclude_channels: Collection[str] = ()) -> list[TimesRow]:
+                      until: datetime | None = None,
+                      exclude_channels: Collection[str] = ()) -> list[TimesRow]:
     """incident_times on a driver connection (sqlite3 or psycopg) and its dialect, as storage.existing
     gives them."""
     sql, params = _statement(dialect, since, until, exclude_channels)

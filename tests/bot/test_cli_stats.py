@@ -183,8 +183,9 @@ def test_out_of_order_milestones_and_no_severity_read_plainly_in_the_table(make_
 
 def test_stats_starts_like_incidents_without_sqlalchemy_or_pydantic(database_url):
     program = ("import sys; from bot.cli import main; status = main(['stats', '--csv']); "
-               "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'sqlmodel', 'pydantic', "
-               "'alembic', 'slack_bolt'}); print(status, heavy, file=sys.stderr)")
+               "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+               "{'sqlalchemy', 'sqlmodel', 'pydantic', 'alembic', 'slack_bolt'}); "
+               "print(status, heavy, file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", program], env={
         "PATH": os.environ["PATH"], "HOME": "/tmp", "PYTHONPATH": str(REPO), "DATABASE_URL": database_url},
         capture_output=True, text=True, timeout=60, cwd="/tmp", check=False)

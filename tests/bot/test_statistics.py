@@ -266,9 +266,9 @@ def test_from_and_to_are_whole_days_in_the_zone_and_to_is_included():
 
 
 def test_a_web_form_names_its_own_fields():
-    with pytest.raises(PeriodError, match="^From 2026-05-01 is after To 2026-04-30: give the earlier day"):
+    with pytest.raises(PeriodError, match=r"^From 2026-05-01 is after To 2026-04-30: give the earlier day"):
         period("2026-05-01", "2026-04", UTC_ZONE, names=("From", "To"))
-    with pytest.raises(PeriodError, match="^To 'soon' is not a date"):
+    with pytest.raises(PeriodError, match=r"^To 'soon' is not a date"):
         period(None, "soon", UTC_ZONE, names=("From", "To"))
 
 

@@ -104,7 +104,10 @@ def test_naive_bounds_are_refused(db):
         read(db, since=datetime(2026, 1, 1))
 
 
-@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+POSTGRES_ONLY = [pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("database_url", POSTGRES_ONLY, indirect=True)
 def test_times_come_back_in_utc_whatever_the_postgresql_sessions_zone(db, database_url):
     add(db, 1, T0, detected=T0, resolved=T0 + timedelta(hours=2))
     connection, dialect = connect_existing(database_url)
