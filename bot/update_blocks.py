@@ -71,7 +71,7 @@ def reminder_message(*, number: int, title: str, channel_id: str | None, last: d
     since = "the last update" if last_was_update else "it was declared"
     text = (f":loudspeaker: *{views.ref(number)}* ({T.mrkdwn_cut(title, TITLE_LIMIT)}) has had no status update "
             f"for {format_duration(now - last)}: nothing since {since}, {format_time(last, zone)}. "
-            f"People are waiting to hear how it goes. Post one here, or with `/incident update <text>`{where}.")
+            f"People are waiting to hear how it goes. Post one here, or with `/incident update &lt;text&gt;`{where}.")
     button = {"type": "button", "action_id": UPDATE_BUTTON, "value": str(number), "style": "primary",
               "text": views.plain_text("Post update", 75)}
     return {"text": f"{views.ref(number)} has had no status update for {format_duration(now - last)}.",
