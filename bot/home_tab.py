@@ -75,7 +75,9 @@ def people_changed(session, user_ids: Iterable[str | None], now: datetime, *, at
 
 def everyone_changed(session, now: datetime) -> None:
     """What every Home tab shows changed (an incident opened, or its status, severity or commander):
-    one throttled job that republishes each recent viewer's view."""
+    one throttled job that republishes each recent viewer's view (none while nobody uses the tab)."""
+    if not home_viewers.any_since(session, now - VIEWERS_FOR):
+        return
     outbox_jobs.enqueue(session, REFRESH_ALL_JOB, {}, now, coalesce_key="homes:everyone", delay=MIN_INTERVAL)
 
 

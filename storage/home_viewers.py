@@ -45,6 +45,12 @@ def viewers_among(session: Session, user_ids: Iterable[str], opened_since: datet
         HomeViewer.user_id.in_(ids), HomeViewer.opened_at >= opened_since).order_by(HomeViewer.user_id)))
 
 
+def any_since(session: Session, opened_since: datetime) -> bool:
+    """Whether anyone opened the Home tab at or after `opened_since`."""
+    return session.exec(select(HomeViewer.user_id).where(HomeViewer.opened_at >= opened_since).limit(1)).first() \
+        is not None
+
+
 def recent_viewers(session: Session, opened_since: datetime) -> list[str]:
     """Everyone who opened the Home tab at or after `opened_since`, in id order."""
     return list(session.exec(select(HomeViewer.user_id).where(HomeViewer.opened_at >= opened_since)
