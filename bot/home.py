@@ -49,6 +49,7 @@ class MyItem:
     text: str  # Slack-encoded
     due: date | None
     channel_id: str | None
+    snoozed_until: datetime | None = None  # its reminders wait until then (Snooze)
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,12 @@ def incident_line(incident: OpenIncident, now: datetime, zone: tzinfo) -> str:
             f"Commander: {commander} · open {opened} · {_channel(incident.channel_id, incident.number)}")
 
 
-def item_line(item: MyItem, today: date) -> str:
+def item_line(item: MyItem, today: date, now: datetime, zone: tzinfo) -> str:
+    snoozed = (f" · :zzz: reminders snoozed until {format_time(item.snoozed_until, zone)}"
+               if item.snoozed_until is not None and item.snoozed_until > now else "")
     return (f"*#{item.item_id}* {T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)}\n"
             f"Due {describe_due(item.due, today)} · {_channel(item.channel_id, item.incident_id)} "
-            f"({views.ref(item.incident_id)})")
+            f"({views.ref(item.incident_id)}){snoozed}")
 
 
 def resolved_line(incident: Resolved, zone: tzinfo) -> str:
@@ -170,7 +173,7 @@ def home_view(home: Home) -> dict:
         blocks.append({"type": "section", "text": views.mrkdwn_text("Nothing waiting on you.")})
     for item in home.items[:ITEMS_PER_PAGE]:
         blocks += [{"type": "section", "block_id": f"home_item:{item.item_id}",
-                    "text": views.mrkdwn_text(item_line(item, today))},
+                    "text": views.mrkdwn_text(item_line(item, today, now, zone))},
                    action_blocks.reminder_buttons(item.item_id)]
     blocks += [b for b in (_page_note(home.items_page, ITEMS_PER_PAGE, len(home.items[:ITEMS_PER_PAGE]),
                                       home.items_total, "items"),

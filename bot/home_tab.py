@@ -131,7 +131,7 @@ def gather(session, services: Services, user_id: str, now: datetime) -> home.Hom
         incidents=tuple(home.OpenIncident(i.id, i.title, i.severity, i.status, i.commander_id, i.channel_id,
                                           i.created_at) for i in open_rows),
         incidents_total=open_total, incidents_page=incidents_page,
-        items=tuple(home.MyItem(i.id, i.incident_id, i.text, i.due, channels.get(i.incident_id)) for i in item_rows),
+        items=tuple(home.MyItem(i.id, i.incident_id, i.text, i.due, channels.get(i.incident_id), i.snoozed_until) for i in item_rows),
         items_total=items_total, items_page=items_page,
         questions=tuple(questions[:home.QUESTIONS_SHOWN]), questions_total=len(questions),
         resolved=tuple(resolved),

@@ -165,6 +165,8 @@ def test_snooze_from_the_home_tab_snoozes_like_the_dm(setup, standin, clock):
     bot.interact(sr.home_block_actions("action_snooze_1w", "1", user_id=ALICE, block_id="reminder_buttons:1"))
     with bot.db.read() as session:
         assert session.get(ActionItem, 1).snoozed_until == NOW + timedelta(weeks=1)
+    bot.drain()
+    assert "reminders snoozed until 2026-11-30 10:00 CET (UTC+01:00)" in texts(last_view(standin))
 
 
 # --- postmortem questions waiting on me -----------------------------------------------------------

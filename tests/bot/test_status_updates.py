@@ -366,3 +366,26 @@ def test_hostile_tokens_are_never_live_in_the_reminder_dm(incident_bot, standin,
     assert_harmless(dm.params, "the update reminder")
     assert not any(h in json.dumps(dm["blocks"]) for h in HOSTILE if h.startswith("<!"))
 
+
+
+def test_the_scheduler_sweeps_for_update_reminders_every_minute_without_waiting_for_the_hourly_sweep(
+        make_bot, standin, monkeypatch):
+    monkeypatch.setattr(reminders, "FIRST_RUN_DELAY_S", 3600.0)  # the full sweep would come too late here
+    monkeypatch.setattr(reminders, "UPDATE_SWEEP_EVERY", timedelta(seconds=0.2))
+    bot = make_bot(reminders_enabled=True, reminder_interval_minutes=60)
+    open_incident(bot)
+    with bot.db.write() as session:
+        session.get(Incident, 1).created_at = datetime.now(UTC) - timedelta(minutes=45)
+    standin.reset()
+    bot.runtime.start_background()
+    job = bot.runtime.scheduler.get_job("update_reminder_sweep")
+    assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (None, True, 1)
+    [dm] = standin.wait_for("chat.postMessage", timeout=10)
+    assert dm["channel"] == "DU0USER1" and "no status update for 45 min" in dm["text"]
+
+
+def test_update_reminders_turned_off_add_no_sweep_to_the_scheduler(make_bot):
+    bot = make_bot(reminders_enabled=True, update_reminder_minutes=0)
+    bot.runtime.start_background()
+    assert bot.runtime.scheduler.get_job("update_reminder_sweep") is None
+    assert bot.runtime.scheduler.get_job("reminder_sweep") is not None
