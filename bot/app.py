@@ -71,7 +71,7 @@ def answer(handler, services: Services, payload: dict) -> dict:
     return reply
 
 
-def stored(services: Services, apply, event: MessageEvent | ReactionEvent | None) -> None:
+def stored(services: Services, apply, event: MessageEvent | ReactionEvent | HomeOpened | None) -> None:
     """Store an event's meaning. If the database does not answer, raise (Bolt answers 500 and Slack
     delivers the event again) and remember the outage, to catch up from history once it is over."""
     try:
@@ -114,8 +114,8 @@ def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
     def home_opened(body):
         opening = HomeOpened.from_payload(body)
-        if opening is not None:
-            home_tab.opened(services, opening.user_id)
+        if opening is not None:  # the Messages tab, or no person: nothing to publish
+            stored(services, lambda services, opening: home_tab.opened(services, opening.user_id), opening)
 
     interactions.register(app, services)  # postmortem prompt buttons and modals
     actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`, Home tab)

@@ -120,6 +120,17 @@ def test_the_messages_tab_publishes_nothing(setup, standin):
         assert rows.pending_jobs(session) == []
 
 
+def test_opening_while_the_database_does_not_answer_fails_so_slack_delivers_it_again(setup, standin):
+    bot, _ = setup()
+    bot.db.inject_fault("home_viewer")
+    event = sr.app_home_opened(ALICE)
+    assert bot.event(event).status == 500
+    assert standin.calls_to("views.publish") == []
+    assert bot.event(event, retry_num=1).status == 200  # Slack's redelivery
+    bot.drain()
+    assert len(publications(standin, ALICE)) == 1
+
+
 def test_nothing_open_says_how_to_start_and_a_new_incident_appears_for_viewers(setup, standin, clock):
     bot, channel = setup()
     bot.command("resolved", channel_id=channel)
