@@ -389,3 +389,15 @@ def test_update_reminders_turned_off_add_no_sweep_to_the_scheduler(make_bot):
     bot.runtime.start_background()
     assert bot.runtime.scheduler.get_job("update_reminder_sweep") is None
     assert bot.runtime.scheduler.get_job("reminder_sweep") is not None
+
+
+def test_a_modal_for_an_incident_resolved_long_ago_is_refused_inline(incident_bot, standin, clock):
+    bot, channel = incident_bot()
+    bot.command("resolved", channel_id=channel)
+    clock.now = NOW + timedelta(days=8)  # CAPTURE_AFTER_RESOLVED_DAYS is 7
+    response = bot.interact(sr.view_submission("status_update", sr.view_state(text="late"), private_metadata="1"))
+    assert response.json()["errors"]["text"] == "INC-1 was resolved more than 7 days ago and takes no more updates."
+    clock.now = NOW + timedelta(days=1)  # within the week, a closing update is welcome
+    assert bot.interact(sr.view_submission("status_update", sr.view_state(text="root cause found"),
+                                           private_metadata="1")).body in ("", "{}")
+    assert [e.text for e in update_entries(bot)] == ["root cause found"]
