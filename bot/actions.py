@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from bot import views
+from bot import home_tab, views
 from bot.action_blocks import DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION, list_message
 from bot.due_dates import local_today
 from bot.inbound import ButtonPress
@@ -43,6 +43,7 @@ def record_item(session, item: ActionItem, now: datetime, owner_label: str | Non
     ))
     if item.owner_id:
         outbox_jobs.enqueue(session, "profile", {"user_id": item.owner_id}, now)  # the sweep reads their zone
+        home_tab.people_changed(session, [item.owner_id], now)
     return stored
 
 
@@ -76,6 +77,8 @@ def apply_press(services, press: ButtonPress) -> None:
         else:
             item = snooze_item(session, item_id, now + SNOOZES[press.action_id])
         listed = incident_items(session, item.incident_id) if today is not None and item is not None else None
+        if item is not None:  # the owner's Home tab lists it; the presser sees their own press at once
+            home_tab.people_changed(session, [press.user_id, item.owner_id], now, at_once=[press.user_id])
         job, coalesce_key = rewrite_job(press, item_id, item, listed, today)
         if job is not None:
             queue_rewrite(session, job, now, coalesce_key)

@@ -15,17 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import actions, capture, interactions, rate_limited
+from bot import actions, capture, home_tab, interactions, rate_limited, status_updates
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
-from bot.inbound import MessageEvent, ReactionEvent
+from bot.inbound import HomeOpened, MessageEvent, ReactionEvent
 from bot.services import Services
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("/incident", "/postmortem")
-BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "reaction_removed")
+BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "reaction_removed", "app_home_opened")
 
 
 def build_app(services: Services) -> App:
@@ -71,7 +71,7 @@ def answer(handler, services: Services, payload: dict) -> dict:
     return reply
 
 
-def stored(services: Services, apply, event: MessageEvent | ReactionEvent | None) -> None:
+def stored(services: Services, apply, event: MessageEvent | ReactionEvent | HomeOpened | None) -> None:
     """Store an event's meaning. If the database does not answer, raise (Bolt answers 500 and Slack
     delivers the event again) and remember the outage, to catch up from history once it is over."""
     try:
@@ -111,8 +111,16 @@ def register(app: App, services: Services) -> None:
     def postmortem_command(ack, command):
         ack(answer(postmortem.handle, services, command))
 
+    @app.event("app_home_opened")
+    def home_opened(body):
+        opening = HomeOpened.from_payload(body)
+        if opening is not None:  # the Messages tab, or no person: nothing to publish
+            stored(services, lambda services, opening: home_tab.opened(services, opening.user_id), opening)
+
     interactions.register(app, services)  # postmortem prompt buttons and modals
-    actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`)
+    actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`, Home tab)
+    status_updates.register(app, services)  # the update reminder's Post update button and modal
+    home_tab.register(app, services)  # the Home tab's More / Previous buttons
 
     @app.event(re.compile(".*"))
     def other_event(event):

@@ -9,7 +9,8 @@ transaction with everything it implies:
 - the status, derived again from the milestones (and the postmortem prompts, the first time the
   incident is resolved);
 - a header refresh, whose failure is told to the person who made the change;
-- an announcement in the incident channel, when the change deserves one.
+- an announcement in the incident channel, when the change deserves one;
+- a (throttled) refresh of the Home tabs, when the change shows there (bot/home_tab.py).
 
 The outbox is woken by the database once the transaction commits (storage.db.JOBS_QUEUED).
 docs/architecture.md shows where this sits on the path of a slash command.
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import postmortem, views
+from bot import home_tab, postmortem, views
 from bot.milestones import status_of
 from bot.services import Services
 from storage import entries, incidents, outbox_jobs
@@ -78,6 +79,7 @@ def record(services: Services, actor: Actor, incident_id: int, change: Change | 
             _derive_status(session, services, incident, now)
         session.add(incident)
         refresh_header(session, actor, incident_id, now)
+        home_tab.incident_changed(session, change.fields, change.milestone, now)
         if change.announce and incident.channel_id:
             outbox_jobs.enqueue(session, "announce", {"channel_id": incident.channel_id, "text": change.announce}, now)
     return change

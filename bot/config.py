@@ -58,6 +58,10 @@ class Settings(BaseSettings, DisplayZones):
     reminder_interval_minutes: int = Field(default=60, ge=1, le=60 * 24 * 7)
     reminder_repeat_hours: int = Field(default=24, ge=0)
     postmortem_nudge_days: int = Field(default=2, ge=0)
+    # status updates (docs/commands.md, docs/reminders.md): where else `/incident update` posts, and
+    # after how long without an update the commander is reminded to post one (0: never)
+    announce_channel: str | None = None
+    update_reminder_minutes: int = Field(default=30, ge=0, le=60 * 24 * 7)
     # Not in the spec's list, but operators need them: the HTTP server's thread pool.
     web_threads: int = Field(default=32, ge=1, le=512)
 
@@ -93,6 +97,16 @@ class Settings(BaseSettings, DisplayZones):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("announce_channel", mode="before")
+    @classmethod
+    def _announce_channel(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"[CG][A-Z0-9]{6,20}", value.strip()):
+            raise ValueError("must be a channel ID such as C0123ABCDEF (in Slack: the channel's name → "
+                             "About → Channel ID), not its name")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

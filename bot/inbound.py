@@ -150,6 +150,22 @@ class ViewSubmission:
         return str(value) if value else None
 
 
+@dataclass(frozen=True)
+class HomeOpened:
+    """Someone opened the bot's Home tab (`app_home_opened` with `tab: home`)."""
+
+    user_id: str
+
+    @classmethod
+    def from_payload(cls, body: Any) -> HomeOpened | None:
+        """None for the Messages tab, or an event that names no person."""
+        event = _dict(_dict(body).get("event"))
+        user_id = _slack_id(event.get("user"))
+        if event.get("type") != "app_home_opened" or event.get("tab") != "home" or user_id is None:
+            return None
+        return cls(user_id)
+
+
 # ---------------------------------------------------------------------------------------------
 # events: channel messages and reactions
 

@@ -14,7 +14,7 @@ from datetime import date
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import actions, views
+from bot import actions, home_tab, views
 from bot import text as T
 from bot.inbound import ButtonPress, ViewSubmission
 from bot.services import Services
@@ -119,6 +119,7 @@ def put_answers(services: Services, incident_id: int, user_id: str, given: dict[
         for topic, value in given.items():
             if value:
                 answers.put_answer(session, incident_id, user_id, topic, T.encode(value), now)
+        home_tab.people_changed(session, [user_id], now, at_once=[user_id])  # a question answered
 
 
 def save_action(services: Services, submitted: ViewSubmission | None) -> dict:

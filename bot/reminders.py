@@ -13,8 +13,16 @@ reminders are delivered one job at a time. The job (bot/jobs/reminder_dms.py) re
 when it runs, so an item closed, snoozed or reminded meanwhile is left out, and records each DM as
 soon as it is sent. Delivery shares the outbox's lease, backoff and failure reporting.
 
+Status update reminders (docs/reminders.md) are selected by the same sweep, as pure functions over
+plain values (`select_update_reminders`): an incident not resolved whose last update (or, without
+one, its declaration) is UPDATE_REMINDER_MINUTES old gets one DM to its commander (or whoever
+started it) with a "Post update" button, and another only once a further interval has passed
+since that DM. Each is an outbox job keyed by its incident (bot/jobs/update_reminders.py), which
+checks again that it is still due before it sends, and records the DM.
+
 APScheduler only ticks (`start_scheduler`): every REMINDER_INTERVAL_MINUTES and once shortly after
-start. All state lives in the database, so any number of replicas (and cron running
+start; with update reminders on, a lighter sweep of only those every minute (an interval of 30
+minutes cannot wait for an hourly sweep). All state lives in the database, so any number of replicas (and cron running
 `incident-bot reminders sweep`) can sweep at once.
 """
 
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from bot import action_blocks, due_dates, views
@@ -32,7 +40,7 @@ from bot.services import Services
 from bot.when import format_duration
 from storage import outbox_jobs, overdue
 from storage.db import DatabaseUnavailable
-from storage.overdue import Nudge, ReminderCandidate
+from storage.overdue import Nudge, ReminderCandidate, UpdateCandidate
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +49,12 @@ FIRST_RUN_DELAY_S = 5.0
 ITEMS_PER_MESSAGE = 20  # 2 blocks an item + header + footer: 42 of Block Kit's 50
 MAX_MESSAGES_PER_DIGEST = 3  # beyond 60 items a person gets "and N more", not a flood of DMs
 ITEM_TEXT_LIMIT = 600
-# The outbox job kinds of delivery (bot/jobs/reminder_dms.py); stored with queued jobs, never renamed.
+# The outbox job kinds of delivery (bot/jobs/reminder_dms.py, bot/jobs/update_reminders.py); stored
+# with queued jobs, never renamed.
 DIGEST_JOB = "reminder_digest"
 NUDGE_JOB = "postmortem_nudge"
+UPDATE_REMINDER_JOB = "update_reminder"
+UPDATE_SWEEP_EVERY = timedelta(minutes=1)
 TITLE_LIMIT = 120
 
 
@@ -105,6 +116,43 @@ def select_digests(candidates: Iterable[ReminderCandidate], now: datetime, defau
         items = sorted(grouped[recipient], key=lambda i: (i.due, i.item_id))
         digests.append(Digest(recipient, zones[recipient], tuple(items[:cap]), max(0, len(items) - cap)))
     return digests
+
+
+@dataclass(frozen=True)
+class UpdateReminder:
+    """One DM asking for a status update: to whom, about which incident, quiet since when."""
+
+    incident_id: int
+    recipient: str
+    last: datetime  # the last update, or the declaration when there was none
+    last_was_update: bool
+
+
+def update_reminder_due(candidate: UpdateCandidate, now: datetime, interval: timedelta) -> UpdateReminder | None:
+    """The reminder `candidate` is owed at `now`, if any: once `interval` has passed since its last update
+    (or its declaration), and then again only after another `interval` since the last reminder.
+    An interval of 0 turns reminders off; an incident with no one to tell is skipped."""
+    if interval <= timedelta(0):
+        return None
+    last_update = candidate.last_update_at
+    last_was_update = last_update is not None and last_update >= candidate.created_at
+    last = last_update if last_was_update else candidate.created_at
+    if now - last < interval:
+        return None
+    reminded = candidate.update_reminded_at
+    if reminded is not None and reminded >= last and now - reminded < interval:
+        return None  # reminded in this interval already
+    recipient = candidate.commander_id or candidate.created_by
+    if not recipient:
+        return None
+    return UpdateReminder(candidate.incident_id, recipient, last, last_was_update)
+
+
+def select_update_reminders(candidates: Iterable[UpdateCandidate], now: datetime,
+                            interval: timedelta) -> list[UpdateReminder]:
+    """The update reminders one sweep queues, in incident order."""
+    due = (update_reminder_due(c, now, interval) for c in candidates)
+    return [r for r in due if r is not None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,10 +234,12 @@ class Queued:
 
     digests: int = 0
     nudges: int = 0
+    updates: int = 0
 
     def summary(self) -> str:
-        return (f"queued {self.digests} reminder digest{'s' if self.digests != 1 else ''} and {self.nudges} "
-                f"postmortem nudge{'s' if self.nudges != 1 else ''}")
+        return (f"queued {self.digests} reminder digest{'s' if self.digests != 1 else ''}, {self.nudges} "
+                f"postmortem nudge{'s' if self.nudges != 1 else ''} and {self.updates} status update "
+                f"reminder{'s' if self.updates != 1 else ''}")
 
 
 def sweep(services: Services) -> Queued:
@@ -212,8 +262,31 @@ def sweep(services: Services) -> Queued:
                                                 nudge_key(n.incident_id))
                        for n in nudges),
         )
+    queued = replace(queued, updates=sweep_updates(services, now))
     log.info("reminder sweep: %s", queued.summary())
     return queued
+
+
+def sweep_updates(services: Services, now: datetime | None = None) -> int:
+    """Queue a DM for every incident whose commander is owed a status update reminder. Returns how
+    many were queued (an incident whose reminder job is still unfinished gets none)."""
+    interval = timedelta(minutes=services.settings.update_reminder_minutes)
+    if interval <= timedelta(0):
+        return 0
+    now = now or services.now()
+    with services.db.read() as session:
+        due = select_update_reminders(overdue.update_candidates(session), now, interval)
+    if not due:
+        return 0
+    with services.db.write() as session:
+        return sum(outbox_jobs.enqueue_once(session, UPDATE_REMINDER_JOB, {"incident_id": r.incident_id}, now,
+                                            update_reminder_key(r.incident_id))
+                   for r in due)
+
+
+def update_reminder_key(incident_id: int) -> str:
+    """One unfinished update reminder per incident, however many replicas sweep at once."""
+    return f"update-reminder:{incident_id}"
 
 
 def digest_key(recipient: str) -> str:
@@ -233,10 +306,13 @@ def digest_payload(digest: Digest) -> dict:
 # the scheduler
 
 
-def run_scheduled_sweep(services: Services) -> None:
+def run_scheduled_sweep(services: Services, only_updates: bool = False) -> None:
     """The scheduler's job: a failed sweep is logged; the next tick tries again."""
     try:
-        sweep(services)
+        if only_updates:
+            sweep_updates(services)
+        else:
+            sweep(services)
     except DatabaseUnavailable as exc:
         log.warning("reminder sweep skipped, database unavailable: %s", exc)
     except Exception:
@@ -261,6 +337,12 @@ def start_scheduler(services: Services, first_run_delay: float | None = None):
         coalesce=True,  # several missed runs are one sweep
         max_instances=1,
     )
+    if services.settings.update_reminder_minutes > 0:
+        scheduler.add_job(
+            run_scheduled_sweep, "interval", seconds=UPDATE_SWEEP_EVERY.total_seconds(), args=[services, True],
+            id="update_reminder_sweep", name="status update reminder sweep", misfire_grace_time=None,
+            coalesce=True, max_instances=1,
+        )
     scheduler.start()
     log.info("reminder sweep every %s min, first in %.0f s", services.settings.reminder_interval_minutes, delay)
     return scheduler

@@ -66,3 +66,13 @@ def snooze_action_item(session: Session, item_id: int, until: datetime) -> tuple
     session.expire_all()
     return session.get(ActionItem, item_id), changed
 
+
+
+def open_items_of(session: Session, owner_id: str, offset: int, limit: int) -> tuple[list[ActionItem], int]:
+    """(a page of the open items `owner_id` owns, soonest due first and undated last; how many in all)."""
+    mine = (ActionItem.owner_id == owner_id, ActionItem.status == "open")
+    total = session.execute(sa.select(sa.func.count()).select_from(ActionItem).where(*mine)).scalar() or 0
+    page = list(session.exec(select(ActionItem).where(*mine)
+                             .order_by(ActionItem.due.is_(None), ActionItem.due, ActionItem.id)
+                             .offset(offset).limit(limit)))
+    return page, total

@@ -181,3 +181,32 @@ def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool
     )
     return (result.rowcount or 0) == 1
 
+
+
+# ---------------------------------------------------------------------------------------------
+# the Home tab's lists (bot/home_tab.py)
+
+
+def open_incidents_page(session: Session, offset: int, limit: int) -> tuple[list[Incident], int]:
+    """(a page of the incidents not resolved, newest first; how many there are in all)."""
+    unresolved = Incident.status != "resolved"
+    total = session.execute(sa.select(sa.func.count()).select_from(Incident).where(unresolved)).scalar() or 0
+    page = list(session.exec(select(Incident).where(unresolved).order_by(Incident.id.desc())
+                             .offset(offset).limit(limit)))
+    return page, total
+
+
+def recently_resolved(session: Session, limit: int) -> list[tuple[Incident, datetime]]:
+    """The last `limit` incidents resolved, most recently resolved first, with when they were."""
+    stmt = (select(Incident, Milestone.at)
+            .join(Milestone, sa.and_(Milestone.incident_id == Incident.id, Milestone.name == "resolved"))
+            .where(Incident.status == "resolved")
+            .order_by(Milestone.at.desc(), Incident.id.desc()).limit(limit))
+    return [(incident, at) for incident, at in session.exec(stmt)]
+
+
+def prompted_since(session: Session, since: datetime) -> list[Incident]:
+    """Incidents whose postmortem prompts went out at or after `since`, newest first."""
+    return list(session.exec(select(Incident).where(Incident.prompts_sent_at.is_not(None),
+                                                    Incident.prompts_sent_at >= since)
+                             .order_by(Incident.id.desc())))

@@ -70,6 +70,8 @@ class Incident(SQLModel, table=True):
     workspace_url: str | None = Field(default=None, max_length=200)
     # when the commander was DMed that no postmortem draft exists (once; see bot/reminders.py)
     nudged_at: datetime | None = _when(nullable=True)
+    # when the commander was last DMed to post a status update (one per interval; bot/reminders.py)
+    update_reminded_at: datetime | None = _when(nullable=True)
 
 
 class Milestone(SQLModel, table=True):
@@ -248,3 +250,15 @@ class ActionItem(SQLModel, table=True):
     # reminders (bot/reminders.py): reminded_at is recorded once the owner's DM is sent
     snoozed_until: datetime | None = _when(nullable=True)
     reminded_at: datetime | None = _when(nullable=True)
+
+
+class HomeViewer(SQLModel, table=True):
+    """Someone who opened the bot's Home tab: their view is published again when what it shows
+    changes (bot/home_tab.py), at the page of each list they last chose."""
+
+    __tablename__ = "home_viewer"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    opened_at: datetime = _when(index=True)
+    incidents_page: int = 0  # which page of the open incidents the "More" button reached (0: the first)
+    items_page: int = 0  # which page of their action items

@@ -12,10 +12,12 @@ from sqlmodel import Session
 
 from storage.models import (
     ActionItem,
+    Entry,
     Incident,
     Milestone,
     PostmortemDraft,
     UserProfile,
+    UTCDateTime,
 )
 
 
@@ -112,5 +114,47 @@ def record_nudged(session: Session, incident_id: int, now: datetime) -> int:
     """The commander was DMed: never again for this incident."""
     result = session.execute(
         sa.update(Incident).where(Incident.id == incident_id, Incident.nudged_at.is_(None)).values(nudged_at=now)
+    )
+    return result.rowcount or 0
+
+
+# ---------------------------------------------------------------------------------------------
+# status update reminders
+
+
+@dataclass(frozen=True)
+class UpdateCandidate:
+    """An incident not resolved yet, with what deciding on its update reminder needs (plain values)."""
+
+    incident_id: int
+    title: str  # Slack-encoded
+    channel_id: str | None
+    commander_id: str | None
+    created_by: str
+    created_at: datetime  # when it was declared
+    last_update_at: datetime | None  # the newest `/incident update`, if any
+    update_reminded_at: datetime | None
+
+
+def update_candidates(session: Session, *, incident_id: int | None = None) -> list[UpdateCandidate]:
+    """Every incident not resolved (only `incident_id`, when given), with its newest status update."""
+    last_update = (sa.select(Entry.incident_id, sa.func.max(Entry.at, type_=UTCDateTime).label("at"))
+                   .where(Entry.kind == "update").group_by(Entry.incident_id).subquery())
+    stmt = (
+        sa.select(Incident.id, Incident.title, Incident.channel_id, Incident.commander_id, Incident.created_by,
+                  Incident.created_at, last_update.c.at, Incident.update_reminded_at)
+        .outerjoin(last_update, last_update.c.incident_id == Incident.id)
+        .where(Incident.status != "resolved")
+        .order_by(Incident.id)
+    )
+    if incident_id is not None:
+        stmt = stmt.where(Incident.id == incident_id)
+    return [UpdateCandidate(*row) for row in session.execute(stmt)]
+
+
+def record_update_reminded(session: Session, incident_id: int, now: datetime) -> int:
+    """The commander was DMed to post an update: the next reminder waits another interval."""
+    result = session.execute(
+        sa.update(Incident).where(Incident.id == incident_id).values(update_reminded_at=now)
     )
     return result.rowcount or 0

@@ -34,6 +34,7 @@ METHOD_SCOPES = {
     "views_open": None,  # interactivity, no scope
     "views_update": None,
     "views_push": None,
+    "views_publish": None,  # the Home tab: no scope, only the bot user
     "auth_test": None,
     "apps_connections_open": None,  # Socket Mode: the app-level token's connections:write, no bot scope
 }
@@ -42,6 +43,7 @@ EVENT_SCOPES = {
     "message.groups": "groups:history",
     "reaction_added": "reactions:read",
     "reaction_removed": "reactions:read",
+    "app_home_opened": None,  # no scope: it comes to every app with a bot user
 }
 
 
@@ -87,6 +89,12 @@ def test_scopes_are_exactly_the_ones_the_code_needs():
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(needed)
 
 
+def test_the_home_tab_is_on_and_the_messages_tab_only_shows_the_bots_dms():
+    """views.publish answers not_enabled unless the manifest turns the Home tab on; the bot reads no DMs."""
+    assert MANIFEST["features"]["app_home"] == {"home_tab_enabled": True, "messages_tab_enabled": True,
+                                                "messages_tab_read_only_enabled": True}
+
+
 def test_socket_mode_is_the_default():
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
 
@@ -94,7 +102,10 @@ def test_socket_mode_is_the_default():
 @pytest.mark.parametrize("event_type", bot_app.BOT_EVENTS)
 def test_every_subscribed_event_is_answered_200(bot, event_type):
     """An event no listener handles would be answered 404, and Slack would keep redelivering it."""
-    if event_type.startswith("message."):
+    if event_type == "app_home_opened":
+        event = {"type": "app_home_opened", "user": "U0USER1", "channel": "D0DMBOT01", "tab": "home",
+                 "event_ts": "1700001300.000400"}
+    elif event_type.startswith("message."):
         event = sr.message("hello", channel="C0ANY", channel_type="group" if event_type.endswith("groups") else "channel")
     else:
         event = sr.reaction("pushpin", {"channel": "C0ANY", "ts": "1.000001", "user": "U1"},

@@ -13,9 +13,9 @@ import logging
 import re
 from collections.abc import Callable
 
-from bot import action_blocks, action_request, actions, due_dates, views
+from bot import action_blocks, action_request, actions, due_dates, status_updates, views
 from bot import text as T
-from bot.changes import Change
+from bot.changes import Actor, Change
 from bot.commands import opening
 from bot.commands.common import NO_INCIDENT, Call, Reply, echo, first_word, mentioned_users, strip_mentions
 from bot.commands.context import Context
@@ -269,7 +269,16 @@ def list_actions(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
 
 
 # ---------------------------------------------------------------------------------------------
-# status and help
+# status updates, status and help
+
+
+def update(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    text = rest.strip()
+    if not text:
+        return Reply(status_updates.USAGE)
+    posted = status_updates.post_update(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, text,
+                                        ctx.now)
+    return Reply(status_updates.posted_text(incident.id, posted) + f" It says: {echo(text)}")
 
 
 def status(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
@@ -296,6 +305,7 @@ HELP = """*`/incident` commands* (times: `14:05`, `2:05pm`, `2026-11-22 14:05`, 
 • `/incident severity sev2` · `/incident role comms @dana` · `/incident summary <text>` · `/incident impact <text>`
 • `/incident timezone Europe/Berlin`: the zone the timeline is shown in
 • `/incident action <text> [@owner] [due <date>]` · `/incident actions`: the items, with *Done* and *Drop*
+• `/incident update <text>`: post a status update here (and in the announcements channel, if one is set)
 • `/incident status` · `/incident help`
 React with :{emoji}: to a message to make it a key event in the postmortem. `/postmortem help` for drafts."""
 
@@ -315,6 +325,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "status": status,
     "action": action,
     "actions": list_actions,
+    "update": update,
 }
 SUBCOMMANDS.update({name: milestone(name) for name in MILESTONES})
 READ_ONLY = {"status", "actions"}

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import text as T
-from bot import views
+from bot import home_tab, views
 from bot.commands.common import Reply, echo
 from bot.commands.context import Context
 from bot.milestones import SEVERITIES, severity_label
@@ -112,6 +112,7 @@ def start(ctx: Context, rest: str) -> Reply:
 
 def _queue_start_jobs(session, ctx: Context, number: int, channel_id: str, *, backfill: bool) -> None:
     outbox_jobs.enqueue(session, "sync_header", {"incident_id": number}, ctx.now, coalesce_key=f"header:{number}")
+    home_tab.everyone_changed(session, ctx.now)  # a new open incident on every Home tab
     outbox_jobs.enqueue(session, "profile", {"user_id": ctx.user}, ctx.now)
     minutes = ctx.services.settings.backfill_minutes
     if backfill and minutes:

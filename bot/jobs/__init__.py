@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from bot import actions, reminders
-from bot.jobs import channel, header, people, prompts, reminder_dms, rewrites
+from bot import actions, home_tab, reminders
+from bot.jobs import channel, header, home, people, prompts, reminder_dms, rewrites, update_reminders
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
@@ -35,11 +35,15 @@ JOBS: dict[str, Job] = {
     actions.REWRITE_JOB: rewrites.rewrite_message,
     reminders.DIGEST_JOB: reminder_dms.remind,
     reminders.NUDGE_JOB: reminder_dms.nudge,
+    reminders.UPDATE_REMINDER_JOB: update_reminders.remind_update,
+    home_tab.PUBLISH_JOB: home.publish_home,
+    home_tab.REFRESH_ALL_JOB: home.refresh_homes,
 }
 
 # A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding
 # up the jobs of live incidents (and those from holding up reminders).
-LANES = [reminder_dms.KINDS]
+# Home tab publications, one per viewer after a change everyone sees, have a lane of their own too.
+LANES = [reminder_dms.KINDS | {reminders.UPDATE_REMINDER_JOB}, home_tab.KINDS]
 
 
 def handlers(services: Services) -> dict[str, Handler]:

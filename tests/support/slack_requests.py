@@ -203,3 +203,21 @@ def view_submission(callback_id: str, values: dict, *, user_id: str = "U0USER1",
         },
         "response_urls": [],
     }
+
+
+def app_home_opened(user_id: str = "U0USER1", *, tab: str = "home") -> dict:
+    """The `app_home_opened` event (tests/fixtures/payloads/app_home_opened.json, without the `view`
+    Slack adds only once a Home view was published)."""
+    return {"type": "app_home_opened", "user": user_id, "channel": "D0DMBOT01", "tab": tab, "event_ts": next_ts()}
+
+
+def home_block_actions(action_id: str, value: str, *, user_id: str = "U0USER1", block_id: str = "actions") -> dict:
+    """A button press in the Home tab: the container is the view; no message, channel or response_url."""
+    payload = block_actions(action_id, value, user_id=user_id, channel_id=None, block_id=block_id)
+    for key in ("message", "response_url"):
+        payload.pop(key)
+    payload["container"] = {"type": "view", "view_id": "V0HOME01"}
+    payload["view"] = {"id": "V0HOME01", "team_id": TEAM_ID, "type": "home", "callback_id": "incident_home",
+                       "private_metadata": "", "blocks": [], "state": {"values": {}}, "hash": "1700001200.AbCdEfGh",
+                       "root_view_id": "V0HOME01", "app_id": APP_ID, "bot_id": "B0BOT01"}
+    return payload

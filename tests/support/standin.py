@@ -332,6 +332,10 @@ class SlackStandIn:
     def _api_views_push(self, params):
         return {"ok": True, "view": {"id": f"V{next(self._ids):08d}"}}
 
+    def _api_views_publish(self, params):
+        return {"ok": True, "view": {"id": f"V{next(self._ids):08d}", "type": "home",
+                                     "hash": f"{int(time.time())}.{next(self._ids):08d}"}}
+
     def _api_apps_connections_open(self, params):
         if not self.ws_url:
             return {"ok": False, "error": "no_socket_mode_standin"}
