@@ -206,6 +206,9 @@ class GitHubTracker:
         self.repo = repo
         self.webhook_secret = webhook_secret
 
+    def shutdown(self) -> None:
+        self.api.close()
+
     @property
     def _issues(self) -> str:
         return f"/repos/{self.repo}/issues"
