@@ -257,7 +257,7 @@ class GitHubTracker:
                     break
         for key in sorted(wanted - found.keys(), key=int)[:20]:
             answer = self.api.request("GET", f"{self._issues}/{key}", missing_ok=True)
-            if answer.data:
+            if answer.data and "pull_request" not in answer.data:
                 found[key] = _issue(answer.data).state
         return found
 

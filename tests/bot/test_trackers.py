@@ -535,3 +535,68 @@ def test_a_missing_tracker_setting_stops_with_one_line(monkeypatch, capsys, data
     assert cli.main(["trackers", "check"]) == 2
     assert capsys.readouterr().err.strip() == ("incident-bot: GITHUB_REPO is invalid: must be owner/name, such as "
                                                "acme/checkout-service (got 'not a repo')")
+
+
+# ---------------------------------------------------------------------------------------------
+# postmortems as code
+
+
+def test_publish_opens_one_pull_request_and_publishing_again_updates_it(tracked, github, standin, monkeypatch,
+                                                                         capsys, database_url):
+    bot = tracked(postmortem_repo=REPO)
+    channel = open_incident(bot, title="Checkout errors (EU) sev2")
+    reply = bot.text("publish", command="/postmortem", channel_id=channel,
+                     response_url=standin.response_url("publish1"))
+    assert reply.startswith(f"Publishing draft v1 of INC-1 to `{REPO}`")
+    bot.drain()
+    path = "postmortems/2026-12-02-inc-1-checkout-errors-eu.md"
+    branch = "postmortem/inc-1"
+    with bot.db.read() as session:
+        from storage import drafts
+
+        first = drafts.latest_draft(session, 1)
+    assert github.files[(branch, path)] == first.markdown
+    [pull] = github.pulls.values()
+    assert (pull["head"]["ref"], pull["base"]["ref"], pull["state"]) == (branch, "main", "open")
+    [answer] = [r for r in standin.responses if r["_key"] == "publish1"]
+    assert f"<{pull['html_url']}|pull request #{pull['number']}> opened" in answer["text"]
+
+    add_item(bot, channel, "write the runbook")
+    bot.text("publish brief", command="/postmortem", channel_id=channel, response_url=standin.response_url("publish2"))
+    bot.drain()
+    with bot.db.read() as session:
+        second = drafts.latest_draft(session, 1)
+    assert second.version == 2 and second.template == "brief"
+    assert github.files[(branch, path)] == second.markdown
+    assert len(github.pulls) == 1 and len(github.calls_to("POST", f"/repos/{REPO}/pulls")) == 1
+    [answer] = [r for r in standin.responses if r["_key"] == "publish2"]
+    assert "updated" in answer["text"]
+
+    # the command line publishes the same way, into the same pull request
+    for name, value in {"DATABASE_URL": database_url, "GITHUB_TOKEN": TOKEN, "POSTMORTEM_REPO": REPO,
+                        "GITHUB_API_URL": github.api_url}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(["postmortem", "publish", "INC-1"]) == 0
+    out = capsys.readouterr().out
+    assert f"pull request #{pull['number']} updated" in out and "draft v2" in out
+    assert len(github.pulls) == 1
+    assert len(github.calls_to("PUT", f"/repos/{REPO}/contents/{path}")) == 2  # unchanged: not committed again
+
+
+def test_publish_without_a_repository_says_what_to_set(make_bot, standin):
+    bot = make_bot()
+    channel = open_incident(bot)
+    reply = bot.text("publish", command="/postmortem", channel_id=channel)
+    assert "POSTMORTEM_REPO" in reply and reply.startswith(":warning:")
+
+
+def test_publish_refused_by_github_is_told_to_the_person(tracked, github, standin):
+    bot = tracked(postmortem_repo=REPO)
+    channel = open_incident(bot)
+    github.fail("PUT", r"/repos/.*/contents/.*", 403, times=None)
+    bot.text("publish", command="/postmortem", channel_id=channel, response_url=standin.response_url("refused"))
+    bot.drain()
+    [answer] = [r for r in standin.responses if r["_key"] == "refused"]
+    assert answer["text"].startswith(":warning: Publishing the postmortem failed")
+    assert "Contents" in answer["text"] and not github.pulls
