@@ -82,7 +82,7 @@ def _new_issue(services: Services, item: ActionItem, incident: Incident):
     if item.owner_id:
         person = services.people.get(item.owner_id)
         owner_name = person.name if person is not None else None
-        owner_email = _email(services, item.owner_id)
+        owner_email = _email(services, item.owner_id) if services.settings.tracker == "jira" else None
     workspace = incident.workspace_url or services.workspace_url()
     channel_url = f"{workspace.rstrip('/')}/archives/{incident.channel_id}" if workspace and incident.channel_id \
         else None
@@ -92,8 +92,8 @@ def _new_issue(services: Services, item: ActionItem, incident: Incident):
 
 
 def _email(services: Services, user_id: str) -> str | None:
-    """The owner's e-mail from Slack (users:read.email), for trackers that map people by it; None
-    when Slack does not say."""
+    """The owner's e-mail from Slack, for trackers that map people by it (Jira); None when Slack does
+    not say (the app needs the `users:read.email` scope for it: docs/trackers.md)."""
     try:
         return ((services.background.users_info(user=user_id).get("user") or {}).get("profile") or {}).get("email")
     except (SlackApiError, SlackClientError, OSError):

@@ -315,7 +315,7 @@ def repository_checks(api: GitHubAPI, repo: str, setting: str, *, need_issues: b
         can = bool(permissions.get("push") or permissions.get("triage") or permissions.get("maintain")
                    or permissions.get("admin"))
         lines.append((can, "permission: the token may write" if can else
-                      "permission: the token may only read; labels and closing need write (triage) access"))
+                      "permission: the token may only read; the label and publishing need write (push) access"))
     return lines
 
 
