@@ -167,3 +167,40 @@ def test_the_path_is_dated_in_the_incidents_zone_across_midnight():
     assert publishing.postmortem_path(7, "DB down", late, ZoneInfo("UTC")) == "postmortems/2026-12-02-inc-7-db-down.md"
     assert publishing.postmortem_path(7, "DB down", late, ZoneInfo("Europe/Berlin")) == \
         "postmortems/2026-12-03-inc-7-db-down.md"
+
+
+# -- Slack's limits, with the longest links and failures ------------------------------------------
+
+
+def test_lists_and_digests_with_issue_links_and_failures_fit_slacks_limits():
+    from datetime import timedelta
+
+    from bot import action_blocks, reminders
+    from tests.bot.test_slack_limits import GROWING, HOSTILE, NOW, no_half_entities, within
+
+    url = "https://github.com/" + "a" * (tracker_items.LINK_URL_LIMIT - 19)
+
+    def listed(number):
+        failed = number % 2 == 0
+        return type("Item", (), dict(
+            id=number, text=GROWING, owner_id="U0OWNER", due=date(2026, 11, 1), status=("open", "done")[number % 3 == 0],
+            closed_by=None, tracker="github", tracker_key=None if failed else str(10**9 + number),
+            tracker_url=None if failed else url, tracker_error="could not create the tracker issue: " + "e" * 480
+            if failed else None))
+
+    text, blocks = action_blocks.list_message("INC-2147483647", [listed(i) for i in range(1, 301)], date(2026, 11, 22))
+    within({"text": text, "blocks": blocks})
+    assert action_blocks.RETRY_TRACKER_ACTION in json.dumps(blocks) and "GitHub #" in json.dumps(blocks)
+
+    def candidate(number):
+        return reminders.ReminderCandidate(
+            item_id=number, incident_id=2_147_483_647, text=GROWING, owner_id=None, due=date(2026, 1, 1),
+            snoozed_until=None, reminded_at=None, commander_id="U0CMD", channel_id="C0INC", incident_title=HOSTILE,
+            recipient_tz="Pacific/Kiritimati", tracker="jira", tracker_key="OPS-" + "9" * 20,
+            tracker_url=url if number % 2 else None, tracker_error=None if number % 2 else "x" * 500)
+
+    digests = reminders.select_digests([candidate(i) for i in range(1, 201)], NOW, UTC, timedelta(hours=24))
+    for digest in digests:
+        for message in reminders.digest_messages(digest, NOW):
+            within({"text": message.text, "blocks": message.blocks}, posted=True)
+            no_half_entities({"blocks": message.blocks})
