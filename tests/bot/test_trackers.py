@@ -284,7 +284,7 @@ def test_a_refused_token_is_told_to_the_commander_once(tracked, github, standin)
     for n in range(3):
         add_item(bot, channel, f"item {n}")
     bot.drain()
-    dms = [c for c in standin.calls_to("chat.postMessage") if "could not be created in GitHub" in c.get("text", "")]
+    dms = [c for c in standin.calls_to("chat.postMessage") if "GitHub refused" in c.get("text", "")]
     assert len(dms) == 1
     assert "GITHUB_TOKEN" in dms[0]["text"] and "Retry" in dms[0]["text"]
     assert all(i.tracker_error and "GITHUB_TOKEN" in i.tracker_error for i in items(bot))
@@ -456,6 +456,12 @@ def test_polling_applies_changes_made_in_github_when_no_webhook_comes(tracked, g
     assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
     reads = github.calls_to("GET", f"/repos/{REPO}/issues")
     assert len(reads) == 1 and reads[0].query["per_page"] == "100"  # one request for all three
+    github.set_state(2, "open")  # reopened there: open here after the next sweep
+    clock.advance(hours=1)
+    reminders.sweep(bot.services)
+    bot.drain()
+    assert {i.tracker_key: i.status for i in items(bot)} == {"1": "open", "2": "open", "3": "open"}
+    assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
 
 
 def test_poll_pushes_a_close_that_never_reached_github(tracked, github, standin):
