@@ -28,6 +28,10 @@ from storage.location import default_sqlite_path
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
+GITHUB_API_DEFAULT = "https://api.github.com"
+_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+_SECRETS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "github_token", "github_webhook_secret",
+            "jira_api_token", "jira_webhook_secret")
 
 
 class Settings(BaseSettings, DisplayZones):
@@ -64,6 +68,20 @@ class Settings(BaseSettings, DisplayZones):
     update_reminder_minutes: int = Field(default=30, ge=0, le=60 * 24 * 7)
     # Not in the spec's list, but operators need them: the HTTP server's thread pool.
     web_threads: int = Field(default=32, ge=1, le=512)
+    # issue trackers and postmortems as code (docs/trackers.md)
+    tracker: Literal["none", "github", "jira"] = "none"
+    github_token: SecretStr | None = None
+    github_repo: str | None = None
+    github_api_url: str = GITHUB_API_DEFAULT
+    github_webhook_secret: SecretStr | None = None
+    jira_base_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = None
+    jira_issue_type: str = "Task"
+    jira_done_transition: str = "Done"
+    jira_webhook_secret: SecretStr | None = None
+    postmortem_repo: str | None = None
 
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret")
     @classmethod
@@ -86,10 +104,62 @@ class Settings(BaseSettings, DisplayZones):
             raise ValueError("must be an app-level token starting with xapp- (Basic Information page)")
         return value
 
-    @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", mode="before")
+    @field_validator(*_SECRETS, "github_repo", "jira_base_url", "jira_email", "jira_project", "postmortem_repo",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         return None if value == "" else value
+
+    @field_validator("github_token", "jira_api_token")  # webhook secrets are any text, spaces included
+    @classmethod
+    def _tracker_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for position, char in enumerate(value.get_secret_value(), 1):
+                if not char.isascii() or not char.isprintable() or char.isspace():
+                    raise ValueError(f"character {position} ({ascii(char)}) cannot be part of a token: copy it again")
+        return value
+
+    @field_validator("github_repo", "postmortem_repo")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        if value is not None and not _REPO.fullmatch(value.strip()):
+            raise ValueError("must be owner/name, such as acme/checkout-service")
+        return None if value is None else value.strip()
+
+    @field_validator("github_api_url", "jira_base_url")
+    @classmethod
+    def _tracker_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value.strip()):
+            raise ValueError("must be an http(s) URL such as https://api.github.com or https://acme.atlassian.net")
+        return value.strip().rstrip("/")
+
+    @field_validator("jira_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value.strip()):
+            raise ValueError("must be the e-mail address of the Atlassian account the API token belongs to")
+        return None if value is None else value.strip()
+
+    @field_validator("jira_project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,254}", value.strip()):
+            raise ValueError("must be a Jira project key in capitals, such as OPS")
+        return None if value is None else value.strip()
+
+    @field_validator("jira_issue_type", "jira_done_transition")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip() or len(value) > 255:
+            raise ValueError("must be a name as Jira shows it, such as Task or Done")
+        return value.strip()
+
+    @field_validator("tracker", mode="before")
+    @classmethod
+    def _tracker(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod
@@ -156,6 +226,32 @@ class Settings(BaseSettings, DisplayZones):
         if self.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is missing: set it to the app's bot token (xoxb-…)")
 
+    def secrets(self) -> list[str]:
+        """Every configured token and secret, for the log filter (bot/logs.py)."""
+        values = [getattr(self, name) for name in _SECRETS]
+        return [v.get_secret_value() for v in values if v is not None]
+
+    def require_tracker(self) -> None:
+        """What TRACKER and POSTMORTEM_REPO need: every setting of the chosen tracker (one line naming
+        the first one missing). Webhook secrets are optional: without one, that webhook route refuses
+        every delivery and the reminder sweep's polling keeps items in step."""
+        needed: list[tuple[str, str]] = []
+        if self.tracker == "github" or self.postmortem_repo:
+            needed.append(("github_token", "a GitHub token with Issues (and, for POSTMORTEM_REPO, Contents and "
+                                           "Pull requests) read and write"))
+        if self.tracker == "github":
+            needed.append(("github_repo", "the repository for action items, as owner/name"))
+        if self.tracker == "jira":
+            needed += [("jira_base_url", "your site, such as https://acme.atlassian.net"),
+                       ("jira_email", "the e-mail address of the account the API token belongs to"),
+                       ("jira_api_token", "an API token from id.atlassian.com"),
+                       ("jira_project", "the project key for action items, such as OPS")]
+        for name, what in needed:
+            if getattr(self, name) is None:
+                why = "POSTMORTEM_REPO" if name == "github_token" and self.tracker != "github" else \
+                    f"TRACKER={self.tracker}"
+                raise ConfigError(f"{name.upper()} is missing ({why} needs it): set it to {what}")
+
     def require_server(self) -> None:
         self.require_slack()
         if not self.socket_mode and self.slack_signing_secret is None:
@@ -175,7 +271,7 @@ def load_settings(**overrides) -> Settings:
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             message = error["msg"].removeprefix("Value error, ")
             given = error.get("input")
-            hidden = name.startswith("SLACK_") or isinstance(given, dict)
+            hidden = name.lower() in _SECRETS or name.startswith("SLACK_") or isinstance(given, dict)
             shown = "" if hidden else f" (got {shown_setting(name, given)!r})"
             lines.append(f"{name} is invalid: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

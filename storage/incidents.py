@@ -210,3 +210,10 @@ def prompted_since(session: Session, since: datetime) -> list[Incident]:
     return list(session.exec(select(Incident).where(Incident.prompts_sent_at.is_not(None),
                                                     Incident.prompts_sent_at >= since)
                              .order_by(Incident.id.desc())))
+def claim_tracker_alert(session: Session, incident_id: int, now: datetime) -> bool:
+    """Whether this caller is the one to tell the commander that the tracker refused the token (once
+    per incident, however many items or replicas fail at once)."""
+    result = session.execute(
+        sa.update(Incident).where(Incident.id == incident_id, Incident.tracker_alert_at.is_(None))
+        .values(tracker_alert_at=now).returning(Incident.id))
+    return result.first() is not None

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from bot import actions, home_tab, reminders
-from bot.jobs import channel, header, home, people, prompts, reminder_dms, rewrites, update_reminders
+from bot import actions, home_tab, reminders, tracking
+from bot.jobs import channel, header, home, people, prompts, reminder_dms, rewrites, trackers, update_reminders
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
@@ -38,12 +38,19 @@ JOBS: dict[str, Job] = {
     reminders.UPDATE_REMINDER_JOB: update_reminders.remind_update,
     home_tab.PUBLISH_JOB: home.publish_home,
     home_tab.REFRESH_ALL_JOB: home.refresh_homes,
+    tracking.CREATE_JOB: trackers.create_issue,
+    tracking.CLOSE_JOB: trackers.close_issue,
+    tracking.POLL_JOB: trackers.poll,
+    tracking.ALERT_JOB: trackers.alert,
+    tracking.PUBLISH_JOB: trackers.publish,
 }
 
 # A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding
 # up the jobs of live incidents (and those from holding up reminders).
 # Home tab publications, one per viewer after a change everyone sees, have a lane of their own too.
-LANES = [reminder_dms.KINDS | {reminders.UPDATE_REMINDER_JOB}, home_tab.KINDS]
+# Tracker calls are slow and rate-limited by the tracker: one lane, one request at a time per process,
+# as GitHub asks of content creation (and no tracker outage holds up a header).
+LANES = [reminder_dms.KINDS | {reminders.UPDATE_REMINDER_JOB}, home_tab.KINDS, tracking.KINDS]
 
 
 def handlers(services: Services) -> dict[str, Handler]:
