@@ -50,6 +50,8 @@ class MyItem:
     due: date | None
     channel_id: str | None
     snoozed_until: datetime | None = None  # its reminders wait until then (Snooze)
+    issue: str | None = None  # its tracker issue as a Slack link, or what went wrong (bot.tracker_items.slack_link)
+    retry: bool = False  # the issue could not be created: a Retry button (bot.action_blocks.needs_retry)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def item_line(item: MyItem, today: date, now: datetime, zone: tzinfo) -> str:
                if item.snoozed_until is not None and item.snoozed_until > now else "")
     return (f"*#{item.item_id}* {T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)}\n"
             f"Due {describe_due(item.due, today)} · {_channel(item.channel_id, item.incident_id)} "
-            f"({views.ref(item.incident_id)}){snoozed}")
+            f"({views.ref(item.incident_id)}){snoozed}" + (f" · Issue: {item.issue}" if item.issue else ""))
 
 
 def resolved_line(incident: Resolved, zone: tzinfo) -> str:
@@ -174,7 +176,7 @@ def home_view(home: Home) -> dict:
     for item in home.items[:ITEMS_PER_PAGE]:
         blocks += [{"type": "section", "block_id": f"home_item:{item.item_id}",
                     "text": views.mrkdwn_text(item_line(item, today, now, zone))},
-                   action_blocks.reminder_buttons(item.item_id)]
+                   action_blocks.reminder_buttons(item.item_id, retry=item.retry)]
     blocks += [b for b in (_page_note(home.items_page, ITEMS_PER_PAGE, len(home.items[:ITEMS_PER_PAGE]),
                                       home.items_total, "items"),
                            _pager("items", home.items_page, home.items_total, "items")) if b]

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
-from bot import home, postmortem
+from bot import action_blocks, home, postmortem, tracker_items
 from bot.inbound import ButtonPress
 from bot.milestones import duration_text
 from bot.services import Services
@@ -131,7 +131,8 @@ def gather(session, services: Services, user_id: str, now: datetime) -> home.Hom
         incidents=tuple(home.OpenIncident(i.id, i.title, i.severity, i.status, i.commander_id, i.channel_id,
                                           i.created_at) for i in open_rows),
         incidents_total=open_total, incidents_page=incidents_page,
-        items=tuple(home.MyItem(i.id, i.incident_id, i.text, i.due, channels.get(i.incident_id), i.snoozed_until) for i in item_rows),
+        items=tuple(home.MyItem(i.id, i.incident_id, i.text, i.due, channels.get(i.incident_id), i.snoozed_until,
+                                issue=tracker_items.slack_link(i), retry=action_blocks.needs_retry(i)) for i in item_rows),
         items_total=items_total, items_page=items_page,
         questions=tuple(questions[:home.QUESTIONS_SHOWN]), questions_total=len(questions),
         resolved=tuple(resolved),

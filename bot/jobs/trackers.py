@@ -23,7 +23,7 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import text as T
-from bot import tracker_items, views
+from bot import home_tab, tracker_items, views
 from bot.jobs.errors import raise_for
 from bot.outbox import PermanentFailure, RetryAfter
 from bot.services import Services
@@ -107,12 +107,15 @@ def _created(services: Services, tracker: Tracker, item_id: int, issue) -> None:
         item = action_items.set_tracker_issue(session, item_id, tracker.name, issue.key, issue.url, issue.state)
         if item is not None and item.status != "open" and issue.state == "open":
             queue_close(session, item_id, services.now())  # closed in Slack while the issue was being made
+        if item is not None:
+            home_tab.people_changed(session, [item.owner_id], services.now())  # its link on the Home tab
     log.info("action item #%s: %s issue %s", item_id, tracker.name, issue.key)
 
 
 def _failed(services: Services, item: ActionItem, incident: Incident, exc: TrackerError, alert: bool = False):
     with services.db.write() as session:
         action_items.set_tracker_error(session, item.id, f"{tracker_items.CREATE_FAILED}: {exc}")
+        home_tab.people_changed(session, [item.owner_id], services.now())  # its Retry button on the Home tab
         if alert:
             _alert_once(services, session, incident, item, exc)
 
@@ -133,6 +136,9 @@ def gave_up(services: Services, payload: dict, error: str) -> None:
         return
     with services.db.write() as session:
         action_items.set_tracker_error(session, int(item_id), f"{tracker_items.CREATE_FAILED}: {error}")
+        item = session.get(ActionItem, int(item_id))
+        if item is not None:
+            home_tab.people_changed(session, [item.owner_id], services.now())  # its Retry button on the Home tab
 
 
 # ---------------------------------------------------------------------------------------------

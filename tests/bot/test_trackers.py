@@ -661,3 +661,52 @@ def test_jira_deliveries_go_to_the_jira_tracker(make_bot):
     assert items(bot)[0].status == "done"
     assert "<https://acme.atlassian.net/browse/OPS-17|Jira OPS-17>" in list_view(bot, channel)
     assert call_wsgi(bot.app, body, {**headers, "X-Hub-Signature": "sha256=good"}, path="/webhooks/github").status == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# the Home tab shows the item's issue, and its Retry button after the last retry
+
+
+def _home_view(standin) -> str:
+    return json.dumps(standin.calls_to("views.publish")[-1]["view"])
+
+
+def test_the_home_tab_shows_the_items_issue_link(tracked, github, standin):
+    standin.add_user("U0DANA", name="Dana")
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    assert bot.event(sr.app_home_opened("U0DANA")).status == 200
+    bot.drain()
+    add_item(bot, channel, "fix the retry storm <@U0DANA|dana>")
+    bot.drain()  # the issue is created, and the owner's tab is queued again (throttled)
+    clock.advance(minutes=1)
+    bot.drain()
+    assert f"<https://github.com/{REPO}/issues/1|GitHub #1>" in _home_view(standin)
+
+
+def test_the_home_tab_offers_retry_after_the_last_retry_and_the_press_creates_the_issue(tracked, github, standin):
+    standin.add_user("U0DANA", name="Dana")
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    assert bot.event(sr.app_home_opened("U0DANA")).status == 200
+    github.fail("POST", f"/repos/{REPO}/issues", 500, times=None)
+    github.fail("GET", f"/repos/{REPO}/issues", 500, times=None)
+    item = add_item(bot, channel, "fix the retry storm <@U0DANA|dana>")
+    for _ in range(MAX_ATTEMPTS + 1):
+        bot.drain()
+        clock.advance(minutes=6)
+    bot.drain()
+    shown = _home_view(standin)
+    assert "could not create the tracker issue" in shown and RETRY_TRACKER_ACTION in shown
+    github.clear_faults()
+    response = bot.interact(sr.home_block_actions(RETRY_TRACKER_ACTION, str(item.id), user_id="U0DANA",
+                                                  block_id=f"reminder_buttons:{item.id}"))
+    assert response.status == 200
+    bot.drain()
+    clock.advance(minutes=1)
+    bot.drain()
+    [stored] = items(bot)
+    assert stored.tracker_key == "1" and len(github.issues) == 1
+    assert "GitHub #1" in _home_view(standin)
