@@ -66,10 +66,12 @@ RETRY_DEFAULT_SECONDS = 30.0  # a 5xx or a dropped connection without Retry-Afte
 STATES_BATCH = 50  # keys per `key in (…)` search
 SUMMARY_MAX = 255  # Jira's summary limit
 TEXT_MAX = 30_000  # Jira's text fields hold 32,767 characters; the ADF wrapping needs some of it
-NOT_PLANNED_RESOLUTIONS = ("won't do", "won't fix", "declined", "not planned", "cannot reproduce", "duplicate")
+NOT_PLANNED_RESOLUTIONS = ("won't do", "won't fix", "declined", "not planned", "cannot reproduce",
+                           "duplicate")
 DROPPED_COMMENT = "Dropped in Slack: not planned. (incident-bot)"
 # fields the bot fills itself: a required one among the others makes creating fail
-FILLED_FIELDS = {"project", "issuetype", "summary", "description", "duedate", "labels", "assignee", "reporter"}
+FILLED_FIELDS = {"project", "issuetype", "summary", "description", "duedate", "labels", "assignee",
+                 "reporter"}
 # the project permissions the bot uses (keys of GET /rest/api/3/mypermissions)
 PERMISSIONS = {
     "BROWSE_PROJECTS": "Browse projects",
@@ -86,7 +88,8 @@ _MD_UNESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;|<br>")
 
 
 def from_settings(settings: Settings) -> JiraTracker:
-    assert settings.jira_base_url and settings.jira_email and settings.jira_api_token and settings.jira_project
+    assert settings.jira_base_url and settings.jira_email and settings.jira_project
+    assert settings.jira_api_token
     secret = settings.jira_webhook_secret
     return JiraTracker(
         base_url=settings.jira_base_url,
@@ -247,7 +250,8 @@ class JiraTracker:
         self.issue_type = issue_type
         self.done_transition = done_transition
         self._webhook_secret = webhook_secret.encode() if webhook_secret else None
-        self._http = httpx.Client(base_url=self.base_url, auth=httpx.BasicAuth(email, api_token), timeout=timeout,
+        self._http = httpx.Client(base_url=self.base_url, auth=httpx.BasicAuth(email, api_token),
+                                  timeout=timeout,
                                   headers={"Accept": "application/json", "User-Agent": "incident-bot"},
                                   transport=transport)
         self._lock = threading.Lock()
@@ -287,7 +291,8 @@ class JiraTracker:
             ambiguous = method == "POST"
             wait = retry_after(response, RETRY_DEFAULT_SECONDS)
             raise TrackerRetryLater(f"Jira answered {status} to {what}: {error_text(response)}",
-                                    max(wait, SEARCH_SETTLE_SECONDS) if ambiguous else wait, ambiguous=ambiguous)
+                                    max(wait, SEARCH_SETTLE_SECONDS) if ambiguous else wait,
+                                    ambiguous=ambiguous)
         if status == 401:
             raise TrackerAuthError(
                 f"Jira refused the credentials (401) for {self.email}: check JIRA_EMAIL is the e-mail of the "
@@ -310,7 +315,8 @@ class JiraTracker:
         types: list[dict] = []
         start = 0
         while True:
-            page = self._json("GET", f"/issue/createmeta/{self.project}/issuetypes", "read the project's issue types",
+            page = self._json("GET", f"/issue/createmeta/{self.project}/issuetypes",
+                              "read the project's issue types",
                               permission="Create issues", params={"startAt": start, "maxResults": 50})
             batch = page.get("issueTypes") or page.get("createMetaIssueType") or []
             types += batch
@@ -347,7 +353,8 @@ class JiraTracker:
         except TrackerAuthError as exc:
             log.warning("Jira: cannot look up owners by e-mail, issues are created unassigned: %s", exc)
             return None
-        people = [u for u in users or [] if u.get("active", True) and u.get("accountType", "atlassian") == "atlassian"]
+        people = [u for u in users or []
+                  if u.get("active", True) and u.get("accountType", "atlassian") == "atlassian"]
         exact = [u for u in people if str(u.get("emailAddress", "")).casefold() == key]
         chosen = exact[0] if len(exact) == 1 else people[0] if len(people) == 1 else None
         found = str(chosen["accountId"]) if chosen else None
@@ -380,7 +387,8 @@ class JiraTracker:
             errors = field_errors(response)
             droppable = {"assignee", "duedate"} & set(fields)
             if not errors or not set(errors) <= droppable:
-                raise TrackerError(f"Jira refused to create an issue in {self.project} (400): {error_text(response)}")
+                raise TrackerError(f"Jira refused to create an issue in {self.project} (400): "
+                                   f"{error_text(response)}")
             # the create screen lacks the field, or Jira will not assign this owner: create without it
             log.warning("Jira: creating without %s: %s", ", ".join(sorted(errors)), error_text(response))
             for name in errors:
@@ -414,7 +422,8 @@ class JiraTracker:
         jql = f"project = {jql_string(self.project)} AND labels = {jql_string(wanted)} ORDER BY created ASC"
         for issue in self._search(jql, ["status", "labels"], limit=20):
             if wanted in ((issue.get("fields") or {}).get("labels") or []):
-                return TrackerIssue(key=issue["key"], url=self.browse_url(issue["key"]), state=self._state(issue))
+                key = str(issue["key"])
+                return TrackerIssue(key=key, url=self.browse_url(key), state=self._state(issue))
         return None
 
     def _status(self, key: str) -> dict:
@@ -445,7 +454,8 @@ class JiraTracker:
         if chosen is None:
             names = ", ".join(f"'{t.get('name')}'" for t in transitions) or "none"
             raise TrackerError(f"Jira has no transition '{self.done_transition}' from status "
-                               f"'{status.get('name')}' of {key} (there are: {names}): set JIRA_DONE_TRANSITION "
+                               f"'{status.get('name')}' of {key} (there are: {names}): "
+                               "set JIRA_DONE_TRANSITION "
                                "to the one that closes an issue")
         fields = None
         if reason == "not_planned":
@@ -465,7 +475,8 @@ class JiraTracker:
                               json={"body": {"type": "doc", "version": 1,
                                              "content": [paragraph(*text_nodes(DROPPED_COMMENT))]}})
             except TrackerError as exc:
-                log.warning("Jira: %s was closed as not planned, but the comment saying so failed: %s", key, exc)
+                log.warning("Jira: %s was closed as not planned, but the comment saying so failed: %s",
+                            key, exc)
 
     def reopen(self, key: str) -> None:
         status = self._status(key)
@@ -523,7 +534,8 @@ class JiraTracker:
             response = self._request("GET", f"/project/{self.project}", f"read project {self.project}",
                                      permission="Browse projects", ok_statuses=(404,))
             if response.status_code == 404:
-                return False, (f"Jira project {self.project}: not found, or {self.email} cannot see it: check "
+                return False, (f"Jira project {self.project}: not found, or {self.email} cannot see it: "
+                               "check "
                                "JIRA_PROJECT and the account's Browse projects permission")
             return True, f"Jira project {self.project}: {response.json().get('name', '')}"
 
@@ -531,9 +543,11 @@ class JiraTracker:
             body = self._json("GET", "/mypermissions", "read the account's permissions",
                               params={"projectKey": self.project, "permissions": ",".join(PERMISSIONS)})
             have = body.get("permissions") or {}
-            missing = [title for key, title in PERMISSIONS.items() if not (have.get(key) or {}).get("havePermission")]
+            missing = [title for key, title in PERMISSIONS.items()
+                       if not (have.get(key) or {}).get("havePermission")]
             if missing:
-                return False, (f"Jira permissions in {self.project}: {self.email} lacks {', '.join(missing)}: "
+                return False, (f"Jira permissions in {self.project}: {self.email} lacks "
+                               f"{', '.join(missing)}: "
                                "grant them in the project's permission scheme")
             return True, f"Jira permissions in {self.project}: all {len(PERMISSIONS)} the bot uses"
 
@@ -543,18 +557,23 @@ class JiraTracker:
         def fields():
             type_id = self.issue_type_id()
             meta = self._json("GET", f"/issue/createmeta/{self.project}/issuetypes/{type_id}",
-                              "read the create screen", permission="Create issues", params={"maxResults": 200})
+                              "read the create screen", permission="Create issues",
+                              params={"maxResults": 200})
             listed = meta.get("fields") or meta.get("results") or []
             ids = {str(f.get("fieldId") or f.get("key")) for f in listed}
-            blocking = [str(f.get("name")) for f in listed if f.get("required") and not f.get("hasDefaultValue")
+            blocking = [str(f.get("name")) for f in listed
+                        if f.get("required") and not f.get("hasDefaultValue")
                         and str(f.get("fieldId") or f.get("key")) not in FILLED_FIELDS]
             if blocking:
-                return False, (f"Jira create screen of {self.issue_type} requires fields the bot does not fill: "
+                return False, (f"Jira create screen of {self.issue_type} requires fields the bot does not "
+                               "fill: "
                                f"{', '.join(blocking)}: make them optional or give them a default")
             if "labels" not in ids:
-                return False, (f"Jira create screen of {self.issue_type} has no Labels field: add it (the bot "
+                return False, (f"Jira create screen of {self.issue_type} has no Labels field: add it "
+                               "(the bot "
                                "labels each issue incident and with its marker)")
-            absent = [name for fid, name in (("duedate", "Due date"), ("assignee", "Assignee")) if fid not in ids]
+            optional = (("duedate", "Due date"), ("assignee", "Assignee"))
+            absent = [name for fid, name in optional if fid not in ids]
             note = f" (without {', '.join(absent)}: put in the description instead)" if absent else ""
             return True, f"Jira create screen of {self.issue_type}: the fields the bot fills{note}"
 
@@ -570,8 +589,10 @@ class JiraTracker:
             names = [str(t.get("name")) for t in transitions]
             status = ((sample[0].get("fields") or {}).get("status") or {}).get("name", "?")
             if any(n.casefold() == self.done_transition.casefold() for n in names):
-                return True, f"Jira transition '{self.done_transition}' is available from '{status}' (on {key})"
-            return False, (f"Jira transition '{self.done_transition}' is not available from '{status}' (on {key}; "
+                return True, (f"Jira transition '{self.done_transition}' is available from '{status}' "
+                              f"(on {key})")
+            return False, (f"Jira transition '{self.done_transition}' is not available from '{status}' "
+                           f"(on {key}; "
                            f"there are: {', '.join(names) or 'none'}): set JIRA_DONE_TRANSITION")
 
         if not attempt(auth) or not attempt(project):

@@ -39,6 +39,8 @@ STATUSES = {  # id: (name, category key, category id, category name)
     "3": ("In Progress", "indeterminate", 4, "In Progress"),
     "10001": ("Done", "done", 3, "Done"),
 }
+NOT_ON_SCREEN = "It is not on the appropriate screen, or unknown."
+COLORS = {"new": "blue-gray", "indeterminate": "yellow", "done": "green"}
 RESOLUTIONS = {"10000": "Done", "10001": "Won't Do", "10002": "Duplicate"}
 
 # ADF (https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/): which nodes may
@@ -83,10 +85,11 @@ class Issue:
 
 def status_object(base: str, status_id: str) -> dict:
     name, key, cat_id, cat_name = STATUSES[status_id]
-    return {"self": f"{base}/rest/api/3/status/{status_id}", "description": "", "iconUrl": f"{base}/images/icons/",
+    return {"self": f"{base}/rest/api/3/status/{status_id}", "description": "",
+            "iconUrl": f"{base}/images/icons/",
             "name": name, "id": status_id,
             "statusCategory": {"self": f"{base}/rest/api/3/statuscategory/{cat_id}", "id": cat_id, "key": key,
-                               "colorName": {"new": "blue-gray", "indeterminate": "yellow", "done": "green"}[key],
+                               "colorName": COLORS[key],
                                "name": cat_name}}
 
 
@@ -273,13 +276,14 @@ class JiraStandIn:
         with self._lock:
             return [c for c in self.calls if c.method == method and re.fullmatch(path, c.path)]
 
-    def add_issue(self, summary: str = "An action item", *, status: str = "10000", labels: tuple = ("incident",),
-                  created: float | None = None) -> str:
+    def add_issue(self, summary: str = "An action item", *, status: str = "10000",
+                  labels: tuple = ("incident",), created: float | None = None) -> str:
         """An issue made in Jira by a person (not through the bot); its key."""
         with self._lock:
             issue_id, key = str(next(self._ids)), f"{self.project}-{next(self._numbers)}"
             fields = {"summary": summary, "description": None, "labels": list(labels), "duedate": None,
-                      "issuetype": self.issue_types[0], "status": "10000", "resolution": None, "assignee": None}
+                      "issuetype": self.issue_types[0], "status": "10000", "resolution": None,
+                      "assignee": None}
             issue = Issue(issue_id, key, fields, time.time() if created is None else created)
             self._set_status(issue, status)
             self.issues[key] = issue
@@ -349,8 +353,9 @@ class JiraStandIn:
                             "RateLimit-Reason": "jira-burst-based"})
         if fault.status == 401:
             return self._send(request, 401, b"Client must be authenticated to access this resource.")
-        body = fault.body or {"errorMessages": [{429: "Rate limit exceeded.", 403: "You do not have permission."}
-                                                .get(fault.status, "Internal server error")], "errors": {}}
+        messages = {429: "Rate limit exceeded.", 403: "You do not have permission."}
+        message = messages.get(fault.status, "Internal server error")
+        body = fault.body or {"errorMessages": [message], "errors": {}}
         self._send(request, fault.status, body, headers)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
@@ -414,7 +419,9 @@ class JiraStandIn:
 
     def _violation(self, what: str, status: int = 400, errors: dict | None = None, messages=None):
         self.violations.append(what)
-        raise _JiraError(status, messages if messages is not None else ([] if errors else [what]), errors or {})
+        if messages is None:
+            messages = [] if errors else [what]
+        raise _JiraError(status, messages, errors or {})
 
     def _myself(self, query, body):
         return 200, {"self": f"{self.base_url}/rest/api/3/user?accountId=5b10bot", "accountId": "5b10bot",
@@ -452,7 +459,8 @@ class JiraStandIn:
         self._check_project(project)
         if type_id not in {t["id"] for t in self.issue_types}:
             raise _JiraError(404, ["Issue type not found"])
-        fields = [{"fieldId": f, "key": f, "name": f.title(), "required": req, "hasDefaultValue": f == "reporter",
+        fields = [{"fieldId": f, "key": f, "name": f.title(), "required": req,
+                   "hasDefaultValue": f == "reporter",
                    "operations": ["set"], "schema": {"type": "string", "system": f}}
                   for f, req in self.create_screen.items()]
         fields += [{"fieldId": f, "key": f, "name": f.title(), "required": True, "hasDefaultValue": False,
@@ -480,21 +488,24 @@ class JiraStandIn:
             self._violation("the body needs fields (IssueUpdateDetails)")
         unknown = set(body) - {"fields", "update", "transition", "historyMetadata", "properties"}
         if unknown:
-            self._violation(f"unknown keys {sorted(unknown)}", messages=["Unrecognized field in the request."])
+            self._violation(f"unknown keys {sorted(unknown)}",
+                            messages=["Unrecognized field in the request."])
         fields = body["fields"]
         project = fields.get("project") or {}
         if not isinstance(project, dict) or not (project.get("key") or project.get("id")):
-            self._violation("project needs key or id", errors={"project": "Specify a valid project ID or key"})
+            self._violation("project needs key or id",
+                            errors={"project": "Specify a valid project ID or key"})
         self._check_create_project(project)
         kind = fields.get("issuetype") or {}
         type_ids = {t["id"]: t for t in self.issue_types}
         type_names = {t["name"]: t for t in self.issue_types}
         if not isinstance(kind, dict) or not (kind.get("id") in type_ids or kind.get("name") in type_names):
-            self._violation("issuetype needs a valid id or name", errors={"issuetype": "Specify an issue type"})
+            self._violation("issuetype needs a valid id or name",
+                            errors={"issuetype": "Specify an issue type"})
         errors: dict[str, str] = {}
         for name in fields:
             if name not in self.create_screen and name not in self.required_extra:
-                errors[name] = (f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown.")
+                errors[name] = f"Field '{name}' cannot be set. {NOT_ON_SCREEN}"
         summary = fields.get("summary")
         if not isinstance(summary, str) or not summary.strip():
             errors["summary"] = "You must specify a summary of the issue."
@@ -540,7 +551,8 @@ class JiraStandIn:
         issue_id = str(next(self._ids))
         key = f"{self.project}-{next(self._numbers)}"
         kind = type_ids.get(kind.get("id")) or type_names[kind.get("name")]
-        stored = {"summary": summary, "description": fields.get("description"), "labels": fields.get("labels") or [],
+        stored = {"summary": summary, "description": fields.get("description"),
+                  "labels": fields.get("labels") or [],
                   "duedate": fields.get("duedate"), "issuetype": kind, "status": "10000", "resolution": None,
                   "assignee": (assignee or {}).get("id") or (assignee or {}).get("accountId")}
         self.issues[key] = Issue(issue_id, key, stored, time.time())
@@ -550,7 +562,8 @@ class JiraStandIn:
         if (project.get("key") or project.get("id")) not in (self.project, self.project_id):
             raise _JiraError(400, [], {"project": "valid project is required"})
         if "CREATE_ISSUES" not in self.permissions:
-            raise _JiraError(400, [], {"project": "You do not have permission to create issues in this project."})
+            raise _JiraError(400, [], {"project": "You do not have permission to create issues in this "
+                                                  "project."})
 
     def _issue(self, key: str) -> Issue:
         issue = self.issues.get(key) or next((i for i in self.issues.values() if i.id == key), None)
@@ -564,9 +577,9 @@ class JiraStandIn:
         full = {
             "summary": f["summary"], "labels": list(f["labels"]), "duedate": f["duedate"],
             "status": status_object(self.base_url, f["status"]),
-            "resolution": None if resolution is None else {"self": f"{self.base_url}/rest/api/3/resolution/{resolution}",
-                                                           "id": resolution, "name": RESOLUTIONS[resolution],
-                                                           "description": ""},
+            "resolution": None if resolution is None else {
+                "self": f"{self.base_url}/rest/api/3/resolution/{resolution}", "id": resolution,
+                "name": RESOLUTIONS[resolution], "description": ""},
             "issuetype": {"id": f["issuetype"]["id"], "name": f["issuetype"]["name"], "subtask": False},
             "project": {"id": self.project_id, "key": self.project, "name": self.project_name},
             "assignee": None if not f["assignee"] else {"accountId": f["assignee"], "active": True},
@@ -585,7 +598,8 @@ class JiraStandIn:
         return 200, self._issue_json(self._issue(key), wanted.split(",") if wanted else None), {}
 
     def _available(self, issue: Issue) -> list[tuple[str, str, str]]:
-        return [(tid, name, to) for tid, (name, to) in self.transitions.items() if to != issue.fields["status"]]
+        return [(tid, name, to) for tid, (name, to) in self.transitions.items()
+                if to != issue.fields["status"]]
 
     def _get_transitions(self, query, body, key):
         issue = self._issue(key)
@@ -613,7 +627,8 @@ class JiraStandIn:
             self._violation("the body needs transition {id}")
         unknown = set(body) - {"transition", "fields", "update", "historyMetadata", "properties"}
         if unknown:
-            self._violation(f"unknown keys {sorted(unknown)}", messages=["Unrecognized field in the request."])
+            self._violation(f"unknown keys {sorted(unknown)}",
+                            messages=["Unrecognized field in the request."])
         tid = str(body["transition"].get("id"))
         available = {t[0]: t for t in self._available(issue)}
         if tid not in available:
@@ -625,11 +640,11 @@ class JiraStandIn:
         fields = body.get("fields") or {}
         for name in fields:
             if name != "resolution" or not (to == "10001" and self.done_screen_resolutions):
-                raise _JiraError(400, [], {name: f"Field '{name}' cannot be set. It is not on the appropriate "
-                                                 "screen, or unknown."})
+                raise _JiraError(400, [], {name: f"Field '{name}' cannot be set. {NOT_ON_SCREEN}"})
         if "resolution" in fields:
             given = fields["resolution"]
-            resolution = given.get("id") or next((r for r, n in RESOLUTIONS.items() if n == given.get("name")), None)
+            by_name = {n: r for r, n in RESOLUTIONS.items()}
+            resolution = given.get("id") or by_name.get(given.get("name"))
             if resolution not in RESOLUTIONS:
                 raise _JiraError(400, [], {"resolution": "Resolution is invalid."})
         self._set_status(issue, to, resolution)
@@ -661,7 +676,7 @@ class JiraStandIn:
     def _parse_jql(self, jql: str) -> tuple[list, bool]:
         jql, _, order = jql.partition(" ORDER BY ")
         descending = order.strip().lower().endswith("desc")
-        clauses, pos = [], 0
+        clauses = []
         for part in re.split(r"\s+AND\s+", jql.strip()):
             m = self._CLAUSE.fullmatch(part)
             if not m:
@@ -676,10 +691,9 @@ class JiraStandIn:
             else:
                 keys = [k.strip().strip('"') for k in m.group(6).split(",") if k.strip()]
                 clauses.append(("keys", keys))
-            pos += 1
         if not any(c[0] in ("project", "keys", "labels") for c in clauses):
-            raise _JiraError(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction "
-                                   "to your query."])
+            raise _JiraError(400, ["Unbounded JQL queries are not allowed here. Please add a search "
+                                   "restriction to your query."])
         return clauses, descending
 
     def _search(self, query, body):
@@ -688,8 +702,9 @@ class JiraStandIn:
         unknown = set(body) - {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties",
                                "fieldsByKeys", "failFast", "reconcileIssues"}
         if unknown:
-            self._violation(f"unknown keys {sorted(unknown)}", messages=["Invalid request payload. Refer to the "
-                                                                         "REST API documentation and try again."])
+            self._violation(f"unknown keys {sorted(unknown)}",
+                            messages=["Invalid request payload. Refer to the REST API documentation "
+                                      "and try again."])
         wanted = body.get("fields")
         if wanted is not None and not (isinstance(wanted, list) and all(isinstance(x, str) for x in wanted)):
             self._violation("fields must be an array of strings")

@@ -46,7 +46,8 @@ def tracker(jira):
 
 def item(marker: str = "incident-bot:item:42", **fields) -> NewIssue:
     values = dict(marker=marker, title="Add a circuit breaker to the payment call",
-                  body="Add a circuit breaker to the payment call", text="Add a circuit breaker to the payment call",
+                  body="Add a circuit breaker to the payment call",
+                  text="Add a circuit breaker to the payment call",
                   incident_ref="INC-42", incident_title="Checkout errors",
                   link="https://acme.slack.com/archives/C0INC01", due=date(2026, 12, 11),
                   owner_email="alice@acme.example", owner_name="Alice Example")
@@ -92,7 +93,8 @@ def test_an_item_becomes_an_issue_with_due_date_label_and_the_owner_found_by_ema
     assert "incident" in stored["labels"] and "incident-bot:item:42" in stored["labels"]
     assert stored["assignee"] == "5b10ac8d82e05b22cc7d4ef5"
     words = " ".join(texts(stored["description"]))
-    assert "Add a circuit breaker" in words and "INC-42 Checkout errors" in words and "Due: 2026-12-11" in words
+    assert "Add a circuit breaker" in words and "INC-42 Checkout errors" in words
+    assert "Due: 2026-12-11" in words
     sent = jira.calls_to("POST", "/rest/api/3/issue")[0].body
     assert sent["fields"]["issuetype"] == {"id": "10001"} and sent["fields"]["project"] == {"key": "OPS"}
 
@@ -148,7 +150,8 @@ def test_an_unknown_issue_type_names_the_setting_and_the_types_there_are(jira):
     tracker = make(jira, issue_type="Incident Follow-up")
     with pytest.raises(TrackerError) as failed:
         tracker.create_issue(item())
-    assert "JIRA_ISSUE_TYPE" in str(failed.value) and "Task" in str(failed.value) and "Bug" in str(failed.value)
+    message = str(failed.value)
+    assert "JIRA_ISSUE_TYPE" in message and "Task" in message and "Bug" in message
     tracker.close_client()
 
 
@@ -172,7 +175,8 @@ def test_user_text_never_becomes_a_link_or_mention_in_the_document(jira, tracker
     words = "".join(texts(doc))
     assert "[click](https://evil.example)" in words and "<@U0USER1>" in words and "{{7*7}}" in words
     assert "\x07" not in words
-    assert "\n" not in stored["summary"] and stored["summary"].startswith("fix it now see https://evil.example")
+    assert "\n" not in stored["summary"]
+    assert stored["summary"].startswith("fix it now see https://evil.example")
 
 
 def test_markdown_body_alone_is_unescaped_into_plain_text(jira, tracker):
@@ -239,7 +243,8 @@ def test_done_takes_the_done_transition_and_a_second_close_changes_nothing(jira,
     tracker.close("OPS-17", "completed")
 
     assert jira.issues["OPS-17"].fields["status"] == "10001"
-    assert jira.calls_to("POST", r"/rest/api/3/issue/OPS-17/transitions")[0].body == {"transition": {"id": "31"}}
+    sent = jira.calls_to("POST", r"/rest/api/3/issue/OPS-17/transitions")
+    assert sent[0].body == {"transition": {"id": "31"}}
     tracker.close("OPS-17", "completed")
     assert len(jira.calls_to("POST", r"/rest/api/3/issue/OPS-17/transitions")) == 1
     assert not jira.issues["OPS-17"].comments
@@ -454,12 +459,14 @@ def test_the_websub_signature_is_hmac_sha256_of_the_raw_body(jira):
 def test_a_status_change_to_done_closes_and_one_back_reopens(jira, tracker):
     body = json.loads((FIXTURES / "jira_webhook_issue_updated.json").read_text())
     change = tracker.webhook_change({"x-atlassian-webhook-identifier": "d-1"}, body)
-    assert (change.delivery_id, change.key, change.state, change.reason) == ("d-1", "OPS-17", "closed", "completed")
+    said = (change.delivery_id, change.key, change.state, change.reason)
+    assert said == ("d-1", "OPS-17", "closed", "completed")
 
     key = jira.add_issue("x")
     jira.set_status(key, "10001", "10001")
     change = tracker.webhook_change({}, jira.webhook_issue_updated(key))
-    assert change.state == "closed" and change.reason == "not_planned" and change.delivery_id.startswith("jira:")
+    assert change.state == "closed" and change.reason == "not_planned"
+    assert change.delivery_id.startswith("jira:")
 
     jira.set_status(key, "10000")
     assert tracker.webhook_change({}, jira.webhook_issue_updated(key, from_status="10001")).state == "open"
