@@ -9,12 +9,14 @@ from datetime import UTC, date, datetime
 
 from bot import text as T
 from bot.due_dates import describe_due
+from bot.tracker_items import slack_link
 from bot.when import slack_date
 
 DONE_ACTION = "action_done"
 DROP_ACTION = "action_drop"
 SNOOZE_DAY_ACTION = "action_snooze_1d"
 SNOOZE_WEEK_ACTION = "action_snooze_1w"
+RETRY_TRACKER_ACTION = "action_tracker_retry"  # create the item's tracker issue again after a failure
 LIST_BLOCKS = 49  # header and items; with "and N more" the list stays within Block Kit's 50 blocks
 ITEM_TEXT_LIMIT = 600
 
@@ -30,11 +32,28 @@ def item_line(item, today: date) -> str:
         due = f"{item.due:%a %Y-%m-%d}" if item.due else "no due date"
     text = T.mrkdwn_cut(item.text, ITEM_TEXT_LIMIT)
     mark = {"done": ":white_check_mark: ", "dropped": ":heavy_minus_sign: "}.get(item.status, "")
-    return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}"
+    link = slack_link(item)
+    issue = f" · Issue: {link}" if link else ""
+    return f"{mark}*#{item.id}* {text}\nOwner: {owner} · Due: {due} · Status: {state}{issue}"
 
 
-def list_buttons(item_id: int) -> dict:
-    """Done and Drop under an open item of the `/incident actions` list."""
+def _button(action_id: str, label: str, item_id: int, **extra) -> dict:
+    return {"type": "button", "action_id": action_id, "value": str(item_id),
+            "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
+
+
+def retry_button(item_id: int) -> dict:
+    """Create the item's tracker issue again (shown while the last try failed)."""
+    return _button(RETRY_TRACKER_ACTION, "Retry issue", item_id)
+
+
+def needs_retry(item) -> bool:
+    return bool(getattr(item, "tracker_error", None)) and not getattr(item, "tracker_key", None)
+
+
+def list_buttons(item_id: int, retry: bool = False) -> dict:
+    """Done and Drop under an open item of the `/incident actions` list (and Retry issue after a failed
+    tracker create)."""
     def button(action_id: str, label: str, **extra) -> dict:
         return {"type": "button", "action_id": action_id, "value": str(item_id),
                 "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
@@ -46,7 +65,7 @@ def list_buttons(item_id: int) -> dict:
     return {"type": "actions", "block_id": f"action_item_buttons:{item_id}", "elements": [
         button(DONE_ACTION, "Done", style="primary"),
         button(DROP_ACTION, "Drop", style="danger", confirm=confirm),
-    ]}
+    ] + ([retry_button(item_id)] if retry else [])}
 
 
 def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
@@ -65,7 +84,10 @@ def list_message(ref: str, items: list, today: date) -> tuple[str, list[dict]]:
         rows = [{"type": "section", "block_id": f"action_item:{item.id}",
                  "text": {"type": "mrkdwn", "text": item_line(item, today)}}]
         if item.status == "open":
-            rows.append(list_buttons(item.id))
+            rows.append(list_buttons(item.id, needs_retry(item)))
+        elif needs_retry(item):
+            rows.append({"type": "actions", "block_id": f"action_item_buttons:{item.id}",
+                         "elements": [retry_button(item.id)]})
         if len(blocks) + len(rows) > LIST_BLOCKS:
             break
         blocks += rows
@@ -84,8 +106,9 @@ MAX_DIGEST_ITEMS = 50  # a DM holds at most 50 blocks, so never more items than 
 _DIGEST_BLOCK = re.compile(r"reminder_(?:item|buttons):(\d{1,18})")
 
 
-def reminder_buttons(item_id: int) -> dict:
-    """Done / Snooze 1 day / Snooze 1 week under an item of a reminder DM."""
+def reminder_buttons(item_id: int, retry: bool = False) -> dict:
+    """Done / Snooze 1 day / Snooze 1 week under an item of a reminder DM (and Retry issue after a
+    failed tracker create)."""
     def button(action_id: str, label: str, **extra) -> dict:
         return {"type": "button", "action_id": action_id, "value": str(item_id),
                 "text": {"type": "plain_text", "text": label, "emoji": False}, **extra}
@@ -94,7 +117,7 @@ def reminder_buttons(item_id: int) -> dict:
         button(DONE_ACTION, "Done", style="primary"),
         button(SNOOZE_DAY_ACTION, "Snooze 1 day"),
         button(SNOOZE_WEEK_ACTION, "Snooze 1 week"),
-    ]}
+    ] + ([retry_button(item_id)] if retry else [])}
 
 
 def digest_item_ids(blocks: list | None) -> list[int]:
@@ -114,7 +137,7 @@ def state_row(item_id: int, item, now: datetime) -> dict:
         note = ":grey_question: This action item no longer exists."
     elif item.status == "open":
         if item.snoozed_until is None or item.snoozed_until <= now:
-            return reminder_buttons(item_id)
+            return reminder_buttons(item_id, needs_retry(item))
         until = slack_date(item.snoozed_until, UTC, "{date_short_pretty} {time}")
         note = f":zzz: Snoozed until {until}. The next reminder comes after that."
     else:

@@ -11,8 +11,15 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from bot import views
-from bot.action_blocks import DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION, list_message
+from bot import tracking, views
+from bot.action_blocks import (
+    DONE_ACTION,
+    DROP_ACTION,
+    RETRY_TRACKER_ACTION,
+    SNOOZE_DAY_ACTION,
+    SNOOZE_WEEK_ACTION,
+    list_message,
+)
 from bot.due_dates import local_today
 from bot.inbound import ButtonPress
 from storage import action_items, entries, outbox_jobs
@@ -29,7 +36,8 @@ def record_item(session, item: ActionItem, now: datetime, owner_label: str | Non
     """Store a new action item with its timeline line, and learn its owner's zone for reminders.
 
     Used by `/incident action` and the *Add action item* modal alike. None when `item.source_key`
-    was used before (the same modal submitted twice): nothing is stored again.
+    was used before (the same modal submitted twice): nothing is stored again. The item's tracker
+    issue is queued in the same transaction (once per item; a no-op job with TRACKER=none).
     """
     stored = action_items.add_action_item(session, item)
     if stored is None:
@@ -43,6 +51,7 @@ def record_item(session, item: ActionItem, now: datetime, owner_label: str | Non
     ))
     if item.owner_id:
         outbox_jobs.enqueue(session, "profile", {"user_id": item.owner_id}, now)  # the sweep reads their zone
+    tracking.queue_create(session, stored.id, now)
     return stored
 
 
@@ -58,7 +67,7 @@ def register(app, services) -> None:
             apply_press(services, press)
         ack()
 
-    for action_id in (DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION):
+    for action_id in (DONE_ACTION, DROP_ACTION, SNOOZE_DAY_ACTION, SNOOZE_WEEK_ACTION, RETRY_TRACKER_ACTION):
         app.action(action_id)(item_button_pressed)
 
 
@@ -73,6 +82,9 @@ def apply_press(services, press: ButtonPress) -> None:
     with services.db.write() as session:
         if press.action_id in CLOSING:
             item = close_item(session, item_id, press.user_id, now, CLOSING[press.action_id])
+        elif press.action_id == RETRY_TRACKER_ACTION:
+            tracking.retry_create(session, item_id, now)
+            item = session.get(ActionItem, item_id)
         else:
             item = snooze_item(session, item_id, now + SNOOZES[press.action_id])
         listed = incident_items(session, item.incident_id) if today is not None and item is not None else None
@@ -86,13 +98,29 @@ def _from_list(press: ButtonPress) -> bool:
     return press.block_id.startswith(("action_item:", "action_item_buttons:"))
 
 
-def close_item(session, item_id: int, user_id: str, now: datetime, status: str) -> ActionItem | None:
-    """Close the item as `status` (once: a second press changes nothing) with its timeline line."""
+def close_item(session, item_id: int, user_id: str | None, now: datetime, status: str, *,
+               via: str | None = None) -> ActionItem | None:
+    """Close the item as `status` (once: a second press changes nothing) with its timeline line, and
+    queue the closing of its tracker issue. `via` names the tracker issue the change came from
+    (`GitHub #118`): that issue is closed already and is not touched again."""
     item, changed = action_items.close_action_item(session, item_id, user_id, now, status)
     if changed:
+        where = f" (closed in {via})" if via else ""
         entries.add_entry(session, Entry(
             incident_id=item.incident_id, kind="action", at=now, author_id=user_id,
-            text=f"Action #{item.id} {item.status}: {item.text}", key=False, recorded_at=now))
+            text=f"Action #{item.id} {item.status}{where}: {item.text}", key=False, recorded_at=now))
+        if via is None and item.tracker_key:
+            tracking.queue_close(session, item_id, now)
+    return item
+
+
+def reopen_item(session, item_id: int, now: datetime, *, via: str) -> ActionItem | None:
+    """Open a closed item again because its tracker issue (`via`) was reopened, with a timeline line."""
+    item, changed = action_items.reopen_action_item(session, item_id)
+    if changed:
+        entries.add_entry(session, Entry(
+            incident_id=item.incident_id, kind="action", at=now, author_id=None,
+            text=f"Action #{item.id} reopened (in {via}): {item.text}", key=False, recorded_at=now))
     return item
 
 

@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     export.add_argument("--template", default="default", help="template name (default: default)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    publish = pm_sub.add_parser("publish", help="commit the latest draft to POSTMORTEM_REPO and open or update "
+                                                "its pull request")
+    publish.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
+    publish.add_argument("--template", help="render and store a new draft with this template first")
+    trackers = sub.add_parser("trackers", help="issue trackers (TRACKER, POSTMORTEM_REPO)")
+    trackers_sub = trackers.add_subparsers(dest="trackers_command", required=True, metavar="ACTION")
+    trackers_sub.add_parser("check", help="check the tracker settings against the tracker, one line per check")
     reminders = sub.add_parser("reminders", help="action item reminders")
     reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
     reminders_sub.add_parser("sweep", help="one reminder sweep now (DM overdue items, nudge for postmortems)")
@@ -147,8 +154,7 @@ def _full_settings():
     from bot.logs import setup_logging
 
     settings = load_settings()
-    secrets = (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret)
-    setup_logging(settings.log_level, [s.get_secret_value() for s in secrets if s is not None])
+    setup_logging(settings.log_level, settings.secrets())
     return settings
 
 
@@ -175,6 +181,7 @@ def cmd_run(args) -> int:
     log = logging.getLogger("bot.cli")
     settings = _full_settings()
     settings.require_server()
+    settings.require_tracker()
     log.info("database: %s", redacted(settings.database_url))
     _migrated(settings.database_url).dispose()  # the serving process opens its own connections
     auth = check_bot_token(settings)  # or one line: a rejected token (exit 2), Slack not answering (exit 1)
@@ -252,6 +259,8 @@ def cmd_postmortem(args) -> int:
     from bot.drafting import DraftError
     from storage.db import Database
 
+    if args.postmortem_command == "publish":
+        return cmd_publish(args)
     settings = _command_settings()
     db = Database.open_existing(settings.database_url)
     try:
@@ -314,7 +323,75 @@ def cmd_reminders(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_publish(args) -> int:
+    """`postmortem publish`: the latest draft (a new one with --template, or when there is none)
+    committed to POSTMORTEM_REPO, and the pull request's link printed."""
+    from datetime import UTC, datetime
+
+    from bot import postmortem, publishing
+    from bot import text as T
+    from bot.config import ConfigError
+    from bot.drafting import DEFAULT_TEMPLATE, DraftError
+    from bot.trackers import TrackerError
+    from storage import drafts
+
+    settings = _full_settings()
+    if not settings.postmortem_repo:
+        raise ConfigError("POSTMORTEM_REPO is missing: set it to the GitHub repository (owner/name) for postmortems")
+    settings.require_tracker()
+    db = _migrated(settings.database_url)
+    try:
+        with db.read() as session:
+            incident = _incident(session, args.incident)
+            if incident is None:
+                return 1
+            latest = drafts.latest_draft(session, incident.id)
+        now = datetime.now(UTC)
+        if args.template or latest is None:
+            postmortem.save_draft(db, incident.id, settings, args.template or DEFAULT_TEMPLATE, None, now)
+        draft, pull = publishing.publish(db, settings, incident.id, None, now)
+    except DraftError as exc:
+        print(f"incident-bot: {T.plain(exc.args[0]).replace('`', '')}", file=sys.stderr)
+        return 1
+    except TrackerError as exc:
+        print(f"incident-bot: nothing was published: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    verb = "opened" if pull.created else "updated"
+    print(f"published INC-{args.incident}'s postmortem (draft v{draft.version}): pull request #{pull.number} "
+          f"{verb}: {pull.url}")
+    return 0
+
+
+def cmd_trackers(args) -> int:
+    """`trackers check`: one line per check (auth, repository or project, issue type, transition, and
+    POSTMORTEM_REPO when set); exit 1 when any fails."""
+    from bot.trackers import build_tracker
+    from bot.trackers.github import publisher_from_settings, repository_checks
+
+    settings = _full_settings()
+    settings.require_tracker()
+    lines: list[tuple[bool, str]] = []
+    tracker = build_tracker(settings)
+    if tracker is None and not settings.postmortem_repo:
+        print("TRACKER is none and POSTMORTEM_REPO is not set: nothing to check")
+        return 0
+    if tracker is not None:
+        lines += tracker.check()
+    if settings.postmortem_repo:
+        api = publisher_from_settings(settings)
+        try:
+            lines += repository_checks(api, settings.postmortem_repo, "POSTMORTEM_REPO", need_push=True)
+        finally:
+            api.close()
+    for passed, line in lines:
+        print(f"{'ok  ' if passed else 'FAIL'} {line}")
+    return 0 if all(passed for passed, _ in lines) else 1
+
+
 COMMANDS = {
+    "trackers": cmd_trackers,
     "run": cmd_run,
     "postmortem": cmd_postmortem,
     "reminders": cmd_reminders,

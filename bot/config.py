@@ -212,6 +212,11 @@ class Settings(BaseSettings, DisplayZones):
         if self.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is missing: set it to the app's bot token (xoxb-…)")
 
+    def secrets(self) -> list[str]:
+        """Every configured token and secret, for the log filter (bot/logs.py)."""
+        values = [getattr(self, name) for name in _SECRETS]
+        return [v.get_secret_value() for v in values if v is not None]
+
     def require_tracker(self) -> None:
         """What TRACKER and POSTMORTEM_REPO need: every setting of the chosen tracker (one line naming
         the first one missing). Webhook secrets are optional: without one, that webhook route refuses

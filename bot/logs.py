@@ -2,7 +2,8 @@
 
 slack-sdk redacts the Authorization header but may log a token passed as a parameter, a Socket
 Mode URL carries a ticket, and request bodies may carry a verification token: the filter scrubs
-anything shaped like a Slack token, plus the exact configured secrets, from each record.
+anything shaped like a Slack, GitHub or Atlassian token or an Authorization header's value, plus the
+exact configured secrets (bot/config.py `Settings.secrets`), from each record.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import time
 from collections.abc import Iterable
 
 _TOKEN_SHAPES = re.compile(
-    r"(xox[abposecr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?<=ticket=)[A-Za-z0-9-]+|(?<=token=)[A-Za-z0-9]{12,})"
+    r"(xox[abposecr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?<=ticket=)[A-Za-z0-9-]+|(?<=token=)[A-Za-z0-9]{12,}"
+    # GitHub tokens (classic, fine-grained, app), Atlassian API tokens, and any Authorization header value
+    r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|ATATT[A-Za-z0-9_=-]{20,}"
+    r"|(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=Basic )[A-Za-z0-9+/=]{8,})"
 )
 REDACTED = "[redacted]"
 

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage import messages, outbox_jobs
+from storage import messages, outbox_jobs, webhooks
 from storage.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,15 @@ class RetryLater(Exception):
     def __init__(self, seconds: float = 1.0, reason: str = "waiting"):
         super().__init__(reason)
         self.seconds = seconds
+
+
+class RetryAfter(Exception):
+    """A failure, counted as an attempt, to retry after `seconds` as the remote asked (a tracker's
+    Retry-After or rate-limit reset) instead of the backoff; 0 means the backoff."""
+
+    def __init__(self, message: str, seconds: float = 0.0):
+        super().__init__(message)
+        self.seconds = max(0.0, float(seconds))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -206,6 +215,7 @@ class Outbox:
         error: str | None = None
         permanent = False
         wait: RetryLater | None = None
+        asked: float = 0.0
         if handler is None:
             error, permanent = f"no handler for job kind {kind!r}", True
         else:
@@ -215,6 +225,8 @@ class Outbox:
                 wait = exc
             except PermanentFailure as exc:
                 error, permanent = str(exc) or type(exc).__name__, True
+            except RetryAfter as exc:
+                error, asked = str(exc) or type(exc).__name__, exc.seconds
             except DatabaseUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded and retried
@@ -227,7 +239,8 @@ class Outbox:
             elif error is None:
                 outbox_jobs.finish_job(session, job_id, owner, now)
             else:
-                retry_at = None if give_up else now + backoff(attempts)
+                later = timedelta(seconds=asked) if asked else backoff(attempts)
+                retry_at = None if give_up else now + later
                 outbox_jobs.retry_job(session, job_id, owner, error, retry_at, now)
         if error is not None:
             log.warning("outbox job %s (%s) attempt %s failed: %s%s", job_id, kind, attempts, error,
@@ -246,3 +259,4 @@ class Outbox:
         with self.db.write() as session:
             outbox_jobs.forget_jobs_done_before(session, now - KEEP_DONE_FOR)
             messages.forget_events_before(session, now - KEEP_DONE_FOR)
+            webhooks.forget_deliveries_before(session, now - KEEP_DONE_FOR)

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from bot import action_blocks, due_dates, views
 from bot import text as T
 from bot.people import slack_zone
+from bot.tracker_items import slack_link
 from bot.services import Services
 from bot.when import format_duration
 from storage import outbox_jobs, overdue
@@ -118,7 +119,8 @@ class Message:
     item_ids: list[int] = field(default_factory=list)
 
 
-ITEM_OVERHEAD = 200  # an item's own words (due, channel, no owner) and buttons, besides its text and title
+# an item's own words (due, channel, no owner, its tracker link) and buttons, besides its text and title
+ITEM_OVERHEAD = 200 + 230
 
 
 def item_section(item: ReminderCandidate, today: date, room: int = ITEM_TEXT_LIMIT + TITLE_LIMIT) -> dict:
@@ -131,6 +133,9 @@ def item_section(item: ReminderCandidate, today: date, room: int = ITEM_TEXT_LIM
         f"*#{item.item_id}* {T.mrkdwn_cut(item.text, min(ITEM_TEXT_LIMIT, room - title_room))}",
         f"Due {due_dates.describe_due(item.due, today)} · {where}: {title}",
     ]
+    link = slack_link(item)
+    if link:
+        lines.append(f"Issue: {link}")
     if item.owner_id is None:
         lines.append(f"_No owner: you get this as the commander of {ref}._")
     return {"type": "section", "block_id": f"reminder_item:{item.item_id}",
@@ -152,7 +157,8 @@ def digest_messages(digest: Digest, now: datetime) -> list[Message]:
         room = views.share_of(views.POSTED_BLOCKS_TEXT - 500 - ITEM_OVERHEAD * len(chunk), len(chunk),
                               ITEM_TEXT_LIMIT + TITLE_LIMIT)
         for item in chunk:
-            blocks += [item_section(item, today, room), action_blocks.reminder_buttons(item.item_id)]
+            blocks += [item_section(item, today, room),
+                       action_blocks.reminder_buttons(item.item_id, action_blocks.needs_retry(item))]
         footer = "`/incident actions` in an incident channel lists all of its items."
         if index == len(chunks) - 1 and digest.hidden:
             footer = (f"…and {digest.hidden} more overdue item{'s' if digest.hidden != 1 else ''}: they come "
@@ -186,6 +192,7 @@ class Queued:
 
     digests: int = 0
     nudges: int = 0
+    polls: int = 0  # tracker polls (TRACKER set: at most one per interval)
 
     def summary(self) -> str:
         return (f"queued {self.digests} reminder digest{'s' if self.digests != 1 else ''} and {self.nudges} "
@@ -211,9 +218,21 @@ def sweep(services: Services) -> Queued:
             nudges=sum(outbox_jobs.enqueue_once(session, NUDGE_JOB, {"incident_id": n.incident_id}, now,
                                                 nudge_key(n.incident_id))
                        for n in nudges),
+            polls=queue_tracker_poll(session, settings, now),
         )
     log.info("reminder sweep: %s", queued.summary())
     return queued
+
+
+def queue_tracker_poll(session, settings, now: datetime) -> int:
+    """With a tracker, one batched poll of the tracked items' issues per sweep interval (for
+    installations that receive no webhooks; bot/jobs/trackers.py)."""
+    if settings.tracker == "none":
+        return 0
+    from bot.tracking import POLL_JOB
+
+    interval = int(now.timestamp() // (settings.reminder_interval_minutes * 60))
+    return int(outbox_jobs.enqueue_once(session, POLL_JOB, {}, now, f"tracker:poll:{interval}"))
 
 
 def digest_key(recipient: str) -> str:

@@ -44,6 +44,9 @@ class Runtime:
                              lanes=jobs.LANES)
         self.db.on_jobs_committed = self.outbox.wake
         self.app = build_app(self.services)
+        from bot.webhooks import Webhooks
+
+        self.webhooks = Webhooks(self.services)
         self.scheduler = None
         self._stopped = False
 
@@ -85,7 +88,7 @@ def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     runtime = Runtime(settings) if make_wsgi is None else None
-    application = make_wsgi() if runtime is None else wsgi_app(runtime.app, runtime.db)
+    application = make_wsgi() if runtime is None else wsgi_app(runtime.app, runtime.db, runtime.webhooks)
     try:
         server = HttpServer(application, port=settings.port, threads=settings.web_threads,
                             max_body=MAX_BODY_BYTES)

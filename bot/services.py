@@ -60,6 +60,15 @@ class Services:
     clock: Callable[[], datetime] = system_clock
     outage: Outage = field(default_factory=Outage)
     _workspace_url: str | None = field(default=None, init=False, repr=False)
+    _tracker: object = field(default=None, init=False, repr=False)
+
+    def tracker(self):
+        """The configured issue tracker (bot/trackers), built once; None for TRACKER=none."""
+        if self._tracker is None and self.settings.tracker != "none":
+            from bot.trackers import build_tracker
+
+            self._tracker = build_tracker(self.settings)
+        return self._tracker
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,4 +1,5 @@
-"""The WSGI application: `POST /slack/events` into Bolt, `GET /healthz` for load balancers.
+"""The WSGI application: `POST /slack/events` into Bolt, `GET /healthz` for load balancers, and the
+tracker webhooks under `/webhooks/` (bot/webhooks.py) when a tracker is configured.
 
 It is Bolt's own WSGI adapter with three things added, each for a reason:
 - form bodies are parsed by `SlackRequest` (Bolt's "payload" substring bug, see below);
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+WEBHOOKS_PREFIX = "/webhooks/"
 
 
 class SlackRequest(BoltRequest):
@@ -71,12 +73,15 @@ def _numeric(value: str | None) -> bool:
 class SlackWSGI(SlackRequestHandler):
     """Bolt's WSGI adapter, plus /healthz, 405 and 413, and the fixes listed at the top of this module."""
 
-    def __init__(self, app: App, db):
+    def __init__(self, app: App, db, webhooks=None):
         super().__init__(app, EVENTS_PATH)
         self.db = db
+        self.webhooks = webhooks
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if self.webhooks is not None and path.startswith(WEBHOOKS_PREFIX):
+            return self.webhooks(environ, start_response)
         if path == HEALTH_PATH:
             return self._health(start_response)
         if path == EVENTS_PATH and environ.get("REQUEST_METHOD") != "POST":
@@ -100,9 +105,10 @@ class SlackWSGI(SlackRequestHandler):
         return [body]
 
 
-def wsgi_app(app: App, db) -> SlackWSGI:
-    """The WSGI application for one Bolt app; `db` answers /healthz (anything with `ping()`)."""
-    return SlackWSGI(app, db)
+def wsgi_app(app: App, db, webhooks=None) -> SlackWSGI:
+    """The WSGI application for one Bolt app; `db` answers /healthz (anything with `ping()`);
+    `webhooks` (bot.webhooks.Webhooks) answers /webhooks/github and /webhooks/jira."""
+    return SlackWSGI(app, db, webhooks)
 
 
 def _content_length(environ) -> int:

@@ -66,3 +66,58 @@ def snooze_action_item(session: Session, item_id: int, until: datetime) -> tuple
     session.expire_all()
     return session.get(ActionItem, item_id), changed
 
+
+
+# ---------------------------------------------------------------------------------------------
+# the item's issue in the tracker (bot/jobs/trackers.py)
+
+
+def mark_tracker_tried(session: Session, item_id: int, tracker: str, now: datetime) -> None:
+    """A create is about to be sent: a later attempt must search for its issue before creating again."""
+    session.execute(sa.update(ActionItem).where(ActionItem.id == item_id, ActionItem.tracker_key.is_(None))
+                    .values(tracker=tracker, tracker_tried_at=now))
+
+
+def set_tracker_issue(session: Session, item_id: int, tracker: str, key: str, url: str, state: str,
+                      ) -> ActionItem | None:
+    """The item's issue exists: remember it (and forget any earlier failure)."""
+    session.execute(sa.update(ActionItem).where(ActionItem.id == item_id).values(
+        tracker=tracker, tracker_key=key, tracker_url=url, tracker_state=state, tracker_error=None))
+    session.expire_all()
+    return session.get(ActionItem, item_id)
+
+
+def set_tracker_error(session: Session, item_id: int, error: str | None) -> None:
+    """The create failed for good (None: it is being tried again)."""
+    session.execute(sa.update(ActionItem).where(ActionItem.id == item_id, ActionItem.tracker_key.is_(None))
+                    .values(tracker_error=error[:500] if error else None))
+
+
+def set_tracker_state(session: Session, item_id: int, state: str) -> None:
+    session.execute(sa.update(ActionItem).where(ActionItem.id == item_id).values(tracker_state=state))
+
+
+def item_by_tracker_key(session: Session, tracker: str, key: str) -> ActionItem | None:
+    return session.exec(select(ActionItem).where(ActionItem.tracker == tracker, ActionItem.tracker_key == key)
+                        .order_by(ActionItem.id)).first()
+
+
+def tracked_items(session: Session, tracker: str, limit: int = 1000) -> list[ActionItem]:
+    """Items with an issue in `tracker` whose state may still change on either side: the open items,
+    and closed items whose issue was last seen open (the close job may still be on its way), or closed
+    (it may be reopened there). Newest first, at most `limit` (what one poll asks about)."""
+    return list(session.exec(
+        select(ActionItem).where(ActionItem.tracker == tracker, ActionItem.tracker_key.is_not(None),
+                                 sa.or_(ActionItem.status == "open", ActionItem.tracker_state == "open"))
+        .order_by(ActionItem.id.desc()).limit(limit)))
+
+
+def reopen_action_item(session: Session, item_id: int) -> tuple[ActionItem | None, bool]:
+    """Open a closed item again (its issue was reopened in the tracker). Returns (item, whether changed)."""
+    result = session.execute(
+        sa.update(ActionItem).where(ActionItem.id == item_id, ActionItem.status != "open")
+        .values(status="open", closed_at=None, closed_by=None, reminded_at=None).returning(ActionItem.id)
+    )
+    changed = result.first() is not None
+    session.expire_all()
+    return session.get(ActionItem, item_id), changed

@@ -38,3 +38,9 @@ def draft(session: Session, draft_id: int) -> PostmortemDraft | None:
 def set_draft_file(session: Session, draft_id: int, file_id: str) -> None:
     session.execute(sa.update(PostmortemDraft).where(PostmortemDraft.id == draft_id).values(file_id=file_id))
 
+
+
+def latest_draft(session: Session, incident_id: int) -> PostmortemDraft | None:
+    """The newest stored draft of an incident (None when there is none)."""
+    return session.exec(select(PostmortemDraft).where(PostmortemDraft.incident_id == incident_id)
+                        .order_by(PostmortemDraft.version.desc()).limit(1)).first()

@@ -181,3 +181,12 @@ def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool
     )
     return (result.rowcount or 0) == 1
 
+
+
+def claim_tracker_alert(session: Session, incident_id: int, now: datetime) -> bool:
+    """Whether this caller is the one to tell the commander that the tracker refused the token (once
+    per incident, however many items or replicas fail at once)."""
+    result = session.execute(
+        sa.update(Incident).where(Incident.id == incident_id, Incident.tracker_alert_at.is_(None))
+        .values(tracker_alert_at=now).returning(Incident.id))
+    return result.first() is not None

@@ -70,6 +70,8 @@ class Incident(SQLModel, table=True):
     workspace_url: str | None = Field(default=None, max_length=200)
     # when the commander was DMed that no postmortem draft exists (once; see bot/reminders.py)
     nudged_at: datetime | None = _when(nullable=True)
+    # when the commander was told that the tracker refused the bot's token (once; bot/jobs/trackers.py)
+    tracker_alert_at: datetime | None = _when(nullable=True)
 
 
 class Milestone(SQLModel, table=True):
@@ -248,3 +250,39 @@ class ActionItem(SQLModel, table=True):
     # reminders (bot/reminders.py): reminded_at is recorded once the owner's DM is sent
     snoozed_until: datetime | None = _when(nullable=True)
     reminded_at: datetime | None = _when(nullable=True)
+    # its issue in the tracker (bot/jobs/trackers.py): which tracker, the issue's key and URL, its state
+    # as last seen there; tried_at is set before the first create is sent (a retry after it searches
+    # first); error is what stopped the create after the last retry (shown with a Retry button)
+    tracker: str | None = Field(default=None, max_length=16)
+    tracker_key: str | None = Field(default=None, max_length=64)
+    tracker_url: str | None = Field(default=None, max_length=500)
+    tracker_state: str | None = Field(default=None, max_length=16)
+    tracker_tried_at: datetime | None = _when(nullable=True)
+    tracker_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Tracker webhook deliveries already applied, by the tracker's delivery id (a replay is skipped)."""
+
+    __tablename__ = "webhook_delivery"
+
+    source: str = Field(primary_key=True, max_length=16)  # github, jira
+    delivery_id: str = Field(primary_key=True, max_length=100)
+    received_at: datetime = _when(index=True)
+
+
+class PostmortemPublication(SQLModel, table=True):
+    """Where an incident's postmortem is published (POSTMORTEM_REPO): one branch and pull request,
+    updated by every later publish."""
+
+    __tablename__ = "postmortem_publication"
+
+    incident_id: int = Field(primary_key=True, foreign_key="incident.id")
+    repo: str = Field(max_length=200)
+    path: str = Field(max_length=300)
+    branch: str = Field(max_length=200)
+    pr_number: int | None = None
+    pr_url: str | None = Field(default=None, max_length=500)
+    draft_version: int | None = None
+    published_by: str | None = Field(default=None, max_length=32)
+    published_at: datetime | None = _when(nullable=True)

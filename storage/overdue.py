@@ -34,6 +34,11 @@ class ReminderCandidate:
     channel_id: str | None
     incident_title: str
     recipient_tz: str | None  # the owner's stored Slack zone (the commander's for an ownerless item)
+    # its tracker issue (bot/tracker_items.py shows it)
+    tracker: str | None = None
+    tracker_key: str | None = None
+    tracker_url: str | None = None
+    tracker_error: str | None = None
 
 
 def _remindable(now: datetime, reminded_before: datetime):
@@ -55,7 +60,7 @@ def reminder_candidates(session: Session, now: datetime, latest_due: date, remin
     stmt = (
         sa.select(item.c.id, item.c.incident_id, item.c.text, item.c.owner_id, item.c.due, item.c.snoozed_until,
                   item.c.reminded_at, incident.c.commander_id, incident.c.channel_id, incident.c.title,
-                  profile.c.tz)
+                  profile.c.tz, item.c.tracker, item.c.tracker_key, item.c.tracker_url, item.c.tracker_error)
         .select_from(item.join(incident, incident.c.id == item.c.incident_id)
                      .outerjoin(profile, profile.c.user_id == recipient))
         .where(item.c.due <= latest_due, *_remindable(now, reminded_before))

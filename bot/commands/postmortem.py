@@ -6,14 +6,15 @@ naming the template and line); the upload and the summary message go through the
 
 from __future__ import annotations
 
-from bot import drafting, postmortem, views
+from bot import drafting, postmortem, tracking, views
 from bot import text as T
 from bot.commands.common import NO_INCIDENT, Call, Reply, first_word
 from bot.services import Services
-from storage import capture_sql
+from storage import capture_sql, drafts, outbox_jobs
 
 HELP = """*`/postmortem` commands*
 • `/postmortem draft [<template>]`: render the postmortem for this channel's incident, upload it here, keep it as a new version
+• `/postmortem publish [<template>]`: commit the latest draft (or a new one with that template) to `POSTMORTEM_REPO` as a pull request
 • `/postmortem prompt`: ask everyone who took part (again) for root cause, what went well / wrong and action items
 • `/postmortem templates`: the templates you can draft with
 • `/postmortem help`
@@ -27,7 +28,7 @@ def handle(services: Services, call: Call) -> Reply:
         return Reply(HELP)
     if name == "templates":
         return templates(services)
-    if name not in ("draft", "prompt"):
+    if name not in ("draft", "prompt", "publish"):
         shown = T.escape_mrkdwn(T.truncate(T.plain(word), 40))
         return Reply(f"`{shown}` is not a `/postmortem` subcommand.\n{HELP}")
     with services.db.reading() as conn:
@@ -36,6 +37,8 @@ def handle(services: Services, call: Call) -> Reply:
         return Reply(NO_INCIDENT)
     if name == "draft":
         return draft(services, call, here.id, rest)
+    if name == "publish":
+        return publish(services, call, here.id, rest)
     return prompt(services, call, here.id)
 
 
@@ -71,3 +74,30 @@ def prompt(services: Services, call: Call, incident_id: int) -> Reply:
     return Reply(f"Asking {count} {'person' if count == 1 else 'people'} who took part in {views.ref(incident_id)} "
                  "for their part of the postmortem (by DM, and in the channel). "
                  "Nobody is asked again for what they already answered.")
+
+
+def publish(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
+    """Queue the publishing of the latest draft (a new one first when a template is named, or when
+    there is none); the pull request's link comes back through the response_url."""
+    repo = services.settings.postmortem_repo
+    if not repo:
+        return Reply(":warning: Publishing needs `POSTMORTEM_REPO` (owner/name of a GitHub repository) and "
+                     "`GITHUB_TOKEN` in the bot's settings; see docs/trackers.md.")
+    now = services.now()
+    with services.db.read() as session:
+        latest = drafts.latest_draft(session, incident_id)
+    version = latest.version if latest is not None else None
+    if rest.strip() or latest is None:
+        template = rest.strip() or drafting.DEFAULT_TEMPLATE
+        try:
+            version = postmortem.save_draft(services.db, incident_id, services.settings, template, call.user_id, now,
+                                            workspace_url=services.workspace_url(call.team_domain)).version
+        except drafting.DraftError as exc:
+            return Reply(f":warning: Nothing was published. {T.mrkdwn(str(exc))}")
+    with services.db.write() as session:
+        outbox_jobs.enqueue(session, tracking.PUBLISH_JOB,
+                            {"incident_id": incident_id, "user_id": call.user_id, "response_url": call.response_url,
+                             "failure_text": "Publishing the postmortem failed"},
+                            now, coalesce_key=f"publish:{incident_id}")
+    return Reply(f"Publishing draft v{version} of {views.ref(incident_id)} to `{T.escape_mrkdwn(repo)}`; the pull "
+                 "request's link follows here.")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from bot import actions, reminders
-from bot.jobs import channel, header, people, prompts, reminder_dms, rewrites
+from bot import actions, reminders, tracking
+from bot.jobs import channel, header, people, prompts, reminder_dms, rewrites, trackers
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
@@ -35,11 +35,18 @@ JOBS: dict[str, Job] = {
     actions.REWRITE_JOB: rewrites.rewrite_message,
     reminders.DIGEST_JOB: reminder_dms.remind,
     reminders.NUDGE_JOB: reminder_dms.nudge,
+    tracking.CREATE_JOB: trackers.create_issue,
+    tracking.CLOSE_JOB: trackers.close_issue,
+    tracking.POLL_JOB: trackers.poll,
+    tracking.ALERT_JOB: trackers.alert,
+    tracking.PUBLISH_JOB: trackers.publish,
 }
 
 # A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding
 # up the jobs of live incidents (and those from holding up reminders).
-LANES = [reminder_dms.KINDS]
+# Tracker calls are slow and rate-limited by the tracker: one lane, one request at a time per process,
+# as GitHub asks of content creation (and no tracker outage holds up a header).
+LANES = [reminder_dms.KINDS, tracking.KINDS]
 
 
 def handlers(services: Services) -> dict[str, Handler]:

@@ -18,6 +18,10 @@ def report_give_up(services: Services) -> Callable[[str, dict, str], None]:
 
     def report(kind: str, payload: dict, error: str) -> None:
         log.error("outbox job %s given up: %s", kind, error)
+        if kind == "tracker_create":  # the item says so where it is shown, with a Retry button
+            from bot.jobs.trackers import gave_up
+
+            gave_up(services, payload, error)
         response_url = payload.get("response_url")
         if response_url:
             WebhookClient(response_url, timeout=5).send(

@@ -1,0 +1,239 @@
+"""Tracker jobs: create an item's issue, close it, poll the issues' states, tell the commander about a
+refused token, and publish a postmortem (docs/trackers.md).
+
+- `tracker_create` is queued with the item (bot.actions.record_item), once per item (idempotency key
+  `tracker:create:<id>`). Before the first POST the item is marked as tried, in its own commit; any
+  later attempt searches the tracker by the item's marker first, so a create whose answer was lost
+  (a timeout, a 5xx after the POST) is found instead of made twice.
+- TrackerRetryLater → outbox RetryAfter: retried at the tracker's time (Retry-After, rate-limit reset)
+  or with the outbox's backoff; after the last attempt `gave_up` marks the item "could not create the
+  tracker issue" (shown with a Retry button). TrackerAuthError → the item shows the failure and the
+  incident's commander gets one DM saying what to fix (`tracker_alert`, claimed once per incident).
+- `tracker_close` makes the issue closed when the item is done (completed) or dropped (not planned);
+  an item that is open again when it runs is left alone.
+- `tracker_poll` (queued by the reminder sweep, once per interval) reads the states of the tracked
+  items' issues in one batch and applies what changed there, like a webhook would.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import text as T
+from bot import tracker_items, views
+from bot.jobs.errors import raise_for
+from bot.outbox import PermanentFailure, RetryAfter
+from bot.services import Services
+from bot.slack import forget_dm, open_dm
+from bot.trackers import Tracker, TrackerAuthError, TrackerError, TrackerRetryLater
+from bot.tracking import ALERT_JOB, apply_change, queue_close
+from storage import action_items, incidents, outbox_jobs
+from storage.models import ActionItem, Incident
+
+log = logging.getLogger(__name__)
+
+POLL_BATCH = 500  # items asked about per poll (their issues are read 100 a page)
+
+
+def _retry(exc: TrackerRetryLater) -> RetryAfter:
+    return RetryAfter(str(exc), exc.after_seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# create
+
+
+def create_issue(services: Services, payload: dict) -> None:
+    """The `tracker_create` job."""
+    tracker = services.tracker()
+    if tracker is None:
+        return  # TRACKER=none: items are not sent anywhere
+    item_id = int(payload["item_id"])
+    with services.db.read() as session:
+        item = session.get(ActionItem, item_id)
+        incident = session.get(Incident, item.incident_id) if item is not None else None
+    if item is None or incident is None or item.tracker_key:
+        return  # gone, or created already (by an earlier attempt that was recorded)
+    try:
+        if item.tracker_tried_at is not None:  # an earlier attempt may have created it: look first
+            found = tracker.find_by_marker(tracker_items.marker(item_id))
+            if found is not None:
+                _created(services, tracker, item_id, found)
+                return
+        new = _new_issue(services, item, incident)
+        with services.db.write() as session:
+            action_items.mark_tracker_tried(session, item_id, tracker.name, services.now())
+        issue = tracker.create_issue(new)
+    except TrackerRetryLater as exc:
+        raise _retry(exc) from None
+    except TrackerAuthError as exc:
+        _failed(services, item, incident, exc, alert=True)
+        raise PermanentFailure(str(exc)) from None
+    except TrackerError as exc:
+        _failed(services, item, incident, exc)
+        raise PermanentFailure(str(exc)) from None
+    _created(services, tracker, item_id, issue)
+
+
+def _new_issue(services: Services, item: ActionItem, incident: Incident):
+    owner_name = owner_email = None
+    if item.owner_id:
+        person = services.people.get(item.owner_id)
+        owner_name = person.name if person is not None else None
+        owner_email = _email(services, item.owner_id)
+    workspace = incident.workspace_url or services.workspace_url()
+    channel_url = f"{workspace.rstrip('/')}/archives/{incident.channel_id}" if workspace and incident.channel_id \
+        else None
+    return tracker_items.new_issue(
+        item_id=item.id, text=item.text, due=item.due, incident_ref=views.ref(incident.id),
+        incident_title=incident.title, channel_url=channel_url, owner_name=owner_name, owner_email=owner_email)
+
+
+def _email(services: Services, user_id: str) -> str | None:
+    """The owner's e-mail from Slack (users:read.email), for trackers that map people by it; None
+    when Slack does not say."""
+    try:
+        return ((services.background.users_info(user=user_id).get("user") or {}).get("profile") or {}).get("email")
+    except (SlackApiError, SlackClientError, OSError):
+        return None
+
+
+def _created(services: Services, tracker: Tracker, item_id: int, issue) -> None:
+    with services.db.write() as session:
+        item = action_items.set_tracker_issue(session, item_id, tracker.name, issue.key, issue.url, issue.state)
+        if item is not None and item.status != "open" and issue.state == "open":
+            queue_close(session, item_id, services.now())  # closed in Slack while the issue was being made
+    log.info("action item #%s: %s issue %s", item_id, tracker.name, issue.key)
+
+
+def _failed(services: Services, item: ActionItem, incident: Incident, exc: TrackerError, alert: bool = False):
+    with services.db.write() as session:
+        action_items.set_tracker_error(session, item.id, f"{tracker_items.CREATE_FAILED}: {exc}")
+        if alert:
+            recipient = incident.commander_id or item.created_by
+            if recipient and incidents.claim_tracker_alert(session, incident.id, services.now()):
+                outbox_jobs.enqueue_once(session, ALERT_JOB, {"incident_id": incident.id, "user_id": recipient,
+                                                              "error": str(exc)[:500]},
+                                         services.now(), f"tracker:alert:{incident.id}")
+
+
+def gave_up(services: Services, payload: dict, error: str) -> None:
+    """After the last retry of a create: the item says so wherever it is shown, with a Retry button."""
+    item_id = payload.get("item_id")
+    if item_id is None:
+        return
+    with services.db.write() as session:
+        action_items.set_tracker_error(session, int(item_id), f"{tracker_items.CREATE_FAILED}: {error}")
+
+
+# ---------------------------------------------------------------------------------------------
+# close
+
+
+def close_issue(services: Services, payload: dict) -> None:
+    """The `tracker_close` job: the item is done or dropped, so its issue is closed."""
+    tracker = services.tracker()
+    if tracker is None:
+        return
+    item_id = int(payload["item_id"])
+    with services.db.read() as session:
+        item = session.get(ActionItem, item_id)
+    if item is None or not item.tracker_key or item.tracker != tracker.name or item.status == "open":
+        return  # no issue yet (the create closes it), another tracker's, or reopened since
+    try:
+        tracker.close(item.tracker_key, "completed" if item.status == "done" else "not_planned")
+    except TrackerRetryLater as exc:
+        raise _retry(exc) from None
+    except TrackerError as exc:
+        raise PermanentFailure(str(exc)) from None
+    with services.db.write() as session:
+        action_items.set_tracker_state(session, item_id, "closed")
+
+
+# ---------------------------------------------------------------------------------------------
+# changes made in the tracker (webhooks and polling)
+
+
+def poll(services: Services, payload: dict) -> None:
+    """The `tracker_poll` job: the tracked items' issues' states, in one batch, applied like webhooks."""
+    tracker = services.tracker()
+    if tracker is None:
+        return
+    with services.db.read() as session:
+        items = action_items.tracked_items(session, tracker.name, POLL_BATCH)
+    if not items:
+        return
+    try:
+        states = tracker.states([i.tracker_key for i in items])
+    except TrackerRetryLater as exc:
+        raise _retry(exc) from None
+    except TrackerError as exc:
+        raise PermanentFailure(str(exc)) from None
+    now = services.now()
+    changed = 0
+    with services.db.write() as session:
+        for item in items:
+            seen = states.get(item.tracker_key)
+            if seen is None:
+                continue
+            if seen != item.tracker_state:  # it changed there since we last looked
+                apply_change(session, tracker.name, item.tracker_key, seen, None, now)
+                changed += 1
+            elif item.status != "open" and seen == "open":  # closed here; the close has not got there
+                queue_close(session, item.id, now)
+    log.info("tracker poll: %s issue(s) read, %s changed there", len(states), changed)
+
+
+# ---------------------------------------------------------------------------------------------
+# the commander's one message about a refused token
+
+
+def alert(services: Services, payload: dict) -> None:
+    """The `tracker_alert` job: DM the commander what the tracker refused and what to fix."""
+    ref = views.ref(int(payload["incident_id"]))
+    name = {"github": "GitHub", "jira": "Jira"}.get(services.settings.tracker, "the tracker")
+    text = (f":warning: Action items of {ref} could not be created in {name}: {T.escape_mrkdwn(payload['error'])}\n"
+            "Once that is fixed, press *Retry* beside each item in `/incident actions`. "
+            "You get this message once per incident.")
+    user_id = payload["user_id"]
+    client = services.background
+    try:
+        channel = open_dm(client, user_id)
+        client.chat_postMessage(channel=channel, text=text, unfurl_links=False, unfurl_media=False,
+                                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}])
+    except SlackApiError as exc:
+        forget_dm(client, user_id)
+        raise_for(exc, "tracker alert")
+
+
+# ---------------------------------------------------------------------------------------------
+# postmortems as code
+
+
+def publish(services: Services, payload: dict) -> None:
+    """The `postmortem_publish` job: commit the latest draft, open or update the pull request, and
+    answer the person who asked with its link (through their response_url)."""
+    from slack_sdk.webhook import WebhookClient
+
+    from bot import publishing
+
+    incident_id = int(payload["incident_id"])
+    try:
+        draft, pull = publishing.publish(services.db, services.settings, incident_id, payload.get("user_id"),
+                                         services.now())
+    except publishing.NothingToPublish as exc:
+        raise PermanentFailure(str(exc)) from None
+    except TrackerRetryLater as exc:
+        raise _retry(exc) from None
+    except TrackerError as exc:
+        raise PermanentFailure(str(exc)) from None
+    verb = "opened" if pull.created else "updated"
+    text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is published: "
+            f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}> {verb} in "
+            f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`.")
+    if payload.get("response_url"):
+        response = WebhookClient(payload["response_url"], timeout=10).send(text=text, response_type="in_channel")
+        if response.status_code != 200:
+            raise RuntimeError(f"response_url answered {response.status_code}")
