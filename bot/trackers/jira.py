@@ -258,7 +258,8 @@ class JiraTracker:
         self._issue_type_id: str | None = None
         self._accounts: dict[str, str | None] = {}
 
-    def close_client(self) -> None:
+    def shutdown(self) -> None:
+        """Close the HTTP connections (at shutdown)."""
         self._http.close()
 
     def browse_url(self, key: str) -> str:

@@ -41,7 +41,7 @@ def make(standin: JiraStandIn, **overrides) -> JiraTracker:
 def tracker(jira):
     client = make(jira)
     yield client
-    client.close_client()
+    client.shutdown()
 
 
 def item(marker: str = "incident-bot:item:42", **fields) -> NewIssue:
@@ -152,7 +152,7 @@ def test_an_unknown_issue_type_names_the_setting_and_the_types_there_are(jira):
         tracker.create_issue(item())
     message = str(failed.value)
     assert "JIRA_ISSUE_TYPE" in message and "Task" in message and "Bug" in message
-    tracker.close_client()
+    tracker.shutdown()
 
 
 # -- hostile text ---------------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_a_done_transition_the_workflow_lacks_names_the_setting_and_the_choices(
         tracker.close("OPS-17", "completed")
     assert "JIRA_DONE_TRANSITION" in str(failed.value) and "'Done'" in str(failed.value)
     assert jira.issues["OPS-17"].fields["status"] == "10000"
-    tracker.close_client()
+    tracker.shutdown()
 
 
 def test_the_done_transition_is_matched_by_name_whatever_its_id(jira):
@@ -286,7 +286,7 @@ def test_the_done_transition_is_matched_by_name_whatever_its_id(jira):
     tracker.create_issue(item())
     tracker.close("OPS-17", "completed")
     assert jira.issues["OPS-17"].fields["status"] == "10001"
-    tracker.close_client()
+    tracker.shutdown()
 
 
 def test_reopen_moves_a_closed_issue_back_to_to_do_and_leaves_an_open_one(jira, tracker):
@@ -376,7 +376,7 @@ def test_wrong_credentials_say_what_to_fix_without_the_token(jira):
     message = str(refused.value)
     assert "JIRA_API_TOKEN" in message and "JIRA_EMAIL" in message and "401" in message
     assert "ATATT-wrong-token-value" not in message
-    tracker.close_client()
+    tracker.shutdown()
 
 
 def test_a_missing_permission_names_it(jira, tracker):
@@ -423,7 +423,7 @@ def test_check_names_what_to_fix(jira, change, settings, expected):
     failed = [line for ok, line in lines if not ok]
     assert len(failed) == 1 and expected in failed[0], lines
     assert "ATATT" not in "\n".join(line for _, line in lines)
-    tracker.close_client()
+    tracker.shutdown()
 
 
 # -- webhooks -------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_a_webhook_signed_with_the_secret_is_accepted_and_anything_else_refused(
     assert not tracker.verify_webhook({"x-hub-signature": "sha256=é"}, raw)
     unsigned = make(jira, webhook_secret=None)
     assert not unsigned.verify_webhook({"x-hub-signature": sign(raw)}, raw)
-    unsigned.close_client()
+    unsigned.shutdown()
 
 
 def test_the_websub_signature_is_hmac_sha256_of_the_raw_body(jira):
@@ -453,7 +453,7 @@ def test_the_websub_signature_is_hmac_sha256_of_the_raw_body(jira):
     assert tracker.verify_webhook(
         {"x-hub-signature": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"},
         b"Hello, World!")
-    tracker.close_client()
+    tracker.shutdown()
 
 
 def test_a_status_change_to_done_closes_and_one_back_reopens(jira, tracker):
