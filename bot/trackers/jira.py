@@ -68,7 +68,7 @@ SUMMARY_MAX = 255  # Jira's summary limit
 TEXT_MAX = 30_000  # Jira's text fields hold 32,767 characters; the ADF wrapping needs some of it
 NOT_PLANNED_RESOLUTIONS = ("won't do", "won't fix", "declined", "not planned", "cannot reproduce",
                            "duplicate")
-DROPPED_COMMENT = "Dropped in Slack: not planned. (incident-bot)"
+DROPPED_COMMENT = "Dropped in incident-bot: not planned."
 # fields the bot fills itself: a required one among the others makes creating fail
 FILLED_FIELDS = {"project", "issuetype", "summary", "description", "duedate", "labels", "assignee",
                  "reporter"}
@@ -192,8 +192,9 @@ def error_text(response: httpx.Response) -> str:
     """Jira's error body ({"errorMessages": [...], "errors": {field: message}}) as one line."""
     try:
         body = response.json()
-    except ValueError:
-        return cut(" ".join(response.text.split()), 300) or f"HTTP {response.status_code}"
+    except ValueError:  # a proxy's or a login page's HTML: nothing a person needs to read
+        hint = ": check JIRA_BASE_URL" if response.status_code == 404 else ""
+        return f"HTTP {response.status_code}, not an answer of Jira's REST API{hint}"
     parts: list[str] = []
     if isinstance(body, dict):
         parts += [str(m) for m in body.get("errorMessages") or []]
@@ -268,19 +269,19 @@ class JiraTracker:
     # -- one request ------------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, what: str, *, permission: str | None = None,
-                 ok_statuses: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+                 ok_statuses: tuple[int, ...] = (), creates: bool = False, **kwargs: Any) -> httpx.Response:
         """Send one request; answer the response when it succeeded (or has a status in `ok_statuses`),
-        raise the tracker error it means otherwise. `what` completes "Jira refused to …"."""
+        raise the tracker error it means otherwise. `what` completes "Jira refused to …". `creates`:
+        the request creates an issue, so a lost answer is ambiguous (it may have been created)."""
         try:
             response = self._http.request(method, API + path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise TrackerRetryLater(f"Jira did not answer at {self.base_url} ({type(exc).__name__})",
                                     RETRY_DEFAULT_SECONDS) from None
         except httpx.TransportError as exc:  # sent, but the answer was lost: it may have taken effect
-            ambiguous = method == "POST"
             raise TrackerRetryLater(f"Jira's answer to {what} was lost ({type(exc).__name__})",
-                                    max(RETRY_DEFAULT_SECONDS, SEARCH_SETTLE_SECONDS if ambiguous else 0),
-                                    ambiguous=ambiguous) from None
+                                    SEARCH_SETTLE_SECONDS if creates else RETRY_DEFAULT_SECONDS,
+                                    ambiguous=creates) from None
         status = response.status_code
         if status < 300 or status in ok_statuses:
             return response
@@ -289,16 +290,18 @@ class JiraTracker:
             raise TrackerRetryLater(f"Jira's rate limit ({reason or '429'}) while trying to {what}",
                                     retry_after(response, 60.0))
         if status >= 500:
-            ambiguous = method == "POST"
             wait = retry_after(response, RETRY_DEFAULT_SECONDS)
             raise TrackerRetryLater(f"Jira answered {status} to {what}: {error_text(response)}",
-                                    max(wait, SEARCH_SETTLE_SECONDS) if ambiguous else wait,
-                                    ambiguous=ambiguous)
+                                    max(wait, SEARCH_SETTLE_SECONDS) if creates else wait, ambiguous=creates)
         if status == 401:
             raise TrackerAuthError(
                 f"Jira refused the credentials (401) for {self.email}: check JIRA_EMAIL is the e-mail of the "
                 "account that made the token and JIRA_API_TOKEN is a current API token from "
                 "id.atlassian.com (they expire; a scoped token works only through api.atlassian.com)")
+        if status == 403 and "CAPTCHA" in response.headers.get("x-authentication-denied-reason", ""):
+            raise TrackerAuthError(
+                f"Jira asks for a CAPTCHA for {self.email} after failed sign-ins (403): sign in to Jira "
+                "once in a browser as that account, then check JIRA_EMAIL and JIRA_API_TOKEN")
         if status == 403:
             need = f"the '{permission}' permission in project {self.project}" if permission else \
                 f"access to project {self.project}"
@@ -306,9 +309,18 @@ class JiraTracker:
                                    f"({error_text(response)})")
         raise TrackerError(f"Jira refused to {what} ({status}): {error_text(response)}")
 
-    def _json(self, *args: Any, **kwargs: Any) -> Any:
-        response = self._request(*args, **kwargs)
-        return response.json() if response.content else None
+    def _json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, what, **kwargs)
+        return self._parse(response, what)
+
+    def _parse(self, response: httpx.Response, what: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise TrackerError(f"{self.base_url} did not answer {what} as Jira's REST API does: check "
+                               "JIRA_BASE_URL (your site, such as https://acme.atlassian.net)") from None
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -383,7 +395,7 @@ class JiraTracker:
             if account:
                 fields["assignee"] = {"id": account}
         response = self._request("POST", "/issue", "create an issue", permission="Create issues",
-                                 ok_statuses=(400,), json={"fields": fields, "update": {}})
+                                 ok_statuses=(400,), creates=True, json={"fields": fields, "update": {}})
         if response.status_code == 400:
             errors = field_errors(response)
             droppable = {"assignee", "duedate"} & set(fields)
@@ -395,8 +407,10 @@ class JiraTracker:
             for name in errors:
                 fields.pop(name, None)
             response = self._request("POST", "/issue", "create an issue", permission="Create issues",
-                                     json={"fields": fields, "update": {}})
-        key = str(response.json()["key"])
+                                     creates=True, json={"fields": fields, "update": {}})
+        key = str((self._parse(response, "create an issue") or {}).get("key") or "")
+        if not _KEY.fullmatch(key):
+            raise TrackerError(f"{self.base_url} answered a create without an issue key: check JIRA_BASE_URL")
         return TrackerIssue(key=key, url=self.browse_url(key), state="open")
 
     def _search(self, jql: str, fields: list[str], limit: int = 5000) -> list[dict]:
@@ -525,10 +539,16 @@ class JiraTracker:
                 lines.append(fn())
             except TrackerError as exc:
                 lines.append((False, str(exc)))
+            except (AttributeError, KeyError, TypeError, ValueError):  # JSON, but not shaped like Jira's
+                lines.append((False, f"{self.base_url} does not answer like Jira Cloud: check JIRA_BASE_URL"))
             return lines[-1][0]
 
         def auth():
-            me = self._json("GET", "/myself", "read the account")
+            response = self._request("GET", "/myself", "read the account", ok_statuses=(404,))
+            if response.status_code == 404:
+                return False, (f"Jira: no REST API at {self.base_url}: set JIRA_BASE_URL to your site, "
+                               "such as https://acme.atlassian.net")
+            me = self._parse(response, "read the account")
             return True, f"Jira: signed in to {self.base_url} as {me.get('displayName') or self.email}"
 
         def project():
@@ -538,7 +558,8 @@ class JiraTracker:
                 return False, (f"Jira project {self.project}: not found, or {self.email} cannot see it: "
                                "check "
                                "JIRA_PROJECT and the account's Browse projects permission")
-            return True, f"Jira project {self.project}: {response.json().get('name', '')}"
+            name = self._parse(response, "read the project").get("name")
+            return True, f"Jira project {self.project}: {name}"
 
         def permissions():
             body = self._json("GET", "/mypermissions", "read the account's permissions",

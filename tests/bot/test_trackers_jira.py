@@ -220,3 +220,46 @@ def test_a_refused_token_is_told_to_the_commander_once_naming_the_settings(track
     assert len(dms) == 1
     assert "JIRA_API_TOKEN" in dms[0]["text"] and "wrong-token" not in dms[0]["text"]
     assert not jira.issues
+
+
+def test_jira_down_for_a_minute_then_back_creates_the_issue_once(tracked, jira):
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    bot.services.tracker().issue_type_id()  # a running bot has met Jira before
+    jira.down()
+    add_item(bot, channel)
+    reply = bot.command("actions", channel_id=channel)  # Slack is answered meanwhile
+    assert "fix the retry storm" in json.dumps(reply)
+    for _ in range(6):
+        bot.drain()
+        clock.advance(seconds=10)
+    jira.up()
+    for _ in range(6):
+        bot.drain()
+        clock.advance(seconds=10)
+    [item] = items(bot)
+    assert item.tracker_key == "OPS-17" and item.tracker_error is None
+    assert len(jira.issues) == 1
+
+
+def test_two_replicas_draining_at_once_create_each_issue_once(tracked, jira):
+    clock = Clock(NOW)
+    first, second = tracked(clock), tracked(clock)
+    channel = open_incident(first)
+    for n in range(4):
+        add_item(first, channel, f"item {n}")
+    jira.latency = 0.05  # each create takes a while: the other replica has time to try the same
+    barrier = threading.Barrier(2)
+
+    def drain(bot):
+        barrier.wait()
+        bot.runtime.outbox.drain(workers=2)
+
+    threads = [threading.Thread(target=drain, args=(b,)) for b in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(creates(jira)) == 4
+    assert sorted(i.tracker_key for i in items(first)) == ["OPS-17", "OPS-18", "OPS-19", "OPS-20"]

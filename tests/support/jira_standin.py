@@ -12,8 +12,8 @@ Knobs: `fail(method, path, status=…, retry_after=…, times=…, effect=…, d
 doing the work, and with `drop=True` by closing the connection without an answer (a create whose
 outcome the bot cannot know); `down()` / `up()` stop and restart listening on the same port;
 `search_lag` hides issues younger than that many seconds from searches (the search index is
-eventually consistent); `page_size` caps search pages to exercise `nextPageToken`. Every call is in
-`calls`.
+eventually consistent); `latency` slows every answer; `page_size` caps search pages to exercise
+`nextPageToken`. Every call is in `calls`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Fault:
     effect: bool = False  # do the work, then answer the error
     drop: bool = False  # close the connection without answering
     delay: float = 0.0
+    headers: dict | None = None
 
 
 @dataclass
@@ -178,6 +179,7 @@ class JiraStandIn:
         self.violations: list[str] = []
         self.faults: list[Fault] = []
         self.search_lag = 0.0
+        self.latency = 0.0  # seconds every answer takes
         self.page_size = 50
         self._lock = threading.Lock()
         self._ids = itertools.count(10042)
@@ -262,8 +264,8 @@ class JiraStandIn:
 
     def fail(self, method: str, path: str, status: int = 500, *, retry_after: float | None = None,
              body: dict | None = None, times: int | None = 1, effect: bool = False, drop: bool = False,
-             delay: float = 0.0) -> Fault:
-        fault = Fault(method, path, status, retry_after, body, times, effect, drop, delay)
+             delay: float = 0.0, headers: dict | None = None) -> Fault:
+        fault = Fault(method, path, status, retry_after, body, times, effect, drop, delay, headers)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -345,7 +347,7 @@ class JiraStandIn:
             request.wfile.flush()
             request.connection.shutdown(socket.SHUT_RDWR)
             return
-        headers = {}
+        headers = dict(fault.headers or {})
         if fault.retry_after is not None:
             headers["Retry-After"] = str(int(fault.retry_after))
         if fault.status == 429:
@@ -376,6 +378,8 @@ class JiraStandIn:
         if headers.get("authorization") != expected:
             return self._send(request, 401, b"Client must be authenticated to access this resource.",
                               {"WWW-Authenticate": 'OAuth realm="https%3A%2F%2Facme.atlassian.net"'})
+        if self.latency:
+            time.sleep(self.latency)
         fault = self._take_fault(method, path)
         if fault and fault.delay:
             time.sleep(fault.delay)

@@ -256,7 +256,7 @@ def test_drop_closes_by_the_same_transition_and_says_not_planned(jira, tracker):
 
     issue = jira.issues["OPS-17"]
     assert issue.fields["status"] == "10001"
-    assert ["Dropped in Slack: not planned. (incident-bot)"] == [texts(c["body"])[0] for c in issue.comments]
+    assert ["Dropped in incident-bot: not planned."] == [texts(c["body"])[0] for c in issue.comments]
 
 
 def test_drop_sets_wont_do_where_the_done_screen_asks_for_a_resolution(jira, tracker):
@@ -424,6 +424,20 @@ def test_check_names_what_to_fix(jira, change, settings, expected):
     assert len(failed) == 1 and expected in failed[0], lines
     assert "ATATT" not in "\n".join(line for _, line in lines)
     tracker.shutdown()
+
+
+def test_check_names_the_base_url_when_it_is_not_jira(jira):
+    tracker = make(jira, base_url=jira.base_url + "/wiki")
+    lines = tracker.check()
+    assert len(lines) == 1 and not lines[0][0] and "JIRA_BASE_URL" in lines[0][1]
+    tracker.shutdown()
+
+
+def test_a_captcha_after_failed_sign_ins_says_how_to_clear_it(jira, tracker):
+    jira.fail("GET", "/myself", 403, headers={"X-Authentication-Denied-Reason": "CAPTCHA_CHALLENGE; "
+                                                                                "login-url=https://x"})
+    [(ok, line)] = tracker.check()
+    assert not ok and "CAPTCHA" in line and "browser" in line
 
 
 # -- webhooks -------------------------------------------------------------------------------------------
