@@ -378,7 +378,12 @@ def cmd_trackers(args) -> int:
         print("TRACKER is none and POSTMORTEM_REPO is not set: nothing to check")
         return 0
     if tracker is not None:
-        lines += tracker.check()
+        try:
+            lines += tracker.check()
+        finally:
+            shutdown = getattr(tracker, "shutdown", None)  # its HTTP connections (optional, bot/trackers)
+            if shutdown is not None:
+                shutdown()
     if settings.postmortem_repo:
         api = publisher_from_settings(settings)
         try:

@@ -495,3 +495,23 @@ def test_other_deliveries_change_nothing(jira, tracker):
     created = dict(body, webhookEvent="jira:issue_created")
     for delivery in (no_status, other_project, created, {}, {"webhookEvent": "jira:issue_updated"}):
         assert tracker.webhook_change({}, delivery) is None
+
+
+# -- the command line -----------------------------------------------------------------------------------
+
+
+def test_trackers_check_prints_one_line_per_check(jira, monkeypatch, capsys, tmp_path):
+    from bot import cli
+
+    jira.add_issue("an open task")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name, value in {"TRACKER": "jira", "JIRA_BASE_URL": jira.base_url, "JIRA_EMAIL": EMAIL,
+                        "JIRA_API_TOKEN": TOKEN, "JIRA_PROJECT": "OPS", "JIRA_DONE_TRANSITION": "Close",
+                        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}.items():
+        monkeypatch.setenv(name, value)
+
+    assert cli.main(["trackers", "check"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ok   Jira: signed in") and len(out) == 7
+    [failed] = [line for line in out if line.startswith("FAIL")]
+    assert "JIRA_DONE_TRANSITION" in failed and TOKEN not in "\n".join(out)
