@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import threading
@@ -65,7 +66,7 @@ SEARCH_SETTLE_SECONDS = 60.0
 RETRY_DEFAULT_SECONDS = 30.0  # a 5xx or a dropped connection without Retry-After
 STATES_BATCH = 50  # keys per `key in (…)` search
 SUMMARY_MAX = 255  # Jira's summary limit
-TEXT_MAX = 30_000  # Jira's text fields hold 32,767 characters; the ADF wrapping needs some of it
+DESCRIPTION_MAX = 32_000  # Jira refuses a description whose document exceeds 32,767 characters
 NOT_PLANNED_RESOLUTIONS = ("won't do", "won't fix", "declined", "not planned", "cannot reproduce",
                            "duplicate")
 DROPPED_COMMENT = "Dropped in incident-bot: not planned."
@@ -83,7 +84,9 @@ PERMISSIONS = {
     "ADD_COMMENTS": "Add comments",
 }
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# control characters, and the bidi controls that would show text in another order than it is stored
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
+                      "\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_UNESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;|<br>")
 
 
@@ -147,11 +150,22 @@ def cut(text: str, limit: int) -> str:
 
 
 def description(new: NewIssue) -> dict:
-    """The issue's description as an ADF document. User text (the item, the incident's title, the
-    owner's name) only ever fills plain text nodes."""
-    content: list[dict] = []
+    """The issue's description as an ADF document, at most DESCRIPTION_MAX characters of JSON (a long
+    item is cut). User text (the item, the incident's title, the owner's name) only ever fills plain
+    text nodes."""
     text = new.text if new.text else markdown_to_plain(new.body)
-    for block in cut(text, TEXT_MAX).strip().split("\n\n"):
+    limit = len(text)
+    while True:
+        doc = _description(new, cut(text, limit))
+        size = len(json.dumps(doc, ensure_ascii=False))
+        if size <= DESCRIPTION_MAX or limit <= 1:
+            return doc
+        limit = max(1, min(limit - 1, int(limit * DESCRIPTION_MAX / size) - 100))
+
+
+def _description(new: NewIssue, text: str) -> dict:
+    content: list[dict] = []
+    for block in text.strip().split("\n\n"):
         nodes = text_nodes(block.strip("\n"))
         if nodes:
             content.append(paragraph(*nodes))

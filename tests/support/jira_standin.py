@@ -522,6 +522,9 @@ class JiraStandIn:
                 errors[name] = f"{name.title()} is required."
         if "description" in fields and fields["description"] is not None:
             problems = adf_problems(fields["description"])
+            if len(json.dumps(fields["description"], ensure_ascii=False)) > 32767:
+                errors["description"] = ("The entered text is too long. It exceeds the allowed limit of "
+                                         "32,767 characters.")
             if problems:
                 self.violations += problems
                 errors["description"] = "Operation value must be an Atlassian Document (see the Atlassian " \

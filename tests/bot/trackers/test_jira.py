@@ -187,6 +187,18 @@ def test_markdown_body_alone_is_unescaped_into_plain_text(jira, tracker):
     assert not any(n.get("marks") for n in nodes(doc))
 
 
+def test_the_longest_item_fits_jiras_description_limit(jira, tracker):
+    tracker.create_issue(item(text="line\n" * 20_000 + "x" * 40_000))
+    doc = jira.issues["OPS-17"].fields["description"]
+    assert 30_000 < len(json.dumps(doc, ensure_ascii=False)) <= 32_767
+    assert "Due: 2026-12-11" in " ".join(texts(doc))  # the facts after the item survive the cut
+
+
+def test_bidi_controls_cannot_reorder_what_jira_shows(jira, tracker):
+    tracker.create_issue(item(text="pay \u202egnp.exe\u2066 x"))
+    assert texts(jira.issues["OPS-17"].fields["description"])[0] == "pay  gnp.exe  x"
+
+
 def test_a_title_longer_than_jira_allows_is_cut(jira, tracker):
     tracker.create_issue(item(title="x" * 400))
     assert len(jira.issues["OPS-17"].fields["summary"]) == 255
