@@ -79,6 +79,12 @@ def nodes(doc: dict) -> list[dict]:
     return found
 
 
+def test_the_client_is_a_tracker(tracker):
+    from bot.trackers import Tracker
+
+    assert isinstance(tracker, Tracker) and tracker.name == "jira"
+
+
 # -- creating -------------------------------------------------------------------------------------------
 
 
