@@ -381,7 +381,7 @@ def cmd_trackers(args) -> int:
         try:
             lines += tracker.check()
         finally:
-            shutdown = getattr(tracker, "shutdown", None)  # its HTTP connections (optional, bot/trackers)
+            shutdown = getattr(tracker, "shutdown", None)
             if shutdown is not None:
                 shutdown()
     if settings.postmortem_repo:

@@ -106,7 +106,7 @@ class Settings(BaseSettings, DisplayZones):
     def _empty_is_unset(cls, value):
         return None if value == "" else value
 
-    @field_validator("github_token", "github_webhook_secret", "jira_api_token", "jira_webhook_secret")
+    @field_validator("github_token", "jira_api_token")  # webhook secrets are any text, spaces included
     @classmethod
     def _tracker_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:

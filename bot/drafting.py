@@ -63,6 +63,7 @@ class Action:
     owner_id: str | None
     due: date | None
     status: str
+    issue: str | None = None  # its tracker issue as a Markdown link (bot/tracker_items.markdown_link)
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def context(data: DraftInput) -> dict:
         {"number": a.number, "text": T.markdown(a.text, names),
          "owner": who(a.owner_id, names) or "_no owner_",
          "due": a.due.isoformat() if a.due else "_no due date_",
-         "status": a.status}
+         "status": a.status, "issue": a.issue}
         for a in data.actions
     ]
     horizons: dict[str, list[dict]] = {"immediate": [], "short": [], "long": []}

@@ -64,6 +64,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     if level != "DEBUG":
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         logging.getLogger("alembic.runtime.migration").addFilter(_only_applied_migrations)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per tracker request: DEBUG only
     logging.getLogger("bot.bolt").addFilter(_drop_bolt_token_warning)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot import drafting
+from bot import drafting, tracker_items
 from bot.timeline import load as load_timeline
 from storage import action_items, answers, drafts, entries, incidents, outbox_jobs, profiles
 from storage.db import Database
@@ -32,7 +32,7 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
     items = load_timeline(session, incident.id, settings.key_event_emoji)
     milestones = {name: m.at for name, m in incidents.milestones(session, incident.id).items()}
     replies = [drafting.Answer(a.user_id, a.topic, a.text, a.answered_at) for a in answers.answers(session, incident.id)]
-    actions = [drafting.Action(a.id, a.text, a.owner_id, a.due, a.status)
+    actions = [drafting.Action(a.id, a.text, a.owner_id, a.due, a.status, tracker_items.markdown_link(a))
                for a in action_items.action_items(session, incident.id)]
     roles = incidents.roles(session, incident.id)
     people = participants(session, incident.id, roles)

@@ -74,6 +74,7 @@ class Runtime:
             return
         self._stopped = True
         self.stop_background()
+        self.services.close_tracker()
         self.db.dispose()
 
 

@@ -70,6 +70,12 @@ class Services:
             self._tracker = build_tracker(self.settings)
         return self._tracker
 
+    def close_tracker(self) -> None:
+        """Close the tracker's HTTP connections (at shutdown), if it has any."""
+        shutdown = getattr(self._tracker, "shutdown", None)  # optional (bot/trackers/base.py)
+        if shutdown is not None:
+            shutdown()
+
     def now(self) -> datetime:
         return self.clock()
 

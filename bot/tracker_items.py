@@ -79,7 +79,7 @@ def markdown_link(item) -> str | None:
     if not key:
         return None
     label = tracker_label(getattr(item, "tracker", None), key)
-    return f"[{label}](<{url.replace('>', '%3E').replace(' ', '%20')}>)" if url else label
+    return f"[{label}](<{safe_url(url).replace(' ', '%20')}>)" if url else label
 
 
 def tracker_label(tracker: str | None, key: str) -> str:

@@ -102,13 +102,14 @@ def item_by_tracker_key(session: Session, tracker: str, key: str) -> ActionItem 
                         .order_by(ActionItem.id)).first()
 
 
-def tracked_items(session: Session, tracker: str, limit: int = 1000) -> list[ActionItem]:
+def tracked_items(session: Session, tracker: str, closed_since: datetime, limit: int = 1000) -> list[ActionItem]:
     """Items with an issue in `tracker` whose state may still change on either side: the open items,
-    and closed items whose issue was last seen open (the close job may still be on its way), or closed
-    (it may be reopened there). Newest first, at most `limit` (what one poll asks about)."""
+    closed items whose issue was last seen open (the close has not got there), and items closed since
+    `closed_since` (their issue may be reopened there). Newest first, at most `limit`."""
     return list(session.exec(
         select(ActionItem).where(ActionItem.tracker == tracker, ActionItem.tracker_key.is_not(None),
-                                 sa.or_(ActionItem.status == "open", ActionItem.tracker_state == "open"))
+                                 sa.or_(ActionItem.status == "open", ActionItem.tracker_state == "open",
+                                        ActionItem.closed_at >= closed_since))
         .order_by(ActionItem.id.desc()).limit(limit)))
 
 

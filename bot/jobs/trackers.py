@@ -18,6 +18,7 @@ refused token, and publish a postmortem (docs/trackers.md).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -35,6 +36,7 @@ from storage.models import ActionItem, Incident
 log = logging.getLogger(__name__)
 
 POLL_BATCH = 500  # items asked about per poll (their issues are read 100 a page)
+POLL_CLOSED_FOR = timedelta(days=30)  # a closed item's issue is watched this long for a reopen
 
 
 def _retry(exc: TrackerRetryLater) -> RetryAfter:
@@ -82,7 +84,7 @@ def _new_issue(services: Services, item: ActionItem, incident: Incident):
     if item.owner_id:
         person = services.people.get(item.owner_id)
         owner_name = person.name if person is not None else None
-        owner_email = _email(services, item.owner_id)
+        owner_email = _email(services, item.owner_id) if services.settings.tracker == "jira" else None
     workspace = incident.workspace_url or services.workspace_url()
     channel_url = f"{workspace.rstrip('/')}/archives/{incident.channel_id}" if workspace and incident.channel_id \
         else None
@@ -92,8 +94,8 @@ def _new_issue(services: Services, item: ActionItem, incident: Incident):
 
 
 def _email(services: Services, user_id: str) -> str | None:
-    """The owner's e-mail from Slack (users:read.email), for trackers that map people by it; None
-    when Slack does not say."""
+    """The owner's e-mail from Slack, for trackers that map people by it (Jira); None when Slack does
+    not say (the app needs the `users:read.email` scope for it: docs/trackers.md)."""
     try:
         return ((services.background.users_info(user=user_id).get("user") or {}).get("profile") or {}).get("email")
     except (SlackApiError, SlackClientError, OSError):
@@ -112,11 +114,16 @@ def _failed(services: Services, item: ActionItem, incident: Incident, exc: Track
     with services.db.write() as session:
         action_items.set_tracker_error(session, item.id, f"{tracker_items.CREATE_FAILED}: {exc}")
         if alert:
-            recipient = incident.commander_id or item.created_by
-            if recipient and incidents.claim_tracker_alert(session, incident.id, services.now()):
-                outbox_jobs.enqueue_once(session, ALERT_JOB, {"incident_id": incident.id, "user_id": recipient,
-                                                              "error": str(exc)[:500]},
-                                         services.now(), f"tracker:alert:{incident.id}")
+            _alert_once(services, session, incident, item, exc)
+
+
+def _alert_once(services: Services, session, incident: Incident, item: ActionItem, exc: TrackerError) -> None:
+    """Queue the commander's DM about a refused token or permission, once per incident."""
+    recipient = incident.commander_id or item.created_by
+    if recipient and incidents.claim_tracker_alert(session, incident.id, services.now()):
+        outbox_jobs.enqueue_once(session, ALERT_JOB, {"incident_id": incident.id, "user_id": recipient,
+                                                      "error": str(exc)[:500]},
+                                 services.now(), f"tracker:alert:{incident.id}")
 
 
 def gave_up(services: Services, payload: dict, error: str) -> None:
@@ -146,6 +153,12 @@ def close_issue(services: Services, payload: dict) -> None:
         tracker.close(item.tracker_key, "completed" if item.status == "done" else "not_planned")
     except TrackerRetryLater as exc:
         raise _retry(exc) from None
+    except TrackerAuthError as exc:
+        with services.db.write() as session:
+            incident = session.get(Incident, item.incident_id)
+            if incident is not None:
+                _alert_once(services, session, incident, item, exc)
+        raise PermanentFailure(str(exc)) from None
     except TrackerError as exc:
         raise PermanentFailure(str(exc)) from None
     with services.db.write() as session:
@@ -162,7 +175,7 @@ def poll(services: Services, payload: dict) -> None:
     if tracker is None:
         return
     with services.db.read() as session:
-        items = action_items.tracked_items(session, tracker.name, POLL_BATCH)
+        items = action_items.tracked_items(session, tracker.name, services.now() - POLL_CLOSED_FOR, POLL_BATCH)
     if not items:
         return
     try:
@@ -194,8 +207,9 @@ def alert(services: Services, payload: dict) -> None:
     """The `tracker_alert` job: DM the commander what the tracker refused and what to fix."""
     ref = views.ref(int(payload["incident_id"]))
     name = {"github": "GitHub", "jira": "Jira"}.get(services.settings.tracker, "the tracker")
-    text = (f":warning: Action items of {ref} could not be created in {name}: {T.escape_mrkdwn(payload['error'])}\n"
-            "Once that is fixed, press *Retry* beside each item in `/incident actions`. "
+    text = (f":warning: {name} refused the bot's change to action items of {ref}: "
+            f"{T.escape_mrkdwn(payload['error'])}\nOnce that is fixed, press *Retry issue* beside each item in "
+            "`/incident actions` (closed items are brought in step by the next reminder sweep). "
             "You get this message once per incident.")
     user_id = payload["user_id"]
     client = services.background

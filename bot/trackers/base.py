@@ -101,7 +101,8 @@ class TrackerRetryLater(TrackerError):
 @runtime_checkable
 class Tracker(Protocol):
     """One configured tracker. Implementations are thread-safe and never sleep on a rate limit:
-    they raise TrackerRetryLater and the outbox waits."""
+    they raise TrackerRetryLater and the outbox waits. An implementation holding connections may
+    also have `shutdown() -> None` (optional, not part of the Protocol): the bot calls it at exit."""
 
     name: str  # "github" or "jira"
 

@@ -206,6 +206,9 @@ class GitHubTracker:
         self.repo = repo
         self.webhook_secret = webhook_secret
 
+    def shutdown(self) -> None:
+        self.api.close()
+
     @property
     def _issues(self) -> str:
         return f"/repos/{self.repo}/issues"
@@ -254,7 +257,7 @@ class GitHubTracker:
                     break
         for key in sorted(wanted - found.keys(), key=int)[:20]:
             answer = self.api.request("GET", f"{self._issues}/{key}", missing_ok=True)
-            if answer.data:
+            if answer.data and "pull_request" not in answer.data:
                 found[key] = _issue(answer.data).state
         return found
 
@@ -312,7 +315,7 @@ def repository_checks(api: GitHubAPI, repo: str, setting: str, *, need_issues: b
         can = bool(permissions.get("push") or permissions.get("triage") or permissions.get("maintain")
                    or permissions.get("admin"))
         lines.append((can, "permission: the token may write" if can else
-                      "permission: the token may only read; labels and closing need write (triage) access"))
+                      "permission: the token may only read; the label and publishing need write (push) access"))
     return lines
 
 

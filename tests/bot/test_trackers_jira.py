@@ -216,7 +216,7 @@ def test_a_refused_token_is_told_to_the_commander_once_naming_the_settings(track
     add_item(bot, channel, "two")
     bot.drain()
     dms = [c for c in standin.calls_to("chat.postMessage")
-           if "could not be created in Jira" in c.get("text", "")]
+           if "Jira refused the bot's change" in c.get("text", "")]
     assert len(dms) == 1
     assert "JIRA_API_TOKEN" in dms[0]["text"] and "wrong-token" not in dms[0]["text"]
     assert not jira.issues
