@@ -533,3 +533,65 @@ def test_trackers_check_prints_one_line_per_check(jira, monkeypatch, capsys, tmp
     assert out[0].startswith("ok   Jira: signed in") and len(out) == 7
     [failed] = [line for line in out if line.startswith("FAIL")]
     assert "JIRA_DONE_TRANSITION" in failed and TOKEN not in "\n".join(out)
+
+
+# -- the stand-in answers like Jira ---------------------------------------------------------------------
+
+
+def shape(value):
+    """Keys and types, recursively (lists by their first element), not values."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def covers(real, ours, path="") -> list[str]:
+    """What the documented shape has that the stand-in's answer lacks or types differently."""
+    if isinstance(real, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: not an object"]
+        return [p for k, v in real.items() for p in
+                ([f"{path}.{k}: missing"] if k not in ours else covers(v, ours[k], f"{path}.{k}"))]
+    if isinstance(real, list):
+        return covers(real[0], ours[0], path + "[0]") if real and ours else []
+    return [] if real == ours or "NoneType" in (real, ours) else [f"{path}: {ours}, not {real}"]
+
+
+def fixture(name: str):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_the_documented_create_request_is_accepted_and_answered_in_the_documented_shape(jira):
+    import httpx
+
+    body = fixture("jira_issue_create_request.json")
+    with httpx.Client(base_url=jira.base_url, auth=(EMAIL, TOKEN)) as http:
+        created = http.post("/rest/api/3/issue", json=body)
+        assert created.status_code == 201, created.text
+        assert not covers(shape(fixture("jira_issue_create_response.json")), shape(created.json()))
+        transitions = http.get(f"/rest/api/3/issue/{created.json()['key']}/transitions").json()
+        assert not covers(shape(fixture("jira_transitions_response.json")), shape(transitions))
+        users = http.get("/rest/api/3/user/search", params={"query": "alice@acme.example"}).json()
+        documented = shape(fixture("jira_user_search_response.json"))
+        documented[0].pop("avatarUrls")  # the stand-in leaves avatars out
+        assert not covers(documented, shape(users))
+    issue = jira.issues[created.json()["key"]]
+    assert issue.fields["description"]["content"][0]["content"][1]["marks"][0]["type"] == "link"
+
+
+def test_the_standin_refuses_what_jira_refuses(jira):
+    import httpx
+
+    with httpx.Client(base_url=jira.base_url, auth=(EMAIL, TOKEN)) as http:
+        bad = {"fields": {"project": {"key": "OPS"}, "issuetype": {"id": "10001"}, "summary": "a\nb",
+                          "description": "plain text is v2, not v3", "labels": ["two words"],
+                          "duedate": "21/11/2026"}}
+        answer = http.post("/rest/api/3/issue", json=bad)
+        assert answer.status_code == 400
+        assert set(answer.json()) == {"errorMessages", "errors"}
+        assert set(answer.json()["errors"]) == {"summary", "description", "labels", "duedate"}
+        assert http.get("/rest/api/3/myself", auth=(EMAIL, "wrong")).status_code == 401
+        assert http.post("/rest/api/3/search/jql", json={"jql": "statusCategory != Done"}).status_code == 400
+    jira.violations.clear()  # these were on purpose
