@@ -36,6 +36,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -64,6 +65,8 @@ API = "/rest/api/3"
 # whose answer was lost before searching for it by marker (Atlassian: "seconds to minutes").
 SEARCH_SETTLE_SECONDS = 60.0
 RETRY_DEFAULT_SECONDS = 30.0  # a 5xx or a dropped connection without Retry-After
+ACCOUNT_TTL_SECONDS = 24 * 3600  # how long an owner's account found by e-mail is reused
+NO_ACCOUNT_TTL_SECONDS = 3600  # and how long "no account" is (someone may get one meanwhile)
 STATES_BATCH = 50  # keys per `key in (…)` search
 SUMMARY_MAX = 255  # Jira's summary limit
 DESCRIPTION_MAX = 32_000  # Jira refuses a description whose document exceeds 32,767 characters
@@ -271,7 +274,7 @@ class JiraTracker:
                                   transport=transport)
         self._lock = threading.Lock()
         self._issue_type_id: str | None = None
-        self._accounts: dict[str, str | None] = {}
+        self._accounts: dict[str, tuple[str | None, float]] = {}  # e-mail -> (account, when looked up)
 
     def shutdown(self) -> None:
         """Close the HTTP connections (at shutdown)."""
@@ -372,8 +375,11 @@ class JiraTracker:
         email = email.strip()
         key = email.casefold()
         with self._lock:
-            if key in self._accounts:
-                return self._accounts[key]
+            cached = self._accounts.get(key)
+            if cached:
+                found, at = cached
+                if time.monotonic() - at < (ACCOUNT_TTL_SECONDS if found else NO_ACCOUNT_TTL_SECONDS):
+                    return found
         try:
             users = self._json("GET", "/user/search", "search users", permission="Browse users and groups",
                                params={"query": email, "maxResults": 10})
@@ -388,7 +394,7 @@ class JiraTracker:
         with self._lock:
             if len(self._accounts) > 1000:
                 self._accounts.clear()
-            self._accounts[key] = found
+            self._accounts[key] = (found, time.monotonic())
         return found
 
     # -- the Tracker protocol ---------------------------------------------------------------------
@@ -631,6 +637,10 @@ class JiraTracker:
                            f"(on {key}; "
                            f"there are: {', '.join(names) or 'none'}): set JIRA_DONE_TRANSITION")
 
+        if not self.base_url.startswith("https://") and not re.match(r"http://(127\.0\.0\.1|localhost)[:/]",
+                                                                      self.base_url + "/"):
+            lines.append((False, f"JIRA_BASE_URL {self.base_url} is not https: the API token would travel in "
+                                 "clear; use https://<site>.atlassian.net"))
         if not attempt(auth) or not attempt(project):
             return lines
         attempt(permissions)

@@ -113,6 +113,19 @@ def test_an_owner_jira_does_not_know_leaves_the_issue_unassigned_and_named_in_it
     assert "Owner: Dana Doe" in " ".join(texts(stored["description"]))
 
 
+def test_an_owner_who_gets_a_jira_account_later_is_assigned_once_the_no_is_stale(jira, tracker, monkeypatch):
+    import bot.trackers.jira as module
+
+    tracker.create_issue(item(owner_email="new@acme.example", owner_name="New Person"))
+    jira.add_user("5b10new", "New Person", "new@acme.example")
+    tracker.create_issue(item(marker="m2", owner_email="new@acme.example"))
+    assert jira.issues["OPS-18"].fields["assignee"] is None  # "no account" is remembered a while
+    monkeypatch.setattr(module, "NO_ACCOUNT_TTL_SECONDS", 0)
+    tracker.create_issue(item(marker="m3", owner_email="new@acme.example"))
+    assert jira.issues["OPS-19"].fields["assignee"] == "5b10new"
+    assert len(jira.calls_to("GET", "/rest/api/3/user/search")) == 2
+
+
 def test_an_owner_who_hides_their_email_is_still_found_when_one_account_matches(jira, tracker):
     tracker.create_issue(item(owner_email="alex@acme.example", owner_name="Alex Rivera"))
     assert jira.issues["OPS-17"].fields["assignee"] == "5b10a2844c20165700ede21g"
@@ -441,6 +454,13 @@ def test_check_names_what_to_fix(jira, change, settings, expected):
     failed = [line for ok, line in lines if not ok]
     assert len(failed) == 1 and expected in failed[0], lines
     assert "ATATT" not in "\n".join(line for _, line in lines)
+    tracker.shutdown()
+
+
+def test_check_warns_when_the_token_would_travel_in_clear(jira):
+    tracker = make(jira, base_url=jira.base_url.replace("127.0.0.1", "[::1]"))  # no DNS, no internet
+    lines = tracker.check()
+    assert not lines[0][0] and "not https" in lines[0][1]
     tracker.shutdown()
 
 
