@@ -10,7 +10,8 @@ Every answer is turned into a value or one of the three tracker errors (bot/trac
   time of its own (0: the outbox's backoff), `ambiguous` when a POST may have taken effect.
 - 422 and anything else → TrackerError with GitHub's message.
 
-Rate limits: content-creating requests (POST/PATCH/PUT) are spaced CREATE_SPACING_S apart in one
+Rate limits: after an answer with `x-ratelimit-remaining: 0` nothing is sent until its reset (the
+call raises TrackerRetryLater at once). Content-creating requests (POST/PATCH/PUT) are spaced CREATE_SPACING_S apart in one
 process, as GitHub asks ("create from a queue, serially"); the outbox runs tracker jobs in a lane of
 their own, one at a time. `states()` reads the repository's issue list (100 a page, 1 point each;
 see `states`) instead of one request per item.
@@ -81,6 +82,7 @@ class GitHubAPI:
                      "X-GitHub-Api-Version": API_VERSION, "User-Agent": "incident-bot"})
         self._create_lock = threading.Lock()
         self._last_create = 0.0
+        self._exhausted_until = 0.0  # epoch seconds: the primary budget is spent until GitHub resets it
 
     def close(self) -> None:
         self._client.close()
@@ -88,6 +90,9 @@ class GitHubAPI:
     def request(self, method: str, path: str, *, json: dict | None = None, params: dict | None = None,
                 ok: tuple[int, ...] = (200, 201), missing_ok: bool = False) -> Answer:
         """One request; `missing_ok`: a 404 is an answer (data None), not an error."""
+        wait = self._exhausted_until - time.time()
+        if wait > 0:  # the last answer said nothing remains: asking now would only be refused
+            raise TrackerRetryLater(f"GitHub rate limit spent (x-ratelimit-remaining 0): waiting {wait:.0f} s", wait)
         writes = method in ("POST", "PATCH", "PUT", "DELETE")
         if writes:
             self._space_writes()
@@ -99,6 +104,7 @@ class GitHubAPI:
             raise TrackerRetryLater(f"GitHub did not answer in time ({type(exc).__name__})", 0,
                                     ambiguous=method == "POST") from None
         status = response.status_code
+        self._note_budget(response.headers)
         if status in ok or (missing_ok and status == 404):
             data = response.json() if status != 404 and response.content else None
             return Answer(status, data, response.headers)
@@ -116,6 +122,13 @@ class GitHubAPI:
             url, query = match.group(1), None
             if url.startswith(self.api_url):
                 url = url[len(self.api_url):]
+
+    def _note_budget(self, headers: httpx.Headers) -> None:
+        if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-resource", "core") != "search":
+            try:
+                self._exhausted_until = float(headers.get("x-ratelimit-reset") or 0)
+            except ValueError:
+                pass
 
     def _space_writes(self) -> None:
         with self._create_lock:

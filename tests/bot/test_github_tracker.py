@@ -204,3 +204,13 @@ def test_lists_and_digests_with_issue_links_and_failures_fit_slacks_limits():
         for message in reminders.digest_messages(digest, NOW):
             within({"text": message.text, "blocks": message.blocks}, posted=True)
             no_half_entities({"blocks": message.blocks})
+
+
+def test_a_spent_budget_is_waited_out_without_asking_github(tracker, github):
+    github.remaining = 1  # the next answer says x-ratelimit-remaining: 0
+    tracker.create_issue(new(1))
+    before = len(github.calls)
+    with pytest.raises(TrackerRetryLater, match="rate limit spent") as info:
+        tracker.create_issue(new(2))
+    assert 3500 < info.value.after_seconds <= 3600
+    assert len(github.calls) == before and len(github.issues) == 1
