@@ -462,6 +462,8 @@ class JiraTracker:
         return None
 
     def _status(self, key: str) -> dict:
+        if not _KEY.fullmatch(key):
+            raise TrackerError(f"'{key[:40]}' is not a Jira issue key (such as OPS-17)")
         issue = self._json("GET", f"/issue/{key}", f"read {key}", permission="Browse projects",
                            params={"fields": "status"})
         return (issue.get("fields") or {}).get("status") or {}

@@ -335,6 +335,9 @@ def test_closing_an_issue_that_is_gone_says_so(jira, tracker):
     with pytest.raises(TrackerError) as failed:
         tracker.close("OPS-999", "completed")
     assert "OPS-999" in str(failed.value) and not isinstance(failed.value, TrackerRetryLater)
+    with pytest.raises(TrackerError):
+        tracker.reopen("../../myself?x=")
+    assert not jira.calls_to("GET", r".*myself.*")
 
 
 # -- states ---------------------------------------------------------------------------------------------
