@@ -122,8 +122,9 @@ class SlackStandIn:
 
     # -- set-up and inspection -------------------------------------------------------------------
 
-    def add_user(self, user_id: str, tz: str = "UTC", name: str | None = None) -> None:
-        self.users[user_id] = {"tz": tz, "name": name or user_id.lower()}
+    def add_user(self, user_id: str, tz: str = "UTC", name: str | None = None,
+                 email: str | None = None) -> None:
+        self.users[user_id] = {"tz": tz, "name": name or user_id.lower(), "email": email}
 
     def add_channel(self, channel_id: str, name: str, private: bool = False) -> None:
         self.channels[channel_id] = Channel(channel_id, name, private)
@@ -249,9 +250,11 @@ class SlackStandIn:
     def _api_users_info(self, params):
         user_id = params.get("user")
         user = self.users.get(user_id, {"tz": self.default_tz, "name": str(user_id).lower()})
+        profile = {"display_name": user["name"], "real_name": user["name"].title()}
+        if user.get("email"):  # only with the users:read.email scope, as on Slack
+            profile["email"] = user["email"]
         return {"ok": True, "user": {"id": user_id, "name": user["name"], "tz": user["tz"],
-                                     "real_name": user["name"].title(),
-                                     "profile": {"display_name": user["name"], "real_name": user["name"].title()}}}
+                                     "real_name": user["name"].title(), "profile": profile}}
 
     def _api_conversations_create(self, params):
         name = params.get("name", "")
