@@ -40,7 +40,27 @@ EDITABLE_KINDS = ("log", "message", "added", "update")
 # what `/incident undo` puts back: the activity log's actions on entries, and bot/changes.py's kinds
 ENTRY_ACTIONS = ("edit", "retime", "hide", "show", "add")
 UNDOABLE_ACTIONS = ENTRY_ACTIONS + changes.UNDOABLE
-LOG_POST_JOB = "log_post"
+LOG_POST_JOB = "log_post"  # bot/jobs/curation_jobs.py
+RESPOND_JOB = "respond"
+
+
+def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: datetime,
+            now: datetime | None = None) -> int:
+    """A `/incident log` entry (text in Slack's encoding), and its post in the incident channel, queued
+    in the same transaction. Returns the entry's id."""
+    now = now or services.now()
+    with services.db.write() as session:
+        entry_id = entries.add_log(session, incident_id, actor.user_id, text, at, now)
+        queue_log_post(session, entry_id, now)
+    return entry_id
+
+
+def tell(services: Services, response_url: str | None, text: str, now: datetime | None = None) -> None:
+    """An ephemeral answer to someone through their response_url, sent by the outbox."""
+    if not response_url:
+        return
+    with services.db.write() as session:
+        outbox_jobs.enqueue(session, RESPOND_JOB, {"response_url": response_url, "text": text}, now or services.now())
 
 
 class CurationRefused(Exception):
