@@ -10,9 +10,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import yaml
+from sqlmodel import select
 
 from bot import curation_views
 from storage import activity, entries
+from storage.models import PostmortemDraft
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_limits
 from tests.support import slack_requests as sr
@@ -372,3 +374,56 @@ def test_the_manifest_declares_both_shortcuts():
     assert shortcuts["edit_timeline_entry"]["name"] == "Edit in timeline"
     assert shortcuts["add_to_timeline"]["name"] == "Add to incident timeline"
     assert all(s["type"] == "message" for s in shortcuts.values())
+
+
+# --- items 5 and 6: the history, `timeline --json`, drafts and exports ------------------------------
+
+
+def _curated_incident(bot, standin):
+    """INC-1 with a log entry edited, one hidden, a chat message, and a message added from elsewhere."""
+    channel = open_incident(bot)
+    kept = _log_and_post(bot, standin, channel, "rolled back deploy")
+    gone = _log_and_post(bot, standin, channel, "SECRET wrong incident")
+    bot.event(sr.message("anyone seen the dashboards?", user="U0USER2", channel=channel))
+    meta = curation_views.edit_metadata(1, kept.id, None)
+    assert _submit(bot, standin, _edit_values(text="rolled back deploy 42"), metadata=meta) == {}
+    bot.command("timeline", channel_id=channel)
+    bot.interact(sr.block_actions("timeline_hide", f"1:{gone.id}:1", user_id="U0USER1", channel_id=channel))
+    return channel, kept, gone
+
+
+def test_history_and_timeline_json_from_the_command_line(bot, standin):
+    from tests.bot.test_cli import cli
+
+    _, kept, gone = _curated_incident(bot, standin)
+    env = {"DATABASE_URL": bot.settings.database_url}
+    records = json.loads(cli("timeline", "1", "--history", "--json", env=env).stdout)
+    edits = [r for r in records if r["entry"] == kept.id]
+    assert [set(r) for r in records] == [{"at", "actor", "action", "entry", "before", "after"}] * len(records)
+    assert edits == [{"at": edits[0]["at"], "actor": "U0USER1", "action": "edit", "entry": kept.id,
+                      "before": {"text": "rolled back deploy"}, "after": {"text": "rolled back deploy 42"}}]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", edits[0]["at"])
+    assert [r["action"] for r in records if r["entry"] == gone.id] == ["hide"]
+    printed = cli("timeline", "1", "--history", env=env)
+    assert printed.returncode == 0 and "hide" in printed.stdout
+    items = json.loads(cli("timeline", "1", "--json", env=env).stdout)
+    assert [i["hidden"] for i in items if i["kind"] == "log"] == [False, True]
+
+
+def test_drafts_leave_hidden_entries_out_and_list_the_changes(bot, standin):
+    from tests.bot.test_cli import cli
+
+    channel, _, _ = _curated_incident(bot, standin)
+    env = {"DATABASE_URL": bot.settings.database_url}
+    full = cli("postmortem", "export", "1", env=env).stdout
+    assert "rolled back deploy 42" in full and "SECRET" not in full
+    assert "anyone seen the dashboards?" in full  # the chat appendix
+    assert "## Appendix: changes to the timeline" in full and "left out of the postmortem" in full
+    key_only = cli("postmortem", "export", "1", "--key-only", env=env).stdout
+    assert "rolled back deploy 42" in key_only and "Detected" in key_only  # key events and milestones
+    assert "anyone seen the dashboards?" not in key_only and "SECRET" not in key_only
+    reply = bot.text("draft default key", command="/postmortem", channel_id=channel)
+    assert "key events only" in reply
+    with bot.db.read() as session:
+        [stored] = session.exec(select(PostmortemDraft)).all()
+    assert "rolled back deploy 42" in stored.markdown and "anyone seen the dashboards?" not in stored.markdown
