@@ -167,11 +167,14 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
                 if len(typed) > TEXT_LIMIT:
                     raise CurationRefused(f"The text is {len(typed):,} characters long; keep it to {TEXT_LIMIT:,}.")
                 before["text"], after["text"] = entry.text, T.encode(typed)
-        if key is not None and key != bool(entry.key):
-            if not key and entries.marked_key(session, entry, services.settings.key_event_emoji):
-                raise CurationRefused(f"Someone marked that message with :{services.settings.key_event_emoji}:; "
-                                      "remove the reaction in Slack to make it an ordinary message again.")
-            before["key"], after["key"] = bool(entry.key), key
+        if key is not None:
+            marked = entries.marked_key(session, entry, services.settings.key_event_emoji)
+            if key != (bool(entry.key) or marked):
+                if not key and marked:
+                    raise CurationRefused(
+                        f"Someone marked that message with :{services.settings.key_event_emoji}:; remove the "
+                        "reaction in Slack to make it an ordinary message again.")
+                before["key"], after["key"] = bool(entry.key), key
         if hidden is not None and hidden != entry.hidden:
             before["hidden"], after["hidden"] = entry.hidden, hidden
         if not after:

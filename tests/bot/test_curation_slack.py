@@ -427,3 +427,19 @@ def test_drafts_leave_hidden_entries_out_and_list_the_changes(bot, standin):
     with bot.db.read() as session:
         [stored] = session.exec(select(PostmortemDraft)).all()
     assert "rolled back deploy 42" in stored.markdown and "anyone seen the dashboards?" not in stored.markdown
+
+
+def test_edit_from_the_timeline_opens_the_modal_and_a_pinned_message_stays_key(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("checkout is down", channel=channel)
+    bot.event(said)
+    bot.event(sr.reaction("pushpin", said))
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    bot.interact(sr.block_actions("timeline_edit", f"1:{entry.id}:1", user_id="U0USER1", channel_id=channel))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    assert [o["value"] for o in values["flags"]["value"]["selected_options"]] == ["key"]
+    values["flags"]["value"]["selected_options"] = []
+    answer = _submit(bot, standin, values, metadata=view["private_metadata"])
+    assert "remove the reaction in Slack" in json.dumps(answer["view"])
+    assert [r for r in _history(bot) if r.entry_id == entry.id] == []
