@@ -144,8 +144,10 @@ def check_time(at: datetime, now: datetime, zone) -> None:
 def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int, *, at: datetime | None = None,
                text: str | None = None, key: bool | None = None, hidden: bool | None = None,
                now: datetime | None = None) -> EntryEdit:
-    """Change an entry's time, text (as typed, raw), key-event mark or hidden flag. None leaves a value
-    as it is, and so does a value equal to the stored one: an edit that changes nothing records nothing."""
+    """Change an entry's time, text (as typed, raw: stored in Slack's encoding, so a typed `<@U…>` or
+    `<!channel>` stays text and never becomes a mention), key-event mark or hidden flag. None leaves a
+    value as it is, and so does a value equal to the stored one: an edit that changes nothing records
+    nothing."""
     now = now or services.now()
     with services.db.write() as session:
         incident = _incident(session, incident_id)
@@ -160,7 +162,8 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
             before["at"], after["at"] = entry.at, at
         if text is not None:
             typed = T.storable(text).strip()
-            if typed != T.decode(entry.text).strip():  # the text as the editor showed it: untouched
+            # untouched: the text as an editor shows it, readable (`@bob`) or decoded (`<@U0BOB>`)
+            if typed not in (T.plain(entry.text).strip(), T.decode(entry.text).strip()):
                 _check_editable(entry, "text")
                 if not typed:
                     raise CurationRefused("The text cannot be empty; hide the entry to leave it out instead.")
@@ -361,7 +364,7 @@ def _undo_incident_change(services: Services, actor: Actor, incident_id: int, re
         if not activity.mark_undone(session, record.id, now):
             raise CurationRefused("That change was just undone.")
         change = _restoring_change(session, incident, kind, before, zone, actor, now)
-        said.append(change.text and T.plain(change.text) or "")
+        said.append(T.mrkdwn(change.text) if change.text else "")
         return Change(kind=change.kind, text=change.text, fields=change.fields, before=after, after=before,
                       milestone=change.milestone, undoes=record.id, announce=change.announce)
 

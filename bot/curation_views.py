@@ -62,10 +62,10 @@ def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bo
     who = f" by <@{entry.author_id}>" if entry.author_id else ""
     blocks: list[dict] = [{"type": "context", "elements": [views.mrkdwn_text(
         f"{views.ref(incident_id)} · {entry.kind}{who} · {format_time(entry.at, zone)}", 2000)]}]
-    raw = T.decode(entry.text)
+    raw = T.plain(entry.text)  # readable: `@bob`, `label (https://…)`; saved back untouched as it was
     if editable:
         blocks.append({"type": "input", "block_id": "when", "label": views.plain_text(
-            f"Time (yours: {getattr(zone, 'key', None) or format_time(entry.at, zone).split(' ', 2)[2]})", 2000),
+            f"Time (in your zone, {getattr(zone, 'key', None) or 'UTC'})", 2000),
             "hint": views.plain_text("e.g. 14:05, 2:05pm, 2026-11-22 14:05 or with a zone: 14:05 UTC", 2000),
             "element": {"type": "plain_text_input", "action_id": "value", "initial_value": shown_time,
                         "max_length": 100}})

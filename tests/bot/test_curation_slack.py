@@ -443,3 +443,19 @@ def test_edit_from_the_timeline_opens_the_modal_and_a_pinned_message_stays_key(b
     answer = _submit(bot, standin, values, metadata=view["private_metadata"])
     assert "remove the reaction in Slack" in json.dumps(answer["view"])
     assert [r for r in _history(bot) if r.entry_id == entry.id] == []
+
+
+def test_a_mention_shows_readable_in_the_editor_and_survives_an_untouched_save(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("<@U0USER2|bob> can you look? &lt;3", channel=channel)
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, standin=standin))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    assert values["text"]["value"]["value"] == "@bob can you look? <3"
+    values["flags"]["value"]["selected_options"] = [{"value": "key"}]
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    assert entry.text == "<@U0USER2|bob> can you look? &lt;3" and entry.key and entry.text_edited_by is None
+    [record] = [r for r in _history(bot) if r.entry_id == entry.id]
+    assert (record.action, record.before, record.after) == ("edit", {"key": False}, {"key": True})
