@@ -459,3 +459,25 @@ def test_a_mention_shows_readable_in_the_editor_and_survives_an_untouched_save(b
     assert entry.text == "<@U0USER2|bob> can you look? &lt;3" and entry.key and entry.text_edited_by is None
     [record] = [r for r in _history(bot) if r.entry_id == entry.id]
     assert (record.action, record.before, record.after) == ("edit", {"key": False}, {"key": True})
+
+
+def test_the_add_modal_stays_within_slacks_limits_for_the_largest_message(bot, standin):
+    with bot.db.write() as session:
+        from storage.models import Incident
+
+        now = datetime.now(UTC)
+        for n in range(150):
+            session.add(Incident(title=f"Incident {n} " + "t" * 300, created_by="U0USER1", created_at=now,
+                                 commander_id="U0USER1", channel_id=f"C{n:08d}"))
+    huge = ('"&lt;&amp;\\' + "é<!channel>") * 3000  # 45,000 characters that JSON and escaping make longer
+    alert = sr.message(huge, user="U0PAGER", channel="C0ALERTS", ts="1700000000.000200")
+    bot.interact(message_action("add_to_timeline", alert, standin=standin))
+    view = _opened_view(standin)  # within limits: 100 options at most, metadata under 3,000
+    [select] = [b for b in view["blocks"] if b.get("block_id") == "incident"]
+    assert len(select["element"]["options"]) == 100 and select["element"]["options"][0]["value"] == "150"
+    assert not LIVE.search(json.dumps(view["blocks"]))
+    values = _modal_state(view)
+    answer = _submit(bot, standin, values, callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    assert "Added to the timeline of INC-150" in json.dumps(answer["view"])
+    [added] = [e for e in _entries(bot, 150) if e.kind == "added"]
+    assert added.text and huge.startswith(added.text.rstrip("…"))
