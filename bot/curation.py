@@ -41,7 +41,7 @@ EDITABLE_KINDS = ("log", "message", "added", "update")
 ENTRY_ACTIONS = ("edit", "retime", "hide", "show", "add")
 UNDOABLE_ACTIONS = ENTRY_ACTIONS + changes.UNDOABLE
 LOG_POST_JOB = "log_post"  # bot/jobs/curation_jobs.py
-RESPOND_JOB = "respond"
+RESPOND_JOB = "answer_ephemeral"  # a short answer through a response_url
 
 
 def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: datetime,
