@@ -481,3 +481,45 @@ def test_the_add_modal_stays_within_slacks_limits_for_the_largest_message(bot, s
     assert "Added to the timeline of INC-150" in json.dumps(answer["view"])
     [added] = [e for e in _entries(bot, 150) if e.kind == "added"]
     assert added.text and huge.startswith(added.text.rstrip("…"))
+
+
+# --- damaged payloads: answered, never a failure Slack would show or redeliver -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.support.damage import damaged  # noqa: E402
+from tests.test_bad_input import CRASH, ROUTING  # noqa: E402
+
+_damaged_views = iter(range(10**9))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["edit_shortcut", "add_shortcut", "edit_view", "add_view",
+                                             "timeline_edit", "timeline_hide", "timeline_page"]))
+def test_any_damaged_curation_payload_is_answered(bot, standin, data, kind):
+    if not bot.incident(1):
+        open_incident(bot)
+    channel = bot.incident(1).channel_id
+    said = sr.message("checkout is down", channel=channel, ts="1700000000.000100")
+    bot.event(said)
+    entry_id = [e.id for e in _entries(bot) if e.kind == "message"][0]
+    if kind.endswith("shortcut"):
+        callback = "edit_timeline_entry" if kind == "edit_shortcut" else "add_to_timeline"
+        payload = message_action(callback, said, standin=standin)
+    elif kind == "edit_view":
+        payload = sr.view_submission(curation_views.EDIT_VIEW, _edit_values("12:00", "text", ("key",)),
+                                     private_metadata=curation_views.edit_metadata(1, entry_id, "x"),
+                                     view_id=f"V0CUR{next(_damaged_views)}")
+    elif kind == "add_view":
+        payload = sr.view_submission(curation_views.ADD_VIEW, {"incident": {"value": {
+            "type": "static_select", "selected_option": {"value": "1"}}}},
+            private_metadata=curation_views.add_metadata("C0ALERTS", "1700000000.000300", "U0PAGER", "x", None),
+            view_id=f"V0CUR{next(_damaged_views)}")
+    else:
+        payload = sr.block_actions(kind, f"1:{entry_id}:1", user_id="U0USER1", channel_id=channel)
+    response = bot.interact(damaged(payload, data, keep=(*ROUTING["interact"], ("callback_id",))))
+    assert response.status == 200, (response.status, response.body[:300])
+    assert CRASH not in response.body
+    bot.drain()
+    assert not any(CRASH in r.get("text", "") for r in standin.responses)
