@@ -119,6 +119,13 @@ def check_may_curate(session: Session, incident_id: int, user_id: str) -> None:
             "its channel (or be given a role) first.")
 
 
+def may_curate(services: Services, incident_id: int, user_id: str) -> bool:
+    """Whether someone may edit, hide, show and add to the incident's timeline (for a view that offers
+    the buttons only to them; the use cases check it again)."""
+    with services.db.read() as session:
+        return entries.took_part(session, incident_id, user_id)
+
+
 def _entry(session: Session, incident_id: int, entry_id: int):
     entry = entries.entry_by_id(session, entry_id, lock=True)
     if entry is None:
