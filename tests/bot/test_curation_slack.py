@@ -523,3 +523,20 @@ def test_any_damaged_curation_payload_is_answered(bot, standin, data, kind):
     assert CRASH not in response.body
     bot.drain()
     assert not any(CRASH in r.get("text", "") for r in standin.responses)
+
+
+def test_timeline_pages_turn_in_place_and_a_bad_page_says_how(bot, standin):
+    channel = open_incident(bot)
+    for n in range(45):
+        bot.event(sr.message(f"message {n}", channel=channel, ts=f"1700000000.{n:06d}"))
+    assert "Usage: `/incident timeline [page]`" in bot.text("timeline soon", channel_id=channel)
+    assert "page 3 of 3" in bot.text("timeline 99", channel_id=channel)  # past the end: the newest
+    newest = bot.command("timeline", channel_id=channel)
+    assert "message 44" in json.dumps(newest["blocks"]) and "message 24" not in json.dumps(newest["blocks"])
+    [older] = [e for b in newest["blocks"] if b.get("block_id") == "pages" for e in b["elements"]]
+    bot.interact(sr.block_actions(older["action_id"], older["value"], user_id="U0USER1", channel_id=channel,
+                                  response_url=standin.response_url("pages")))
+    bot.drain()
+    [page] = [r for r in standin.responses if r["_key"] == "pages"]
+    assert "page 2 of 3" in page["text"] and "message 24" in json.dumps(page["blocks"])
+    assert slack_limits.breaches(page) == []
