@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import actions, capture, home_tab, interactions, rate_limited, status_updates
+from bot import actions, capture, curation_slack, home_tab, interactions, rate_limited, status_updates
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
 from bot.inbound import HomeOpened, MessageEvent, ReactionEvent
@@ -121,6 +121,7 @@ def register(app: App, services: Services) -> None:
     actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`, Home tab)
     status_updates.register(app, services)  # the update reminder's Post update button and modal
     home_tab.register(app, services)  # the Home tab's More / Previous buttons
+    curation_slack.register(app, services)  # timeline shortcuts, their modals, `/incident timeline` buttons
 
     @app.event(re.compile(".*"))
     def other_event(event):

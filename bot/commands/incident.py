@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from bot import action_blocks, action_request, actions, due_dates, status_updates, views
+from bot import action_blocks, action_request, actions, curation, curation_slack, due_dates, status_updates, views
 from bot import text as T
 from bot.changes import Actor, Change
 from bot.commands import opening
@@ -82,8 +82,8 @@ def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     if not text:
         return Reply("Add what happened after the time, e.g. `/incident log 14:05 rolled back deploy`.")
     at = when.at if when else ctx.now
-    # the busiest write of an incident: one hand-written statement (storage/capture_sql.py)
-    ctx.services.db.hot_write(lambda cursor: capture_sql.insert_log(cursor, incident.id, ctx.user, text, at, ctx.now))
+    # the entry and its post in the channel, queued in the same transaction (bot/curation.py)
+    curation.add_log(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, text, at, ctx.now)
     zone = ctx.services.zone_for(incident)
     return Reply(
         f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
@@ -109,7 +109,8 @@ def milestone(name: str) -> Subcommand:
             if previous is not None:  # a corrected time is kept in the timeline; a first one is the milestone
                 was = format_time(previous.at, zone) + (" (the time of `start`)" if previous.is_default else "")
                 moved = T.encode(f"{label} moved from {was} to {format_time(at, zone)}")
-            return Change(kind="milestone", milestone=name, text=moved, before={"at": previous and previous.at},
+            return Change(kind="milestone", milestone=name, text=moved, before=_milestone_before(name, previous),
+                          after={"name": name, "at": at, "note": note or None},
                           announce=f"*{views.ref(incident.id)} {label.lower()}* at {slack_date(at, zone)}, "
                                    f"recorded by <@{ctx.user}>" + (f": {T.mrkdwn_cut(note, views.ANNOUNCED_TEXT_LIMIT)}" if note else ""))
 
@@ -144,13 +145,22 @@ def clear_milestone(ctx: Context, incident: ChannelIncident, name: str) -> Reply
         removed = incidents.remove_milestone(session, incident.id, name)
         if removed is None:
             return None
-        return Change(kind="milestone", milestone=name, before={"at": removed.at},
+        return Change(kind="milestone", milestone=name, before=_milestone_before(name, removed),
+                      after={"name": name, "at": None},
                       text=T.encode(f"{label} cleared (was {format_time(removed.at, zone)})"))
 
     change = ctx.record(incident.id, remove)
     if change is None:
         return Reply(f"{label} is not recorded for {views.ref(incident.id)}; nothing to clear.")
     return Reply(f"{label} cleared for {views.ref(incident.id)} (was {format_time(change.before['at'], zone)}).")
+
+
+def _milestone_before(name: str, previous: Milestone | None) -> dict:
+    """What a milestone change replaced, enough for `/incident undo` to put it back."""
+    if previous is None:
+        return {"name": name, "at": None}
+    return {"name": name, "at": previous.at, "note": previous.note, "author_id": previous.author_id,
+            "is_default": previous.is_default}
 
 
 def _order_warnings(ctx: Context, incident_id: int) -> str:
@@ -192,7 +202,8 @@ def role(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     def put(session) -> Change:
         before = incidents.put_role(session, incident.id, name, user_id, ctx.user, ctx.now)
         outbox_jobs.enqueue(session, "profile", {"user_id": user_id}, ctx.now)  # their name and zone
-        return Change(kind="role", text=f"{name}: <@{user_id}>", before={"user_id": before},
+        return Change(kind="role", text=f"{name}: <@{user_id}>", before={"role": name, "user_id": before},
+                      after={"role": name, "user_id": user_id},
                       fields={"commander_id": user_id} if name == "commander" else {},
                       announce=f"*{views.ref(incident.id)}* {T.escape_mrkdwn(name)}: <@{user_id}> "
                                f"(set by <@{ctx.user}>)")
@@ -207,7 +218,11 @@ def text_field(field: str) -> Subcommand:
         value = rest.strip()
         if not value:
             return Reply(f"Usage: `/incident {field} <text>`.")
-        ctx.record(incident.id, Change(kind=field, text=value, fields={field: value}))
+        def put(session) -> Change:
+            was = getattr(session.get(Incident, incident.id), field)
+            return Change(kind=field, text=value, fields={field: value}, before={field: was})
+
+        ctx.record(incident.id, put)
         return Reply(f"{field.capitalize()} of {views.ref(incident.id)} set: {echo(value)}")
 
     set_field.__name__ = f"set_{field}"
@@ -306,6 +321,7 @@ HELP = """*`/incident` commands* (times: `14:05`, `2:05pm`, `2026-11-22 14:05`, 
 • `/incident timezone Europe/Berlin`: the zone the timeline is shown in
 • `/incident action <text> [@owner] [due <date>]` · `/incident actions`: the items, with *Done* and *Drop*
 • `/incident update <text>`: post a status update here (and in the announcements channel, if one is set)
+• `/incident timeline [page]`: the entries, with *Edit* and *Hide* · `/incident undo`: your last change (30 min)
 • `/incident status` · `/incident help`
 React with :{emoji}: to a message to make it a key event in the postmortem. `/postmortem help` for drafts."""
 
@@ -313,6 +329,14 @@ React with :{emoji}: to a message to make it a key event in the postmortem. `/po
 def help_reply(prefix: str | None = None, emoji: str = "pushpin") -> Reply:
     text = HELP.replace("{emoji}", emoji)
     return Reply(f"{prefix}\n{text}" if prefix else text)
+
+
+def timeline(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    return curation_slack.timeline_command(ctx.services, incident.id, rest)
+
+
+def undo(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    return curation_slack.undo_command(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, ctx.now)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -326,6 +350,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "action": action,
     "actions": list_actions,
     "update": update,
+    "timeline": timeline,
+    "undo": undo,
 }
 SUBCOMMANDS.update({name: milestone(name) for name in MILESTONES})
-READ_ONLY = {"status", "actions"}
+READ_ONLY = {"status", "actions", "timeline"}

@@ -12,8 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from bot import actions, home_tab, reminders, tracking
-from bot.jobs import channel, header, home, people, prompts, reminder_dms, rewrites, trackers, update_reminders
+from bot import actions, curation, home_tab, reminders, tracking
+from bot.jobs import (
+    channel,
+    curation_jobs,
+    header,
+    home,
+    people,
+    prompts,
+    reminder_dms,
+    rewrites,
+    trackers,
+    update_reminders,
+)
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
@@ -43,6 +54,8 @@ JOBS: dict[str, Job] = {
     tracking.POLL_JOB: trackers.poll,
     tracking.ALERT_JOB: trackers.alert,
     tracking.PUBLISH_JOB: trackers.publish,
+    curation.LOG_POST_JOB: curation_jobs.log_post,
+    curation.RESPOND_JOB: curation_jobs.respond,
 }
 
 # A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding
