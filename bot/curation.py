@@ -29,7 +29,7 @@ from bot.changes import Actor, Change
 from bot.milestones import MILESTONE_LABELS, severity_label
 from bot.services import Services
 from bot.when import FUTURE_SLACK, format_time, from_slack_ts
-from storage import activity, entries, incidents, outbox_jobs
+from storage import activity, capture_sql, entries, incidents, outbox_jobs
 from storage.activity import UNDO_WINDOW
 from storage.models import Incident, Milestone
 
@@ -49,10 +49,11 @@ def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: d
     """A `/incident log` entry (text in Slack's encoding), and its post in the incident channel, queued
     in the same transaction. Returns the entry's id."""
     now = now or services.now()
-    with services.db.write() as session:
-        entry_id = entries.add_log(session, incident_id, actor.user_id, text, at, now)
-        outbox_jobs.enqueue(session, LOG_POST_JOB, {"entry_id": entry_id, "post": True}, now)
-    return entry_id
+    # the busiest write of an incident, before Slack gets its answer: hand-written SQL, two statements in
+    # one transaction (storage/capture_sql.py; `python3 bench/ack_latency.py` shows why)
+    return services.db.hot_transaction(
+        lambda conn: capture_sql.insert_log(conn, incident_id, actor.user_id, text, at, now, post_job=LOG_POST_JOB),
+        queues_jobs=True)
 
 
 def tell(services: Services, response_url: str | None, text: str, now: datetime | None = None) -> None:

@@ -41,13 +41,19 @@ ON CONFLICT (channel_id, ts) DO NOTHING
 """
 
 _INSERT_LOG = f"""
-INSERT INTO entry ({", ".join(COLUMNS)}) VALUES ({", ".join(":" + c for c in COLUMNS)})
+INSERT INTO entry ({", ".join(COLUMNS)}) VALUES ({", ".join(":" + c for c in COLUMNS)}) RETURNING id
+"""
+
+# An outbox job, as storage.outbox_jobs.enqueue stores one without a coalesce or idempotency key.
+_QUEUE_JOB = """
+INSERT INTO outbox (kind, payload, attempts, next_attempt_at, failed, created_at)
+VALUES (:kind, :payload, 0, :now, :failed, :now)
 """
 
 _SQL = {
     dialect: {name: _for(dialect, sql) for name, sql in
               {"channel_incident": _CHANNEL_INCIDENT, "capture_message": _CAPTURE_MESSAGE,
-               "insert_log": _INSERT_LOG}.items()}
+               "insert_log": _INSERT_LOG, "queue_job": _QUEUE_JOB}.items()}
     for dialect in ("sqlite", "postgresql")
 }
 
@@ -90,10 +96,21 @@ def capture_message(conn, channel_id: str, ts: str, author_id: str | None, text:
     return conn.cursor.execute(_SQL[dialect]["capture_message"], params).rowcount == 1
 
 
-def insert_log(conn, incident_id: int, author_id: str, text: str, at: datetime, now: datetime) -> None:
+def insert_log(conn, incident_id: int, author_id: str, text: str, at: datetime, now: datetime,
+               *, post_job: str | None = None) -> int:
+    """A `/incident log` entry (a key event); with `post_job`, also the outbox job of that kind that posts
+    it in the channel (payload `{"entry_id": ..., "post": true}`), for Database.hot_transaction to commit
+    together. Returns the entry's id."""
+    dialect = conn.dialect
     row = entries.row(incident_id=incident_id, kind="log", at=at, author_id=author_id, text=text, key=True,
                       recorded_at=now)
-    conn.cursor.execute(_SQL[conn.dialect]["insert_log"], _bound(conn.dialect, row))
+    conn.cursor.execute(_SQL[dialect]["insert_log"], _bound(dialect, row))
+    entry_id = conn.cursor.fetchone()[0]
+    if post_job is not None:
+        conn.cursor.execute(_SQL[dialect]["queue_job"], {
+            "kind": post_job, "payload": json.dumps({"entry_id": entry_id, "post": True}, separators=(",", ":")),
+            "now": bind_time(dialect, now), "failed": False})
+    return entry_id
 
 
 def _bound(dialect: str, row: dict) -> dict:

@@ -204,6 +204,27 @@ class Database:
             finally:
                 cursor.close()
 
+    def hot_transaction(self, fn: Callable[[Cursor], T], *, queues_jobs: bool = False) -> T:
+        """Like `hot_write`, for the few hand-written statements of one transaction (a log entry and the
+        outbox job that posts it: storage/capture_sql.py `insert_log`). With `queues_jobs`, the outbox is
+        woken after the commit, as `write()` does (JOBS_QUEUED)."""
+        if self.dialect == "sqlite":
+            with self._serialised(), _translated_driver_errors():
+                conn = self._faults.wrap(self._thread_sqlite_cursor())
+                conn.cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.cursor.execute("COMMIT")
+                except BaseException:
+                    if conn.cursor.connection.in_transaction:
+                        conn.cursor.connection.rollback()
+                    raise
+        else:
+            result = self.hot_write(fn)  # on PostgreSQL hot_write is already one transaction
+        if queues_jobs and self.on_jobs_committed is not None:
+            self.on_jobs_committed()
+        return result
+
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
         """A driver cursor for one hot-path read (a single statement needs no snapshot). On SQLite

@@ -133,13 +133,6 @@ def entry_of_message(conn, channel_id: str, ts: str):
     return conn.execute(stmt).first()
 
 
-def add_log(conn, incident_id: int, author_id: str, text: str, at: datetime, now: datetime) -> int:
-    """A `/incident log` entry (a key event). Returns its id."""
-    stmt = sa.insert(_ENTRY).values(**row(incident_id=incident_id, kind="log", at=at, author_id=author_id, text=text,
-                                          key=True, recorded_at=now)).returning(_ENTRY.c.id)
-    return conn.execute(stmt).scalar_one()
-
-
 def add_from_elsewhere(conn, incident_id: int, *, channel_id: str, ts: str, author_id: str | None, text: str,
                        permalink: str | None, at: datetime, now: datetime) -> int | None:
     """A message of another channel, as a key event of the incident. None when it is already there."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage import capture_sql, entries, incidents, messages
+from storage.db import DatabaseUnavailable
 from storage.models import Milestone
 from tests.storage.test_storage import NOW, make_incident
 
@@ -146,3 +147,53 @@ def test_a_failing_write_among_concurrent_ones_fails_alone(db):
         texts = [r.entry.text for r in entries.timeline(session, number, "pushpin") if r.entry.kind == "log"]
     assert "a bad write" not in texts
     assert sorted(texts) == sorted([f"0-{i}" for i in range(10)] + [f"{w}-{i}" for w in range(1, 12) for i in range(20)])
+
+
+def test_a_log_entry_and_its_post_job_commit_together_and_wake_the_outbox(db):
+    """`/incident log` stores the entry and the job that posts it in the channel in one hand-written
+    transaction: both are there, the job names the entry, and the outbox is woken after the commit."""
+    import json
+
+    from sqlmodel import select
+
+    from storage.models import OutboxJob
+
+    number = make_incident(db, channel_id="C1")
+    woken = []
+    db.on_jobs_committed = lambda: woken.append(True)
+    entry_id = db.hot_transaction(
+        lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", NOW, NOW, post_job="log_post"),
+        queues_jobs=True)
+    with db.read() as session:
+        [row] = entries.timeline(session, number, "pushpin")
+        [job] = session.exec(select(OutboxJob).where(OutboxJob.kind == "log_post")).all()
+    assert row.entry.id == entry_id and row.entry.text == "rolled back"
+    assert json.loads(job.payload) == {"entry_id": entry_id, "post": True}
+    assert (job.attempts, job.failed, job.done_at, job.next_attempt_at) == (0, False, None, NOW)
+    assert woken == [True]
+
+
+def test_a_log_entry_whose_post_job_fails_is_not_stored_either(db):
+    """One transaction: when the job cannot be queued, the entry is not half-written (the person is
+    told it failed, and nothing says it was logged)."""
+    from sqlmodel import select
+
+    from storage.models import OutboxJob
+
+    number = make_incident(db, channel_id="C1")
+    woken = []
+    db.on_jobs_committed = lambda: woken.append(True)
+    db.inject_fault("INSERT INTO outbox")
+    with pytest.raises(DatabaseUnavailable):
+        db.hot_transaction(
+            lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", NOW, NOW, post_job="log_post"),
+            queues_jobs=True)
+    db.clear_faults()
+    with db.read() as session:
+        assert entries.timeline(session, number, "pushpin") == []
+        assert session.exec(select(OutboxJob)).all() == []
+    assert woken == []
+    # and the connection is usable again afterwards
+    db.hot_transaction(lambda c: capture_sql.insert_log(c, number, "U2", "again", NOW, NOW, post_job="log_post"))
+    with db.read() as session:
+        assert [r.entry.text for r in entries.timeline(session, number, "pushpin")] == ["again"]
