@@ -232,16 +232,17 @@ class GitHubTracker:
 
     def find_by_marker(self, marker: str) -> TrackerIssue | None:
         """The newest issues first (no search-index delay: a create that just happened is there), then
-        GitHub's issue search for older ones. Only an issue whose body holds the marker counts."""
+        GitHub's issue search for older ones. Only an issue whose body holds the whole marker counts:
+        `incident-bot:item:4` is not found inside item 42's `incident-bot:item:42`."""
         recent = self.api.request("GET", self._issues, params={
             "state": "all", "sort": "created", "direction": "desc", "per_page": FIND_RECENT}).data or []
         for data in recent:
-            if "pull_request" not in data and marker in (data.get("body") or ""):
+            if "pull_request" not in data and has_marker(data.get("body"), marker):
                 return _issue(data)
         found = self.api.request("GET", "/search/issues", params={
             "q": f'"{marker}" in:body repo:{self.repo} is:issue', "per_page": 10}).data or {}
         for data in found.get("items", []):
-            if marker in (data.get("body") or ""):
+            if "pull_request" not in data and has_marker(data.get("body"), marker):
                 return _issue(data)
         return None
 
@@ -302,6 +303,14 @@ class GitHubTracker:
                              state="closed" if closed else "open",
                              reason="not_planned" if reason in ("not_planned", "duplicate") else
                              ("completed" if closed else None))
+
+
+def has_marker(body: object, marker: str) -> bool:
+    """Whether `body` holds `marker` as a whole token: not followed or preceded by a letter, digit,
+    `_`, `:` or `-` (so item 4's marker is not found in item 42's)."""
+    if not isinstance(body, str):
+        return False
+    return re.search(r"(?<![\w:-])" + re.escape(marker) + r"(?![\w:-])", body) is not None
 
 
 def verify_signature(secret: str | None, header: str | None, raw_body: bytes) -> bool:

@@ -101,6 +101,27 @@ def test_nothing_answering_is_retried_later():
     tracker.shutdown()
 
 
+def test_the_marker_of_item_4_never_finds_item_42s_issue(tracker, github, monkeypatch):
+    """A create of item 4 retried after a lost answer must not adopt item 42's issue: the marker is
+    matched whole, in the newest issues and in the search API alike."""
+    made = tracker.create_issue(new(42))
+    assert tracker.find_by_marker(tracker_items.marker(4)) is None
+    assert tracker.find_by_marker(tracker_items.marker(42)).key == made.key
+    tracker.create_issue(new(7))
+    monkeypatch.setattr(gh, "FIND_RECENT", 1)  # item 42's issue is only found by the search API now
+    assert tracker.find_by_marker(tracker_items.marker(4)) is None
+    assert tracker.find_by_marker(tracker_items.marker(42)).key == made.key
+    assert github.calls_to("GET", "/search/issues")
+
+
+def test_has_marker_matches_the_whole_marker_only():
+    assert gh.has_marker("x\n<sub>incident-bot:item:4</sub>", "incident-bot:item:4")
+    assert gh.has_marker("incident-bot:item:4", "incident-bot:item:4")
+    for other in ("incident-bot:item:42", "incident-bot:item:4-b", "xincident-bot:item:4:1", "my-incident-bot:item:4"):
+        assert not gh.has_marker(other, "incident-bot:item:4"), other
+    assert not gh.has_marker(None, "incident-bot:item:4")
+
+
 def test_states_reads_pages_following_link_headers(tracker, github):
     for n in range(250):
         github.add_issue(f"i{n}", state="closed" if n % 2 else "open")

@@ -239,6 +239,13 @@ def test_after_a_create_whose_answer_was_lost_the_marker_finds_the_issue(jira, t
     assert len(jira.calls_to("POST", "/rest/api/3/issue")) == 1
 
 
+def test_the_marker_of_item_4_never_finds_item_42s_issue(jira, tracker):
+    """Labels match whole in JQL and again in the answer: item 4 never adopts item 42's issue."""
+    made = tracker.create_issue(item(marker="incident-bot:item:42"))
+    assert tracker.find_by_marker("incident-bot:item:4") is None
+    assert tracker.find_by_marker("incident-bot:item:42").key == made.key
+
+
 def test_the_search_index_lags_which_is_why_the_search_waits(jira, tracker):
     """Jira's search is eventually consistent: a search right after the lost create may miss the issue;
     the same search once the index caught up finds it."""
