@@ -710,3 +710,25 @@ def test_the_home_tab_offers_retry_after_the_last_retry_and_the_press_creates_th
     [stored] = items(bot)
     assert stored.tracker_key == "1" and len(github.issues) == 1
     assert "GitHub #1" in _home_view(standin)
+
+
+def test_the_home_tab_follows_an_item_closed_by_webhook_and_reopened_by_polling(tracked, github, standin):
+    standin.add_user("U0DANA", name="Dana")
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    assert bot.event(sr.app_home_opened("U0DANA")).status == 200
+    add_item(bot, channel, "fix the retry storm <@U0DANA|dana>")
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert "fix the retry storm" in _home_view(standin)
+    github.set_state(1, "closed")
+    raw, headers = github.delivery(1, "closed", SECRET)
+    assert webhook(bot, raw, headers).status == 200
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert "fix the retry storm" not in _home_view(standin)  # closed in GitHub: gone from Dana's tab
+    github.set_state(1, "open")  # reopened there, with no webhook: the next sweep's poll brings it back
+    clock.advance(hours=1)
+    reminders.sweep(bot.services)
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert items(bot)[0].status == "open"
+    assert "fix the retry storm" in _home_view(standin)
