@@ -197,10 +197,10 @@ def poll(services: Services, payload: dict) -> None:
             seen = states.get(item.tracker_key)
             if seen is None:
                 continue
-            if seen != item.tracker_state:  # it changed there since we last looked
-                apply_change(session, tracker.name, item.tracker_key, seen, None, now)
+            if seen.state != item.tracker_state:  # it changed there since we last looked
+                apply_change(session, tracker.name, item.tracker_key, seen.state, seen.reason, now)
                 changed += 1
-            elif item.status != "open" and seen == "open":  # closed here; the close has not got there
+            elif item.status != "open" and seen.state == "open":  # closed here; the close has not got there
                 queue_close(session, item.id, now)
     log.info("tracker poll: %s issue(s) read, %s changed there", len(states), changed)
 

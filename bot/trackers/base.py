@@ -55,6 +55,16 @@ class TrackerIssue:
 
 
 @dataclass(frozen=True)
+class IssueStatus:
+    """What `Tracker.states` says of one issue: open or closed, and why it was closed when the tracker
+    says so (GitHub's `state_reason` not_planned or duplicate, a Jira resolution such as Won't Do:
+    "not_planned"; otherwise "completed"). `reason` is None for an open issue."""
+
+    state: IssueState
+    reason: CloseReason | None = None
+
+
+@dataclass(frozen=True)
 class WebhookChange:
     """What one verified webhook delivery says about one issue: it is now `state`.
 
@@ -122,9 +132,10 @@ class Tracker(Protocol):
         """Reopen the issue (harmless when it is open)."""
         ...
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
-        """The state of each of these issues, in as few requests as the tracker allows; a key the
-        tracker does not know (deleted, moved) is left out."""
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
+        """The state of each of these issues, with the close reason, in as few requests as the tracker
+        allows; a key the tracker does not know (deleted, moved) is left out. A poll applies these
+        exactly as a webhook carrying the same state and reason would be."""
         ...
 
     def check(self) -> list[tuple[bool, str]]:

@@ -35,6 +35,7 @@ import httpx
 from bot.trackers.base import (
     CloseReason,
     IssueState,
+    IssueStatus,
     NewIssue,
     TrackerAuthError,
     TrackerError,
@@ -204,6 +205,16 @@ def _error(method: str, path: str, response: httpx.Response) -> TrackerError:
     return TrackerError(f"GitHub refused {method} {path} ({status} {message})")
 
 
+def close_reason(state_reason: object) -> CloseReason:
+    """GitHub's `state_reason` of a closed issue as the bot's: not planned and duplicate are dropped."""
+    return "not_planned" if state_reason in ("not_planned", "duplicate") else "completed"
+
+
+def _status(data: dict) -> IssueStatus:
+    state = _issue(data).state
+    return IssueStatus(state, close_reason(data.get("state_reason")) if state == "closed" else None)
+
+
 def _issue(data: dict) -> TrackerIssue:
     return TrackerIssue(key=str(data["number"]), url=str(data.get("html_url") or ""),
                         state="closed" if data.get("state") == "closed" else "open")
@@ -253,26 +264,26 @@ class GitHubTracker:
     def reopen(self, key: str) -> None:
         self.api.request("PATCH", f"{self._issues}/{int(key)}", json={"state": "open", "state_reason": "reopened"})
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
         """Reads the repository's issues, newest first, 100 a page, until every key is seen: one request
         per 100 issues (the items are recent, so usually one or two pages) instead of one per item.
         Keys still unseen (their label was removed, or they are older) are read one by one, at most 20.
         With REMINDER_INTERVAL_MINUTES at 60 this stays far below 5,000 requests an hour."""
         wanted = {str(int(k)) for k in keys}
-        found: dict[str, IssueState] = {}
+        found: dict[str, IssueStatus] = {}
         if not wanted:
             return found
         for data in self.api.pages(self._issues, {"state": "all", "sort": "created", "direction": "desc",
                                                   "per_page": 100}):
             key = str(data.get("number"))
             if key in wanted and "pull_request" not in data:
-                found[key] = _issue(data).state
+                found[key] = _status(data)
                 if len(found) == len(wanted):
                     break
         for key in sorted(wanted - found.keys(), key=int)[:20]:
             answer = self.api.request("GET", f"{self._issues}/{key}", missing_ok=True)
             if answer.data and "pull_request" not in answer.data:
-                found[key] = _issue(answer.data).state
+                found[key] = _status(answer.data)
         return found
 
     def check(self) -> list[tuple[bool, str]]:
@@ -298,11 +309,9 @@ class GitHubTracker:
         if "pull_request" in issue:
             return None
         closed = body["action"] == "closed"
-        reason = issue.get("state_reason") if closed else None
         return WebhookChange(delivery_id=headers.get("x-github-delivery") or "", key=str(issue["number"]),
                              state="closed" if closed else "open",
-                             reason="not_planned" if reason in ("not_planned", "duplicate") else
-                             ("completed" if closed else None))
+                             reason=close_reason(issue.get("state_reason")) if closed else None)
 
 
 def has_marker(body: object, marker: str) -> bool:

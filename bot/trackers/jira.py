@@ -20,7 +20,9 @@ What goes where (docs/trackers.md, "Jira Cloud"):
   a fixed id). *Not planned* takes the same transition, sets the resolution to "Won't Do" (or the
   like) when the transition's screen offers a resolution, and adds a comment saying it was dropped.
   **Reopen** takes the first transition to a status of category `new` (else `indeterminate`).
-- **States** come from `key in (…)` searches of 50 keys; status category `done` is closed.
+- **States** come from `key in (…)` searches of 50 keys; status category `done` is closed, and a
+  resolution in NOT_PLANNED_RESOLUTIONS (Won't Do, Duplicate…) makes it closed as not planned, as the
+  webhook decides.
 - **Errors**: 429 and 5xx raise `TrackerRetryLater` with Jira's `Retry-After` (or `X-RateLimit-Reset`);
   401/403 raise `TrackerAuthError` naming what to fix; the rest `TrackerError` with Jira's message.
 - **Webhooks**: an admin webhook with a secret signs the raw body, `X-Hub-Signature:
@@ -47,6 +49,7 @@ import httpx
 from bot.trackers.base import (
     CloseReason,
     IssueState,
+    IssueStatus,
     NewIssue,
     TrackerAuthError,
     TrackerError,
@@ -452,6 +455,16 @@ class JiraTracker:
         status = (issue.get("fields") or {}).get("status") or {}
         return "closed" if (status.get("statusCategory") or {}).get("key") == "done" else "open"
 
+    @classmethod
+    def _issue_status(cls, issue: dict) -> IssueStatus:
+        """Open or closed, and why: a resolution such as Won't Do or Duplicate is not planned."""
+        state = cls._state(issue)
+        if state != "closed":
+            return IssueStatus(state)
+        resolution = ((issue.get("fields") or {}).get("resolution") or {})
+        name = str(resolution.get("name", "") if isinstance(resolution, dict) else "").casefold()
+        return IssueStatus(state, "not_planned" if name in NOT_PLANNED_RESOLUTIONS else "completed")
+
     def find_by_marker(self, marker: str) -> TrackerIssue | None:
         wanted = label(marker)
         jql = f"project = {jql_string(self.project)} AND labels = {jql_string(wanted)} ORDER BY created ASC"
@@ -528,15 +541,15 @@ class JiraTracker:
         raise TrackerError(f"Jira's workflow has no transition out of '{status.get('name')}' for {key}: "
                            "reopen it in Jira, or add a transition back to To Do")
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
         wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k)]
-        found: dict[str, IssueState] = {}
+        found: dict[str, IssueStatus] = {}
         for start in range(0, len(wanted), STATES_BATCH):
             chunk = wanted[start:start + STATES_BATCH]
             while chunk:
                 jql = f"key in ({', '.join(chunk)})"
                 try:
-                    issues = self._search(jql, ["status"], limit=len(chunk) + 10)
+                    issues = self._search(jql, ["status", "resolution"], limit=len(chunk) + 10)
                 except TrackerError as exc:
                     # JQL refuses the whole query when one key no longer exists: drop the keys it names
                     if isinstance(exc, (TrackerAuthError, TrackerRetryLater)):
@@ -547,7 +560,7 @@ class JiraTracker:
                     chunk = [k for k in chunk if k not in gone]
                     continue
                 for issue in issues:
-                    found[issue["key"]] = self._state(issue)
+                    found[issue["key"]] = self._issue_status(issue)
                 break
         return {k: found[k] for k in wanted if k in found}
 
@@ -679,11 +692,7 @@ class JiraTracker:
         key = str(issue.get("key") or "")
         if not _KEY.fullmatch(key) or key.rsplit("-", 1)[0] != self.project:
             return None
-        state = self._state(issue)
-        reason: CloseReason | None = None
-        if state == "closed":
-            resolution = str(((issue.get("fields") or {}).get("resolution") or {}).get("name", "")).casefold()
-            reason = "not_planned" if resolution in NOT_PLANNED_RESOLUTIONS else "completed"
+        status = self._issue_status(issue)
         delivery = headers.get("x-atlassian-webhook-identifier") or \
             f"jira:{issue.get('id')}:{(body.get('changelog') or {}).get('id')}"
-        return WebhookChange(delivery_id=str(delivery), key=key, state=state, reason=reason)
+        return WebhookChange(delivery_id=str(delivery), key=key, state=status.state, reason=status.reason)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import publishing, tracker_items
-from bot.trackers import TrackerAuthError, TrackerError, TrackerRetryLater
+from bot.trackers import IssueStatus, TrackerAuthError, TrackerError, TrackerRetryLater
 from bot.trackers import github as gh
 from tests.support.github_standin import REPO, TOKEN, GitHubStandIn
 
@@ -127,7 +127,9 @@ def test_states_reads_pages_following_link_headers(tracker, github):
         github.add_issue(f"i{n}", state="closed" if n % 2 else "open")
     github.add_issue("a pull request", pull_request=True)
     states = tracker.states(["1", "2", "250", "251", "999"])
-    assert states == {"1": "open", "2": "closed", "250": "closed"}  # a pull request and a missing one left out
+    # a pull request and a missing one left out
+    assert states == {"1": IssueStatus("open"), "2": IssueStatus("closed", "completed"),
+                      "250": IssueStatus("closed", "completed")}
     pages = github.calls_to("GET", f"/repos/{REPO}/issues")
     assert len(pages) == 3 and all(c.query.get("per_page", "100") == "100" for c in pages)
     assert github.calls_to("GET", f"/repos/{REPO}/issues/999")
@@ -139,7 +141,16 @@ def test_close_and_reopen_send_the_reason(tracker, github):
     assert (github.issues[1].state, github.issues[1].state_reason) == ("closed", "not_planned")
     tracker.reopen(issue.key)
     assert github.issues[1].state == "open"
-    assert tracker.states([issue.key]) == {"1": "open"}
+    assert tracker.states([issue.key]) == {"1": IssueStatus("open")}
+
+
+@pytest.mark.parametrize(("state_reason", "reason"), [("completed", "completed"), ("not_planned", "not_planned"),
+                                                      ("duplicate", "not_planned"), (None, "completed")])
+def test_states_say_why_an_issue_was_closed(tracker, github, state_reason, reason):
+    tracker.create_issue(new(1))
+    tracker.create_issue(new(2))
+    github.set_state(1, "closed", state_reason)
+    assert tracker.states(["1", "2"]) == {"1": IssueStatus("closed", reason), "2": IssueStatus("open")}
 
 
 def test_retry_after_and_reset_headers():

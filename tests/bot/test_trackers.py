@@ -463,6 +463,23 @@ def test_polling_applies_changes_made_in_github_when_no_webhook_comes(tracked, g
     assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
 
 
+@pytest.mark.parametrize(("state_reason", "status"), [("not_planned", "dropped"), ("duplicate", "dropped"),
+                                                     ("completed", "done")])
+def test_polling_keeps_githubs_close_reason_as_a_webhook_would(tracked, github, state_reason, status):
+    clock = Clock(NOW)
+    bot = tracked(clock, github_webhook_secret=None)
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    github.set_state(1, "closed", state_reason)
+    reminders.sweep(bot.services)
+    bot.drain()
+    [item] = items(bot)
+    assert (item.status, item.tracker_state) == (status, "closed")
+    assert any(f"{status} (closed in GitHub #1)" in e.text for e in bot.timeline(1) if e.kind == "action")
+    assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
+
+
 def test_poll_pushes_a_close_that_never_reached_github(tracked, github, standin):
     clock = Clock(NOW)
     bot = tracked(clock)

@@ -209,6 +209,19 @@ def test_the_sweep_polls_what_changed_in_jira(tracked, jira):
     assert [i.status for i in items(bot)] == ["open", "done"]
 
 
+def test_polling_an_issue_resolved_wont_do_drops_the_item_as_the_webhook_would(tracked, jira):
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    jira.set_status("OPS-17", "10001", "10001")  # Done, resolution Won't Do
+    from bot.jobs import trackers as tracker_jobs
+
+    tracker_jobs.poll(bot.services, {})
+    [item] = items(bot)
+    assert (item.status, item.tracker_state) == ("dropped", "closed")
+
+
 def test_a_refused_token_is_told_to_the_commander_once_naming_the_settings(tracked, jira, standin):
     bot = tracked(jira_api_token="ATATT3xFfGF0-wrong-token-value-000")
     channel = open_incident(bot)

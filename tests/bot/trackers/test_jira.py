@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.trackers.base import NewIssue, TrackerAuthError, TrackerError, TrackerRetryLater
+from bot.trackers.base import IssueStatus, NewIssue, TrackerAuthError, TrackerError, TrackerRetryLater
 from bot.trackers.jira import SEARCH_SETTLE_SECONDS, JiraTracker
 from tests.support.jira_standin import EMAIL, TOKEN, JiraStandIn
 
@@ -357,10 +357,21 @@ def test_states_are_read_in_batches_of_fifty_keys(jira, tracker):
 
     states = tracker.states(keys)
 
-    assert states == {k: ("closed" if i % 3 == 0 else "open") for i, k in enumerate(keys)}
+    assert states == {k: (IssueStatus("closed", "completed") if i % 3 == 0 else IssueStatus("open"))
+                      for i, k in enumerate(keys)}
     searches = jira.calls_to("POST", "/rest/api/3/search/jql")
     assert len(searches) == 3
-    assert all(s.body["fields"] == ["status"] for s in searches)
+    assert all(s.body["fields"] == ["status", "resolution"] for s in searches)
+
+
+@pytest.mark.parametrize(("resolution", "reason"), [("10000", "completed"), ("10001", "not_planned"),
+                                                    ("10002", "not_planned")])
+def test_states_say_why_an_issue_was_closed_as_the_webhook_does(jira, tracker, resolution, reason):
+    key = jira.add_issue("item")
+    jira.set_status(key, "10001", resolution)  # Done, resolved Done / Won't Do / Duplicate
+    assert tracker.states([key]) == {key: IssueStatus("closed", reason)}
+    change = tracker.webhook_change({}, jira.webhook_issue_updated(key))
+    assert (change.state, change.reason) == ("closed", reason)
 
 
 def test_states_follow_next_page_tokens(jira, tracker):
@@ -373,7 +384,8 @@ def test_states_follow_next_page_tokens(jira, tracker):
 
 def test_a_deleted_issue_is_left_out_and_does_not_hide_the_others(jira, tracker):
     keys = [jira.add_issue("a"), jira.add_issue("b")]
-    assert tracker.states([keys[0], "OPS-999", keys[1], "not a key"]) == {keys[0]: "open", keys[1]: "open"}
+    assert tracker.states([keys[0], "OPS-999", keys[1], "not a key"]) == {keys[0]: IssueStatus("open"),
+                                                                          keys[1]: IssueStatus("open")}
     assert tracker.states([]) == {}
 
 
