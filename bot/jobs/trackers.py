@@ -5,8 +5,9 @@ refused token, and publish a postmortem (docs/trackers.md).
   `tracker:create:<id>`). Before the first POST the item is marked as tried, in its own commit; any
   later attempt searches the tracker by the item's marker first, so a create whose answer was lost
   (a timeout, a 5xx after the POST) is found instead of made twice.
-- TrackerRetryLater → outbox RetryAfter: retried at the tracker's time (Retry-After, rate-limit reset)
-  or with the outbox's backoff; after the last attempt `gave_up` marks the item "could not create the
+- TrackerRetryLater → outbox RetryAfter: retried after the longer of the tracker's time (Retry-After,
+  rate-limit reset; none for a 5xx or a dropped connection that named none) and the outbox's backoff,
+  the same for GitHub and Jira; after the last attempt `gave_up` marks the item "could not create the
   tracker issue" (shown with a Retry button). TrackerAuthError → the item shows the failure and the
   incident's commander gets one DM saying what to fix (`tracker_alert`, claimed once per incident).
 - `tracker_close` makes the issue closed when the item is done (completed) or dropped (not planned);

@@ -3,7 +3,8 @@
 The outbox jobs (bot/jobs/trackers.py) and the webhook routes (bot/webhooks.py) only ever see this
 interface; each tracker module (bot/trackers/github.py, bot/trackers/jira.py) implements it over
 HTTP. Every call may raise one of the three errors below, and nothing else: a job turns
-`TrackerRetryLater` into a retry at the tracker's time, `TrackerAuthError` into one message to the
+`TrackerRetryLater` into a retry at the tracker's time or after the outbox's backoff, whichever is
+later, `TrackerAuthError` into one message to the
 commander, and `TrackerError` into "could not create the tracker issue" on the item.
 """
 
@@ -99,7 +100,8 @@ class TrackerAuthError(TrackerError):
 class TrackerRetryLater(TrackerError):
     """Try again in `after_seconds`: a 429, a 5xx, a secondary rate limit, a timeout or a dropped
     connection. `after_seconds` comes from the tracker (Retry-After, x-ratelimit-reset) when it said,
-    else from a backoff. `ambiguous` is True when the request may have taken effect (a POST whose
+    else it is 0 (or a minimum such as Jira's search settling time): the outbox never retries sooner
+    than its own backoff for the attempt. `ambiguous` is True when the request may have taken effect (a POST whose
     answer was lost): the caller searches by marker before creating again."""
 
     def __init__(self, message: str, after_seconds: float, *, ambiguous: bool = False):

@@ -23,7 +23,8 @@ What goes where (docs/trackers.md, "Jira Cloud"):
 - **States** come from `key in (…)` searches of 50 keys; status category `done` is closed, and a
   resolution in NOT_PLANNED_RESOLUTIONS (Won't Do, Duplicate…) makes it closed as not planned, as the
   webhook decides.
-- **Errors**: 429 and 5xx raise `TrackerRetryLater` with Jira's `Retry-After` (or `X-RateLimit-Reset`);
+- **Errors**: 429 and 5xx raise `TrackerRetryLater` with Jira's `Retry-After` (or `X-RateLimit-Reset`),
+  else 0 (a 429 without either: a minute), and the outbox waits the longer of that and its backoff;
   401/403 raise `TrackerAuthError` naming what to fix; the rest `TrackerError` with Jira's message.
 - **Webhooks**: an admin webhook with a secret signs the raw body, `X-Hub-Signature:
   sha256=<HMAC-SHA256 hex>`; the delivery id is `X-Atlassian-Webhook-Identifier` (the same on
@@ -67,7 +68,7 @@ API = "/rest/api/3"
 # How long the search index may take to show a new issue, and so how long to wait after a create
 # whose answer was lost before searching for it by marker (Atlassian: "seconds to minutes").
 SEARCH_SETTLE_SECONDS = 60.0
-RETRY_DEFAULT_SECONDS = 30.0  # a 5xx or a dropped connection without Retry-After
+RETRY_DEFAULT_SECONDS = 0.0  # a 5xx or a dropped connection without Retry-After: the outbox's backoff
 ACCOUNT_TTL_SECONDS = 24 * 3600  # how long an owner's account found by e-mail is reused
 NO_ACCOUNT_TTL_SECONDS = 3600  # and how long "no account" is (someone may get one meanwhile)
 STATES_BATCH = 50  # keys per `key in (…)` search

@@ -250,6 +250,30 @@ def test_github_down_for_a_minute_then_back(tracked, github):
     assert len(github.issues) == 1
 
 
+def test_github_failing_without_retry_after_is_retried_with_the_outbox_backoff_like_jira(tracked, github):
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    github.fail("POST", f"/repos/{REPO}/issues", 502, times=None)
+    github.fail("GET", f"/repos/{REPO}/issues", 502, times=None)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[:5] == [2, 4, 8, 16, 32] and max(waits) == 300
+    assert len(waits) == MAX_ATTEMPTS - 1 and sum(waits) > 35 * 60
+
+
+def test_a_short_retry_after_does_not_undercut_the_backoff(tracked, github):
+    """GitHub asking for 1 s again and again: the outbox still slows down, never hammering every second."""
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    github.fail("POST", f"/repos/{REPO}/issues", 503, times=None, retry_after=1)
+    github.fail("GET", f"/repos/{REPO}/issues", 503, times=None, retry_after=1)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[:4] == [2, 4, 8, 16] and max(waits) == 300
+
+
 def test_after_the_last_retry_the_item_says_so_with_a_retry_button(tracked, github, standin):
     clock = Clock(NOW)
     bot = tracked(clock)

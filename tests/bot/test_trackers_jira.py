@@ -14,6 +14,8 @@ import pytest
 from storage import action_items
 from storage.models import ActionItem
 from tests.bot.commands.test_incident import open_incident
+from bot.outbox import MAX_ATTEMPTS
+from tests.support import rows
 from tests.support import slack_requests as sr
 from tests.support.harness import call_wsgi
 from tests.support.jira_standin import EMAIL, TOKEN, JiraStandIn
@@ -276,3 +278,38 @@ def test_two_replicas_draining_at_once_create_each_issue_once(tracked, jira):
         t.join(30)
     assert len(creates(jira)) == 4
     assert sorted(i.tracker_key for i in items(first)) == ["OPS-17", "OPS-18", "OPS-19", "OPS-20"]
+
+
+def test_jira_failing_without_retry_after_is_retried_with_the_outbox_backoff_like_github(tracked, jira):
+    """A 5xx naming no wait: retried ever more slowly (the outbox's backoff), not every 30 seconds, so the
+    item is given up only after about forty minutes, as with GitHub."""
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    bot.services.tracker().issue_type_id()
+    jira.fail("POST", r"/rest/api/3/issue$", 503, times=None)
+    jira.fail("POST", r"/rest/api/3/search/jql", 503, times=None)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[0] >= 60  # the create may have happened: the search index is given time to settle
+    assert waits[1:5] == [4, 8, 16, 32]  # then growing, as nothing named a wait
+    assert max(waits) == 300  # up to the outbox's cap
+    assert len(waits) == MAX_ATTEMPTS - 1 and sum(waits) > 35 * 60  # about forty minutes
+    assert items(bot)[0].tracker_error is not None  # given up at last, with the Retry button
+
+
+def test_a_retry_after_longer_than_the_backoff_is_waited_for(tracked, jira):
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    bot.services.tracker().issue_type_id()
+    jira.fail("POST", r"/rest/api/3/issue$", 429, retry_after=170, times=1)
+    add_item(bot, channel)
+    bot.drain()
+    assert not jira.issues
+    clock.advance(seconds=160)
+    bot.drain()
+    assert not jira.issues  # not before Jira's time
+    clock.advance(seconds=11)
+    bot.drain()
+    assert items(bot)[0].tracker_key == "OPS-17"
