@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -118,6 +119,20 @@ def test_user_text_never_becomes_a_mention_reference_or_link_on_github(tracked, 
     assert "@octocat" not in first and "@&#8203;octocat" in first
     assert "#12" not in first and "#&#8203;12" in first
     assert "](https://evil" not in first and "<b>" not in first and "<https:" not in first
+
+
+def test_cross_repository_and_gh_references_typed_in_slack_stay_dead_on_github(tracked, github):
+    bot = tracked()
+    channel = open_incident(bot, title="acme/web#3 broke after GH-12")
+    add_item(bot, channel, "revert acme/web#3, see GH-12, gh-7, x#9, &#12; and \\#5 but keep a@b.example")
+    bot.drain()
+    body = creates(github)[0].body["body"]
+    live = re.compile(r"(?<![&\w])[\w.-]+/[\w.-]+#\d|(?<!&)#\d|\bGH-\d|(?<![\w&])@\w", re.IGNORECASE)
+    assert not live.findall(body.replace(f"incident-bot:item:1", "")), body
+    first = body.split("\n")[0]
+    assert "acme/web#&#8203;3" in first and "GH-&#8203;12" in first and "gh-&#8203;7" in first
+    assert "x#&#8203;9" in first
+    assert "acme/web#&#8203;3 broke after GH-&#8203;12" in body  # the incident's title too
 
 
 def test_a_modal_submitted_twice_makes_one_item_and_one_issue(tracked, github):
