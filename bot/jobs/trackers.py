@@ -13,7 +13,8 @@ refused token, and publish a postmortem (docs/trackers.md).
 - `tracker_close` makes the issue closed when the item is done (completed) or dropped (not planned);
   an item that is open again when it runs is left alone.
 - `tracker_poll` (queued by the reminder sweep, once per interval) reads the states of the tracked
-  items' issues in one batch and applies what changed there, like a webhook would.
+  items' issues in one batch (POLL_BATCH, the least recently read first, so every tracked item is
+  read in turn) and applies what changed there, like a webhook would.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from storage.models import ActionItem, Incident
 
 log = logging.getLogger(__name__)
 
-POLL_BATCH = 500  # items asked about per poll (their issues are read 100 a page)
+# items asked about per poll (their issues are read 100 a page, or 50 keys a search): when more are
+# tracked, each poll takes the ones read least recently (action_item.tracker_polled_at), so all of
+# them are read in turn, POLL_BATCH a sweep. At most ~70 GitHub requests (50 pages and 20 single
+# reads) or 10 Jira searches a poll, far below either tracker's hourly budget.
+POLL_BATCH = 500
 POLL_CLOSED_FOR = timedelta(days=30)  # a closed item's issue is watched this long for a reopen
 
 
@@ -203,6 +208,7 @@ def poll(services: Services, payload: dict) -> None:
                 changed += 1
             elif item.status != "open" and seen.state == "open":  # closed here; the close has not got there
                 queue_close(session, item.id, now)
+        action_items.mark_polled(session, [i.id for i in items], now)
     log.info("tracker poll: %s issue(s) read, %s changed there", len(states), changed)
 
 

@@ -519,6 +519,32 @@ def test_polling_keeps_githubs_close_reason_as_a_webhook_would(tracked, github, 
     assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
 
 
+def test_polls_take_turns_through_more_tracked_items_than_one_poll_reads(tracked, github, monkeypatch):
+    """With more tracked items than a poll asks about, the oldest are not left out for ever: each poll
+    takes the items read least recently, so an old item closed in GitHub is seen within a few sweeps."""
+    from bot.jobs import trackers as tracker_jobs
+
+    monkeypatch.setattr(tracker_jobs, "POLL_BATCH", 2)
+    clock = Clock(NOW)
+    bot = tracked(clock, github_webhook_secret=None)
+    channel = open_incident(bot)
+    for n in range(5):
+        add_item(bot, channel, f"item {n}")
+    bot.drain()
+    github.set_state(1, "closed", "completed")  # the oldest item's issue
+    for sweep in range(3):
+        clock.advance(hours=1)
+        reminders.sweep(bot.services)
+        bot.drain()
+        if sweep == 0:
+            assert items(bot)[0].status == "open"  # the newest two were read first
+    assert items(bot)[0].status == "done"  # the third poll reached it
+    assert [i.status for i in items(bot)[1:]] == ["open"] * 4
+    with bot.db.read() as session:
+        polled = [i.tracker_polled_at for i in action_items.action_items(session, 1)]
+    assert all(polled)  # every item was read once
+
+
 def test_poll_pushes_a_close_that_never_reached_github(tracked, github, standin):
     clock = Clock(NOW)
     bot = tracked(clock)
