@@ -256,10 +256,15 @@ def publish(services: Services, payload: dict) -> None:
         raise _retry(exc) from None
     except TrackerError as exc:
         raise PermanentFailure(str(exc)) from None
-    verb = "opened" if pull.created else "updated"
-    text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is published: "
-            f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}> {verb} in "
-            f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`.")
+    link = f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}>"
+    repo = f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`"
+    if pull.merged:
+        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is already "
+                f"published: {link} was merged in {repo}, and the draft has not changed since.")
+    else:
+        verb = "opened" if pull.created else "updated"
+        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is "
+                f"published: {link} {verb} in {repo}.")
     if payload.get("response_url"):
         response = WebhookClient(payload["response_url"], timeout=10).send(text=text, response_type="in_channel")
         if response.status_code != 200:

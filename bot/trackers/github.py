@@ -359,23 +359,30 @@ class PullRequest:
     number: int
     url: str
     created: bool  # False: an open pull request of the branch was updated
+    merged: bool = False  # True: nothing to publish, the default branch has this content (merged here)
 
 
 def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: str, message: str,
                  title: str, body: str, pr_number: int | None = None) -> PullRequest:
     """Commit `content` at `path` on `branch` (created from the default branch when missing) and open a
     pull request, or update the open one (`pr_number`, or the one GitHub lists for the branch).
-    Harmless to repeat: an unchanged file is not committed again, an existing branch is reused."""
+    Harmless to repeat: an unchanged file is not committed again, an existing branch is reused.
+    When there is nothing to propose because the default branch has this very content already (the
+    pull request was merged, and perhaps its branch deleted), no pull request is opened: the answer is
+    the merged one (`merged=True`)."""
     default = (api.request("GET", f"/repos/{repo}").data or {}).get("default_branch") or "main"
     ref = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}", missing_ok=True)
     if ref.data is None:
         base = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(default, safe='/')}").data
-        api.request("POST", f"/repos/{repo}/git/refs", json={"ref": f"refs/heads/{branch}",
-                                                              "sha": base["object"]["sha"]}, ok=(201, 422))
+        made = api.request("POST", f"/repos/{repo}/git/refs", json={"ref": f"refs/heads/{branch}",
+                                                                     "sha": base["object"]["sha"]}, ok=(201, 422))
+        if made.status == 422 and _data_message(made.data) != "Reference already exists":
+            raise TrackerError(f"GitHub refused to create the branch {branch} in {repo} "
+                               f"(422 {_data_message(made.data) or 'Unprocessable Entity'})")
     contents_path = f"/repos/{repo}/contents/{quote(path)}"
     existing = api.request("GET", contents_path, params={"ref": branch}, missing_ok=True).data
     encoded = base64.b64encode(content.encode("utf-8")).decode("ascii")
-    same = isinstance(existing, dict) and base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
+    same = _same_file(existing, content)
     if not same:
         put = {"message": message, "content": encoded, "branch": branch}
         if isinstance(existing, dict) and existing.get("sha"):
@@ -383,16 +390,40 @@ def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: 
         api.request("PUT", contents_path, json=put, ok=(200, 201))
     owner = repo.split("/", 1)[0]
     pull = None
+    earlier = None  # the pull request published before, when it is no longer open
     if pr_number is not None:
         pull = api.request("GET", f"/repos/{repo}/pulls/{pr_number}", missing_ok=True).data
         if pull is not None and pull.get("state") != "open":
-            pull = None
+            earlier, pull = pull, None
     if pull is None:
         listed = api.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{branch}", "state": "open"}).data
         pull = listed[0] if listed else None
     if pull is not None:
         api.request("PATCH", f"/repos/{repo}/pulls/{pull['number']}", json={"title": title, "body": body})
         return PullRequest(int(pull["number"]), str(pull.get("html_url") or ""), created=False)
+    if same:  # nothing committed: is it on the default branch already (merged)?
+        published = api.request("GET", contents_path, params={"ref": default}, missing_ok=True).data
+        if _same_file(published, content):
+            merged = earlier if earlier is not None and earlier.get("merged_at") else \
+                _merged_pull(api, repo, f"{owner}:{branch}")
+            if merged is not None:
+                return PullRequest(int(merged["number"]), str(merged.get("html_url") or ""), created=False,
+                                   merged=True)
+            raise TrackerError(f"{path} on {default} of {repo} is this draft already: there is nothing to "
+                               "propose in a pull request")
     made = api.request("POST", f"/repos/{repo}/pulls", json={"title": title, "head": branch, "base": default,
                                                               "body": body}, ok=(201,)).data
     return PullRequest(int(made["number"]), str(made.get("html_url") or ""), created=True)
+
+
+def _same_file(existing: object, content: str) -> bool:
+    return isinstance(existing, dict) and base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
+
+
+def _merged_pull(api: GitHubAPI, repo: str, head: str) -> dict | None:
+    closed = api.request("GET", f"/repos/{repo}/pulls", params={"head": head, "state": "closed"}).data or []
+    return next((p for p in closed if isinstance(p, dict) and p.get("merged_at")), None)
+
+
+def _data_message(data: object) -> str:
+    return str(data.get("message") or "") if isinstance(data, dict) else ""

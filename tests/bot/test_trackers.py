@@ -671,6 +671,48 @@ def test_publish_opens_one_pull_request_and_publishing_again_updates_it(tracked,
     assert len(github.calls_to("PUT", f"/repos/{REPO}/contents/{path}")) == 2  # unchanged: not committed again
 
 
+@pytest.mark.parametrize("delete_branch", [True, False])
+def test_publishing_again_after_the_pull_request_was_merged(tracked, github, standin, delete_branch):
+    """Merged (and its branch deleted, as most repositories do): an unchanged draft is already published,
+    said with the merged pull request's link; a changed one is committed on the branch made again and
+    proposed in a new pull request."""
+    bot = tracked(postmortem_repo=REPO)
+    channel = open_incident(bot, title="Checkout errors")
+    bot.text("publish", command="/postmortem", channel_id=channel, response_url=standin.response_url("p1"))
+    bot.drain()
+    [first] = github.pulls.values()
+    github.merge(first["number"], delete_branch=delete_branch)
+    path = "postmortems/2026-12-02-inc-1-checkout-errors.md"
+    assert ("main", path) in github.files
+
+    bot.text("publish", command="/postmortem", channel_id=channel, response_url=standin.response_url("p2"))
+    bot.drain()
+    [answer] = [r for r in standin.responses if r["_key"] == "p2"]
+    assert "already published" in answer["text"] and f"|pull request #{first['number']}> was merged" in answer["text"]
+    assert len(github.pulls) == 1 and len(github.calls_to("POST", f"/repos/{REPO}/pulls")) == 1
+
+    add_item(bot, channel, "write the runbook")
+    bot.text("publish brief", command="/postmortem", channel_id=channel, response_url=standin.response_url("p3"))
+    bot.drain()
+    [answer] = [r for r in standin.responses if r["_key"] == "p3"]
+    second = max(github.pulls.values(), key=lambda p: p["number"])
+    assert second["number"] != first["number"] and second["state"] == "open"
+    assert f"|pull request #{second['number']}> opened" in answer["text"]
+    assert "write the runbook" in github.files[("postmortem/inc-1", path)]
+
+
+def test_a_branch_github_refuses_to_create_is_a_clear_error_not_already_there(github):
+    from bot.trackers.github import GitHubAPI, publish_file
+    from bot.trackers import TrackerError
+
+    github.fail("POST", f"/repos/{REPO}/git/refs", 422, message="Reference update failed")
+    api = GitHubAPI(github.api_url, TOKEN)
+    with pytest.raises(TrackerError, match="refused to create the branch postmortem/inc-9.*Reference update failed"):
+        publish_file(api, REPO, branch="postmortem/inc-9", path="p.md", content="x", message="m", title="t", body="b")
+    api.close()
+    assert not github.calls_to("PUT", f"/repos/{REPO}/contents/p.md")
+
+
 def test_publish_without_a_repository_says_what_to_set(make_bot, standin):
     bot = make_bot()
     channel = open_incident(bot)
