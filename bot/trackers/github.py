@@ -300,16 +300,22 @@ class GitHubTracker:
         return verify_signature(self.webhook_secret, headers.get("x-hub-signature-256"), raw_body)
 
     def webhook_change(self, headers: Mapping[str, str], body: dict) -> WebhookChange | None:
+        """An `issues` closed or reopened delivery of GITHUB_REPO; None for anything else. ValueError
+        for such a delivery with fields of the wrong type (the caller answers 400)."""
         if headers.get("x-github-event") != "issues" or body.get("action") not in ("closed", "reopened"):
             return None
-        issue = body.get("issue") or {}
-        repository = (body.get("repository") or {}).get("full_name", "")
-        if not isinstance(issue, dict) or "number" not in issue or repository.lower() != self.repo.lower():
-            return None
-        if "pull_request" in issue:
-            return None
+        issue, repository = body.get("issue"), body.get("repository")
+        if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
+            raise ValueError("an issues delivery whose repository.full_name is not a string")
+        if not isinstance(issue, dict):
+            raise ValueError("an issues delivery whose issue is not an object")
+        if repository["full_name"].lower() != self.repo.lower() or "pull_request" in issue:
+            return None  # another repository's hook, or a pull request
+        number = issue.get("number")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise ValueError("an issues delivery whose issue.number is not a positive number")
         closed = body["action"] == "closed"
-        return WebhookChange(delivery_id=headers.get("x-github-delivery") or "", key=str(issue["number"]),
+        return WebhookChange(delivery_id=headers.get("x-github-delivery") or "", key=str(number),
                              state="closed" if closed else "open",
                              reason=close_reason(issue.get("state_reason")) if closed else None)
 

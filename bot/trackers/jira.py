@@ -683,17 +683,30 @@ class JiraTracker:
         return hmac.compare_digest(expected.encode(), ("sha256=" + given[7:].lower()).encode())
 
     def webhook_change(self, headers: Mapping[str, str], body: dict) -> WebhookChange | None:
-        """A `jira:issue_updated` delivery whose changelog changes the status, for an issue of the project."""
+        """A `jira:issue_updated` delivery whose changelog changes the status, for an issue of the project;
+        None for anything else. ValueError for such a delivery with fields of the wrong type (the caller
+        answers 400)."""
         if not isinstance(body, dict) or body.get("webhookEvent") != "jira:issue_updated":
             return None
-        issue = body.get("issue") or {}
-        items = (body.get("changelog") or {}).get("items") or []
+        issue, changelog = body.get("issue"), body.get("changelog")
+        if changelog is None:
+            return None  # an update without a changelog changes no status
+        if not isinstance(changelog, dict) or not isinstance(changelog.get("items") or [], list):
+            raise ValueError("a jira:issue_updated delivery whose changelog is not an object with a list of items")
+        items = changelog.get("items") or []
         if not any(isinstance(i, dict) and "status" in (i.get("fieldId"), i.get("field")) for i in items):
             return None
-        key = str(issue.get("key") or "")
-        if not _KEY.fullmatch(key) or key.rsplit("-", 1)[0] != self.project:
+        if not isinstance(issue, dict):
+            raise ValueError("a jira:issue_updated delivery whose issue is not an object")
+        key = issue.get("key")
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or key.rsplit("-", 1)[0] != self.project:
             return None
+        fields = issue.get("fields")
+        status = fields.get("status") if isinstance(fields, dict) else None
+        if not isinstance(status, dict) or not isinstance(status.get("statusCategory") or {}, dict) \
+                or not isinstance(fields.get("resolution") or {}, dict):
+            raise ValueError("a jira:issue_updated delivery whose issue.fields.status or resolution is not an object")
         status = self._issue_status(issue)
         delivery = headers.get("x-atlassian-webhook-identifier") or \
-            f"jira:{issue.get('id')}:{(body.get('changelog') or {}).get('id')}"
+            f"jira:{issue.get('id')}:{changelog.get('id')}"
         return WebhookChange(delivery_id=str(delivery), key=key, state=status.state, reason=status.reason)

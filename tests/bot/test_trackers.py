@@ -444,6 +444,38 @@ def test_a_forged_delivery_is_refused_and_changes_nothing(tracked, github, forge
         assert session.exec(__import__("sqlmodel").select(__import__("storage.models").models.WebhookDelivery)).all() == []
 
 
+@pytest.mark.parametrize("oddity", ["full_name is null", "repository is a list", "issue is a list",
+                                    "number is text", "no number"])
+def test_a_signed_delivery_of_an_odd_shape_is_refused_in_one_line_and_changes_nothing(tracked, github, caplog,
+                                                                                        oddity):
+    from tests.support.github_standin import signed_headers
+
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    raw, _ = github.delivery(1, "closed", SECRET)
+    body = json.loads(raw)
+    if oddity == "full_name is null":
+        body["repository"]["full_name"] = None
+    elif oddity == "repository is a list":
+        body["repository"] = [body["repository"]]
+    elif oddity == "issue is a list":
+        body["issue"] = [body["issue"]]
+    elif oddity == "number is text":
+        body["issue"]["number"] = "1; drop"
+    else:
+        del body["issue"]["number"]
+    odd = json.dumps(body).encode()
+    caplog.clear()
+    response = webhook(bot, odd, signed_headers(odd, SECRET, delivery_id="odd-1"))
+    assert response.status == 400 and "nothing was changed" in response.body
+    assert items(bot)[0].status == "open"
+    lines = [r for r in caplog.records if r.name == "bot.webhooks"]
+    assert len(lines) == 1 and "shaped unlike an issue event" in lines[0].getMessage()
+    assert "Traceback" not in caplog.text
+
+
 def test_an_oversized_delivery_is_refused_before_it_is_read(tracked, github):
     bot = tracked()
     raw, headers = github.delivery(1, "closed", SECRET)

@@ -166,6 +166,46 @@ def test_reopened_in_jira_reopens_the_item(tracked, jira):
     assert items(bot)[0].status == "open"
 
 
+def _signed(body: dict, identifier: str) -> tuple[bytes, dict]:
+    raw = json.dumps(body).encode()
+    return raw, {"content-type": "application/json", "X-Atlassian-Webhook-Identifier": identifier,
+                 "X-Hub-Signature": "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()}
+
+
+@pytest.mark.parametrize("oddity", ["changelog is a list", "items is a string", "issue is a list",
+                                    "fields is a list", "status is a string", "resolution is a string"])
+def test_a_signed_delivery_of_an_odd_shape_is_refused_in_one_line_and_changes_nothing(tracked, jira, caplog,
+                                                                                        oddity):
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    jira.set_status("OPS-17", "10001")
+    body = jira.webhook_issue_updated("OPS-17")
+    if oddity == "changelog is a list":
+        body["changelog"] = body["changelog"]["items"]
+    elif oddity == "items is a string":
+        body["changelog"]["items"] = "status"
+    elif oddity == "issue is a list":
+        body["issue"] = [body["issue"]]
+    elif oddity == "fields is a list":
+        body["issue"]["fields"] = [body["issue"]["fields"]]
+    elif oddity == "status is a string":
+        body["issue"]["fields"]["status"] = "Done"
+    else:
+        body["issue"]["fields"]["resolution"] = "Won't Do"
+    caplog.clear()
+    response = webhook(bot, *_signed(body, "odd-1"))
+    assert response.status == 400 and "nothing was changed" in response.body
+    assert items(bot)[0].status == "open"
+    lines = [r for r in caplog.records if r.name == "bot.webhooks"]
+    assert len(lines) == 1 and "shaped unlike an issue event" in lines[0].getMessage()
+    assert "Traceback" not in caplog.text
+    # the same delivery, well formed, is applied: the odd one was not remembered as seen
+    assert webhook(bot, *_signed(jira.webhook_issue_updated("OPS-17"), "odd-1")).status == 200
+    assert items(bot)[0].status == "done"
+
+
 def test_a_forged_or_unsigned_delivery_is_refused_and_changes_nothing(tracked, jira):
     bot = tracked()
     channel = open_incident(bot)
