@@ -131,7 +131,8 @@ class Tracker(Protocol):
         ...
 
     def reopen(self, key: str) -> None:
-        """Reopen the issue (harmless when it is open)."""
+        """Reopen the issue (harmless when it is open). Not called by the bot today: Slack has no action
+        that reopens an item; an item is reopened by its issue being reopened in the tracker."""
         ...
 
     def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:

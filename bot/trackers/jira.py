@@ -19,7 +19,8 @@ What goes where (docs/trackers.md, "Jira Cloud"):
 - **Close** takes the transition named JIRA_DONE_TRANSITION (read from the issue's transitions, never
   a fixed id). *Not planned* takes the same transition, sets the resolution to "Won't Do" (or the
   like) when the transition's screen offers a resolution, and adds a comment saying it was dropped.
-  **Reopen** takes the first transition to a status of category `new` (else `indeterminate`).
+  **Reopen** (`JiraTracker.reopen`, part of the interface; nothing in the bot calls it today, as Slack
+  has no reopen action) takes the first transition to a status of category `new` (else `indeterminate`).
 - **States** come from `key in (…)` searches of 50 keys; status category `done` is closed, and a
   resolution in NOT_PLANNED_RESOLUTIONS (Won't Do, Duplicate…) makes it closed as not planned, as the
   webhook decides.
