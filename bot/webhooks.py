@@ -77,7 +77,7 @@ class Webhooks:
             return HTTPStatus.OK, {"ok": True, "result": "pong"}
         try:
             change = tracker.webhook_change(headers, body)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # signed, but not shaped as documented
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # signed, but oddly shaped
             log.warning("refused a signed %s webhook delivery shaped unlike an issue event: %s", source, exc)
             return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"not an issue event as {source} sends it: "
                                                                  "nothing was changed"}

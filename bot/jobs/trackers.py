@@ -259,8 +259,8 @@ def publish(services: Services, payload: dict) -> None:
     link = f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}>"
     repo = f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`"
     if pull.merged:
-        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is already "
-                f"published: {link} was merged in {repo}, and the draft has not changed since.")
+        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is "
+                f"already published: {link} was merged in {repo}, and the draft has not changed since.")
     else:
         verb = "opened" if pull.created else "updated"
         text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is "

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 __all__ = [
-    "CloseReason", "IssueState", "IssueStatus", "NewIssue", "Tracker", "TrackerAuthError", "TrackerError", "TrackerIssue",
+    "CloseReason", "IssueState", "IssueStatus", "NewIssue", "Tracker", "TrackerAuthError", "TrackerError",
+    "TrackerIssue",
     "TrackerRetryLater", "WebhookChange", "build_tracker",
 ]
 

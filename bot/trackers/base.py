@@ -101,8 +101,8 @@ class TrackerRetryLater(TrackerError):
     """Try again in `after_seconds`: a 429, a 5xx, a secondary rate limit, a timeout or a dropped
     connection. `after_seconds` comes from the tracker (Retry-After, x-ratelimit-reset) when it said,
     else it is 0 (or a minimum such as Jira's search settling time): the outbox never retries sooner
-    than its own backoff for the attempt. `ambiguous` is True when the request may have taken effect (a POST whose
-    answer was lost): the caller searches by marker before creating again."""
+    than its own backoff for the attempt. `ambiguous` is True when the request may have taken effect
+    (a POST whose answer was lost): the caller searches by marker before creating again."""
 
     def __init__(self, message: str, after_seconds: float, *, ambiguous: bool = False):
         super().__init__(message)

@@ -380,8 +380,8 @@ def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: 
     ref = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}", missing_ok=True)
     if ref.data is None:
         base = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(default, safe='/')}").data
-        made = api.request("POST", f"/repos/{repo}/git/refs", json={"ref": f"refs/heads/{branch}",
-                                                                     "sha": base["object"]["sha"]}, ok=(201, 422))
+        made = api.request("POST", f"/repos/{repo}/git/refs", ok=(201, 422),
+                           json={"ref": f"refs/heads/{branch}", "sha": base["object"]["sha"]})
         if made.status == 422 and _data_message(made.data) != "Reference already exists":
             raise TrackerError(f"GitHub refused to create the branch {branch} in {repo} "
                                f"(422 {_data_message(made.data) or 'Unprocessable Entity'})")
@@ -423,7 +423,8 @@ def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: 
 
 
 def _same_file(existing: object, content: str) -> bool:
-    return isinstance(existing, dict) and base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
+    return isinstance(existing, dict) and \
+        base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
 
 
 def _merged_pull(api: GitHubAPI, repo: str, head: str) -> dict | None:

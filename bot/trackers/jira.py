@@ -693,7 +693,8 @@ class JiraTracker:
         if changelog is None:
             return None  # an update without a changelog changes no status
         if not isinstance(changelog, dict) or not isinstance(changelog.get("items") or [], list):
-            raise ValueError("a jira:issue_updated delivery whose changelog is not an object with a list of items")
+            raise ValueError("a jira:issue_updated delivery whose changelog is not an object with a list "
+                             "of items")
         items = changelog.get("items") or []
         if not any(isinstance(i, dict) and "status" in (i.get("fieldId"), i.get("field")) for i in items):
             return None
@@ -706,7 +707,8 @@ class JiraTracker:
         status = fields.get("status") if isinstance(fields, dict) else None
         if not isinstance(status, dict) or not isinstance(status.get("statusCategory") or {}, dict) \
                 or not isinstance(fields.get("resolution") or {}, dict):
-            raise ValueError("a jira:issue_updated delivery whose issue.fields.status or resolution is not an object")
+            raise ValueError("a jira:issue_updated delivery whose issue.fields.status or resolution is not "
+                             "an object")
         status = self._issue_status(issue)
         delivery = headers.get("x-atlassian-webhook-identifier") or \
             f"jira:{issue.get('id')}:{changelog.get('id')}"
