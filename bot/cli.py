@@ -410,7 +410,8 @@ def cmd_publish(args) -> int:
         return 1
     finally:
         db.dispose()
-    verb = "opened" if pull.created else "updated"
+    verb = ("merged already, the draft is unchanged" if pull.merged
+            else "opened" if pull.created else "updated")
     print(f"published INC-{args.incident}'s postmortem (draft v{draft.version}): pull request #{pull.number} "
           f"{verb}: {pull.url}")
     return 0

@@ -57,8 +57,9 @@ class RetryLater(Exception):
 
 
 class RetryAfter(Exception):
-    """A failure, counted as an attempt, to retry after `seconds` as the remote asked (a tracker's
-    Retry-After or rate-limit reset) instead of the backoff; 0 means the backoff."""
+    """A failure, counted as an attempt, retried no sooner than `seconds` (what the remote asked: a
+    tracker's Retry-After or rate-limit reset; 0 when it said nothing) and no sooner than the backoff:
+    a remote that keeps failing is retried ever more slowly, whatever wait it names."""
 
     def __init__(self, message: str, seconds: float = 0.0):
         super().__init__(message)
@@ -239,7 +240,7 @@ class Outbox:
             elif error is None:
                 outbox_jobs.finish_job(session, job_id, owner, now)
             else:
-                later = timedelta(seconds=asked) if asked else backoff(attempts)
+                later = max(timedelta(seconds=asked), backoff(attempts))
                 retry_at = None if give_up else now + later
                 outbox_jobs.retry_job(session, job_id, owner, error, retry_at, now)
         if error is not None:

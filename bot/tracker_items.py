@@ -1,8 +1,9 @@
 """An action item as a tracker issue, and the item's tracker link as Slack and Markdown show it (pure).
 
 User text is escaped twice over for the issue body: `bot.text.markdown` (nothing renders as a link,
-HTML or a heading), then `github_safe` (no `@name` mention and no `#12` reference goes live on
-GitHub: a zero-width space is put after `@` and `#`, as GitHub's own bots do).
+HTML or a heading), then `github_safe` (no `@name` mention and no `#12`, `org/repo#12` or `GH-12`
+reference goes live on GitHub: a zero-width space is put after `@`, `#` and `GH-`, as GitHub's own
+bots do).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from bot.trackers.base import NewIssue
 
 TITLE_LIMIT = 200  # GitHub allows 256; Jira's summary 255
 BODY_ITEM_LIMIT = 20_000
-_LIVE = re.compile(r"(?<![\w&])([@#])(?=[\w-])")
+# what GitHub links in Markdown: `@name` (not inside an e-mail address), `#12`, `org/repo#12`, `GH-12`.
+# A `#` is left alone only after an unescaped `&` (an HTML entity such as the bot's own `&#8203;`;
+# a typed `&` arrives escaped as `\&`).
+_LIVE = re.compile(r"(?<![\w&])@(?=[\w-])|(?<![^\\]&)#(?=[\w-])|(?<![\w])GH\\?-(?=\d)", re.IGNORECASE)
 CREATE_FAILED = "could not create the tracker issue"
 LINK_URL_LIMIT = 200  # a longer URL (never GitHub's or Jira's) is shown as its label only
 
@@ -26,8 +30,9 @@ def marker(item_id: int) -> str:
 
 
 def github_safe(markdown: str) -> str:
-    """Markdown in which GitHub links no `@mention` and no `#123` (a zero-width space after the sign)."""
-    return _LIVE.sub(lambda m: m.group(1) + "&#8203;", markdown)
+    """Markdown in which GitHub links no `@mention`, no `#123`, `org/repo#123` or `GH-123` reference (a
+    zero-width space after the `@`, `#` or `GH-`)."""
+    return _LIVE.sub(lambda m: m.group() + "&#8203;", markdown)
 
 
 def new_issue(*, item_id: int, text: str, due: date | None, incident_ref: str, incident_title: str,

@@ -41,8 +41,9 @@ def retry_create(session, item_id: int, now) -> bool:
 
 def apply_change(session, tracker_name: str, key: str, state: str, reason: str | None, now) -> str:
     """Apply "issue `key` is now `state`" to its item, in the caller's transaction; the issue is not
-    touched again. Returns what happened (for logs and the webhook's answer)."""
-    from bot import actions, tracker_items  # bot.actions imports this module
+    touched again. The owner's Home tab, which lists their open items, is published again when the
+    item closed or reopened. Returns what happened (for logs and the webhook's answer)."""
+    from bot import actions, home_tab, tracker_items  # bot.actions imports this module
 
     item = action_items.item_by_tracker_key(session, tracker_name, key)
     if item is None:
@@ -57,5 +58,7 @@ def apply_change(session, tracker_name: str, key: str, state: str, reason: str |
         outcome = f"item #{item.id} reopened"
     else:
         outcome = "no change"
+    if outcome != "no change":
+        home_tab.people_changed(session, [item.owner_id], now)
     action_items.set_tracker_state(session, item.id, state)
     return outcome

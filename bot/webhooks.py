@@ -8,7 +8,9 @@ checked in this order, and each failure changes nothing:
    most MAX_BODY_BYTES (else 413, before it is read);
 2. the signature over the raw bytes, by the tracker's `verify_webhook` (else 401);
 3. GitHub's `ping` is answered 200;
-4. the tracker's `webhook_change` says which issue is now open or closed (anything else: 202);
+4. the tracker's `webhook_change` says which issue is now open or closed (anything else: 202; an
+   issue event whose fields have the wrong type, such as a null repository name or a changelog
+   that is a list: 400 and one log line);
 5. in one transaction, the delivery id is remembered (`webhook_delivery`; seen before: 200, nothing
    changes) and the change is applied to the item (bot.tracking.apply_change), which never sends it
    back to the tracker.
@@ -73,7 +75,12 @@ class Webhooks:
             return HTTPStatus.BAD_REQUEST, {"ok": False, "error": "the body is not a JSON object"}
         if headers.get("x-github-event") == "ping":
             return HTTPStatus.OK, {"ok": True, "result": "pong"}
-        change = tracker.webhook_change(headers, body)
+        try:
+            change = tracker.webhook_change(headers, body)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # signed, but oddly shaped
+            log.warning("refused a signed %s webhook delivery shaped unlike an issue event: %s", source, exc)
+            return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"not an issue event as {source} sends it: "
+                                                                 "nothing was changed"}
         if change is None:
             return HTTPStatus.ACCEPTED, {"ok": True, "result": "ignored"}
         delivery = change.delivery_id or "sha256:" + hashlib.sha256(raw).hexdigest()

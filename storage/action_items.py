@@ -113,12 +113,21 @@ def item_by_tracker_key(session: Session, tracker: str, key: str) -> ActionItem 
 def tracked_items(session: Session, tracker: str, closed_since: datetime, limit: int = 1000) -> list[ActionItem]:
     """Items with an issue in `tracker` whose state may still change on either side: the open items,
     closed items whose issue was last seen open (the close has not got there), and items closed since
-    `closed_since` (their issue may be reopened there). Newest first, at most `limit`."""
+    `closed_since` (their issue may be reopened there). At most `limit`, the ones a poll read least
+    recently first (never read first, then newest first): with `mark_polled`, successive polls take
+    turns through all of them however many there are."""
     return list(session.exec(
         select(ActionItem).where(ActionItem.tracker == tracker, ActionItem.tracker_key.is_not(None),
                                  sa.or_(ActionItem.status == "open", ActionItem.tracker_state == "open",
                                         ActionItem.closed_at >= closed_since))
-        .order_by(ActionItem.id.desc()).limit(limit)))
+        .order_by(ActionItem.tracker_polled_at.asc().nulls_first(), ActionItem.id.desc()).limit(limit)))
+
+
+def mark_polled(session: Session, item_ids: list[int], now: datetime) -> None:
+    """A poll asked the tracker about these items' issues: they go to the back of the line."""
+    for start in range(0, len(item_ids), 500):
+        session.execute(sa.update(ActionItem).where(ActionItem.id.in_(item_ids[start:start + 500]))
+                        .values(tracker_polled_at=now))
 
 
 def reopen_action_item(session: Session, item_id: int) -> tuple[ActionItem | None, bool]:

@@ -294,6 +294,8 @@ class ActionItem(SQLModel, table=True):
     tracker_state: str | None = Field(default=None, max_length=16)
     tracker_tried_at: datetime | None = _when(nullable=True)
     tracker_error: str | None = Field(default=None, sa_type=sa.Text)
+    # when a poll last read its issue's state: each poll reads the least recently read first
+    tracker_polled_at: datetime | None = _when(nullable=True)
 
 
 class HomeViewer(SQLModel, table=True):

@@ -77,3 +77,13 @@ def test_every_link_between_pages_leads_somewhere(page):
         if anchor and anchor not in anchors(path.read_text()):
             broken.append(target)
     assert not broken, f"{page.name} links to what does not exist: {broken}"
+
+
+def test_the_tracker_page_claims_a_reopen_from_slack_only_if_the_bot_sends_one():
+    """docs/trackers.md must not promise that reopening an item in Slack reopens its issue while nothing
+    in the bot calls `Tracker.reopen` (Slack has no reopen action)."""
+    callers = [path for path in (REPO / "bot").rglob("*.py")
+               if re.search(r"\.reopen\(", path.read_text(encoding="utf-8"))]
+    page = (REPO / "docs" / "trackers.md").read_text(encoding="utf-8")
+    claims = re.findall(r"\*\*Reopen(?:ing)?\*\*[^.]*transition", page)
+    assert callers or not claims, claims

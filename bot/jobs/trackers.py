@@ -5,14 +5,16 @@ refused token, and publish a postmortem (docs/trackers.md).
   `tracker:create:<id>`). Before the first POST the item is marked as tried, in its own commit; any
   later attempt searches the tracker by the item's marker first, so a create whose answer was lost
   (a timeout, a 5xx after the POST) is found instead of made twice.
-- TrackerRetryLater → outbox RetryAfter: retried at the tracker's time (Retry-After, rate-limit reset)
-  or with the outbox's backoff; after the last attempt `gave_up` marks the item "could not create the
+- TrackerRetryLater → outbox RetryAfter: retried after the longer of the tracker's time (Retry-After,
+  rate-limit reset; none for a 5xx or a dropped connection that named none) and the outbox's backoff,
+  the same for GitHub and Jira; after the last attempt `gave_up` marks the item "could not create the
   tracker issue" (shown with a Retry button). TrackerAuthError → the item shows the failure and the
   incident's commander gets one DM saying what to fix (`tracker_alert`, claimed once per incident).
 - `tracker_close` makes the issue closed when the item is done (completed) or dropped (not planned);
   an item that is open again when it runs is left alone.
 - `tracker_poll` (queued by the reminder sweep, once per interval) reads the states of the tracked
-  items' issues in one batch and applies what changed there, like a webhook would.
+  items' issues in one batch (POLL_BATCH, the least recently read first, so every tracked item is
+  read in turn) and applies what changed there, like a webhook would.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from storage.models import ActionItem, Incident
 
 log = logging.getLogger(__name__)
 
-POLL_BATCH = 500  # items asked about per poll (their issues are read 100 a page)
+# items asked about per poll (their issues are read 100 a page, or 50 keys a search): when more are
+# tracked, each poll takes the ones read least recently (action_item.tracker_polled_at), so all of
+# them are read in turn, POLL_BATCH a sweep. At most ~70 GitHub requests (50 pages and 20 single
+# reads) or 10 Jira searches a poll, far below either tracker's hourly budget.
+POLL_BATCH = 500
 POLL_CLOSED_FOR = timedelta(days=30)  # a closed item's issue is watched this long for a reopen
 
 
@@ -197,11 +203,12 @@ def poll(services: Services, payload: dict) -> None:
             seen = states.get(item.tracker_key)
             if seen is None:
                 continue
-            if seen != item.tracker_state:  # it changed there since we last looked
-                apply_change(session, tracker.name, item.tracker_key, seen, None, now)
+            if seen.state != item.tracker_state:  # it changed there since we last looked
+                apply_change(session, tracker.name, item.tracker_key, seen.state, seen.reason, now)
                 changed += 1
-            elif item.status != "open" and seen == "open":  # closed here; the close has not got there
+            elif item.status != "open" and seen.state == "open":  # closed here; the close has not got there
                 queue_close(session, item.id, now)
+        action_items.mark_polled(session, [i.id for i in items], now)
     log.info("tracker poll: %s issue(s) read, %s changed there", len(states), changed)
 
 
@@ -249,10 +256,15 @@ def publish(services: Services, payload: dict) -> None:
         raise _retry(exc) from None
     except TrackerError as exc:
         raise PermanentFailure(str(exc)) from None
-    verb = "opened" if pull.created else "updated"
-    text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is published: "
-            f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}> {verb} in "
-            f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`.")
+    link = f"<{tracker_items.safe_url(pull.url)}|pull request #{pull.number}>"
+    repo = f"`{T.escape_mrkdwn(services.settings.postmortem_repo)}`"
+    if pull.merged:
+        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is "
+                f"already published: {link} was merged in {repo}, and the draft has not changed since.")
+    else:
+        verb = "opened" if pull.created else "updated"
+        text = (f":page_facing_up: The postmortem of {views.ref(incident_id)} (draft v{draft.version}) is "
+                f"published: {link} {verb} in {repo}.")
     if payload.get("response_url"):
         response = WebhookClient(payload["response_url"], timeout=10).send(text=text, response_type="in_channel")
         if response.status_code != 200:

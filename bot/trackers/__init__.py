@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.trackers.base import (
     CloseReason,
     IssueState,
+    IssueStatus,
     NewIssue,
     Tracker,
     TrackerAuthError,
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 __all__ = [
-    "CloseReason", "IssueState", "NewIssue", "Tracker", "TrackerAuthError", "TrackerError", "TrackerIssue",
+    "CloseReason", "IssueState", "IssueStatus", "NewIssue", "Tracker", "TrackerAuthError", "TrackerError",
+    "TrackerIssue",
     "TrackerRetryLater", "WebhookChange", "build_tracker",
 ]
 

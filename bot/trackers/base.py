@@ -3,7 +3,8 @@
 The outbox jobs (bot/jobs/trackers.py) and the webhook routes (bot/webhooks.py) only ever see this
 interface; each tracker module (bot/trackers/github.py, bot/trackers/jira.py) implements it over
 HTTP. Every call may raise one of the three errors below, and nothing else: a job turns
-`TrackerRetryLater` into a retry at the tracker's time, `TrackerAuthError` into one message to the
+`TrackerRetryLater` into a retry at the tracker's time or after the outbox's backoff, whichever is
+later, `TrackerAuthError` into one message to the
 commander, and `TrackerError` into "could not create the tracker issue" on the item.
 """
 
@@ -55,6 +56,16 @@ class TrackerIssue:
 
 
 @dataclass(frozen=True)
+class IssueStatus:
+    """What `Tracker.states` says of one issue: open or closed, and why it was closed when the tracker
+    says so (GitHub's `state_reason` not_planned or duplicate, a Jira resolution such as Won't Do:
+    "not_planned"; otherwise "completed"). `reason` is None for an open issue."""
+
+    state: IssueState
+    reason: CloseReason | None = None
+
+
+@dataclass(frozen=True)
 class WebhookChange:
     """What one verified webhook delivery says about one issue: it is now `state`.
 
@@ -89,8 +100,9 @@ class TrackerAuthError(TrackerError):
 class TrackerRetryLater(TrackerError):
     """Try again in `after_seconds`: a 429, a 5xx, a secondary rate limit, a timeout or a dropped
     connection. `after_seconds` comes from the tracker (Retry-After, x-ratelimit-reset) when it said,
-    else from a backoff. `ambiguous` is True when the request may have taken effect (a POST whose
-    answer was lost): the caller searches by marker before creating again."""
+    else it is 0 (or a minimum such as Jira's search settling time): the outbox never retries sooner
+    than its own backoff for the attempt. `ambiguous` is True when the request may have taken effect
+    (a POST whose answer was lost): the caller searches by marker before creating again."""
 
     def __init__(self, message: str, after_seconds: float, *, ambiguous: bool = False):
         super().__init__(message)
@@ -119,12 +131,14 @@ class Tracker(Protocol):
         ...
 
     def reopen(self, key: str) -> None:
-        """Reopen the issue (harmless when it is open)."""
+        """Reopen the issue (harmless when it is open). Not called by the bot today: Slack has no action
+        that reopens an item; an item is reopened by its issue being reopened in the tracker."""
         ...
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
-        """The state of each of these issues, in as few requests as the tracker allows; a key the
-        tracker does not know (deleted, moved) is left out."""
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
+        """The state of each of these issues, with the close reason, in as few requests as the tracker
+        allows; a key the tracker does not know (deleted, moved) is left out. A poll applies these
+        exactly as a webhook carrying the same state and reason would be."""
         ...
 
     def check(self) -> list[tuple[bool, str]]:

@@ -35,6 +35,7 @@ import httpx
 from bot.trackers.base import (
     CloseReason,
     IssueState,
+    IssueStatus,
     NewIssue,
     TrackerAuthError,
     TrackerError,
@@ -204,6 +205,16 @@ def _error(method: str, path: str, response: httpx.Response) -> TrackerError:
     return TrackerError(f"GitHub refused {method} {path} ({status} {message})")
 
 
+def close_reason(state_reason: object) -> CloseReason:
+    """GitHub's `state_reason` of a closed issue as the bot's: not planned and duplicate are dropped."""
+    return "not_planned" if state_reason in ("not_planned", "duplicate") else "completed"
+
+
+def _status(data: dict) -> IssueStatus:
+    state = _issue(data).state
+    return IssueStatus(state, close_reason(data.get("state_reason")) if state == "closed" else None)
+
+
 def _issue(data: dict) -> TrackerIssue:
     return TrackerIssue(key=str(data["number"]), url=str(data.get("html_url") or ""),
                         state="closed" if data.get("state") == "closed" else "open")
@@ -232,16 +243,17 @@ class GitHubTracker:
 
     def find_by_marker(self, marker: str) -> TrackerIssue | None:
         """The newest issues first (no search-index delay: a create that just happened is there), then
-        GitHub's issue search for older ones. Only an issue whose body holds the marker counts."""
+        GitHub's issue search for older ones. Only an issue whose body holds the whole marker counts:
+        `incident-bot:item:4` is not found inside item 42's `incident-bot:item:42`."""
         recent = self.api.request("GET", self._issues, params={
             "state": "all", "sort": "created", "direction": "desc", "per_page": FIND_RECENT}).data or []
         for data in recent:
-            if "pull_request" not in data and marker in (data.get("body") or ""):
+            if "pull_request" not in data and has_marker(data.get("body"), marker):
                 return _issue(data)
         found = self.api.request("GET", "/search/issues", params={
             "q": f'"{marker}" in:body repo:{self.repo} is:issue', "per_page": 10}).data or {}
         for data in found.get("items", []):
-            if marker in (data.get("body") or ""):
+            if "pull_request" not in data and has_marker(data.get("body"), marker):
                 return _issue(data)
         return None
 
@@ -252,26 +264,26 @@ class GitHubTracker:
     def reopen(self, key: str) -> None:
         self.api.request("PATCH", f"{self._issues}/{int(key)}", json={"state": "open", "state_reason": "reopened"})
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
         """Reads the repository's issues, newest first, 100 a page, until every key is seen: one request
         per 100 issues (the items are recent, so usually one or two pages) instead of one per item.
         Keys still unseen (their label was removed, or they are older) are read one by one, at most 20.
         With REMINDER_INTERVAL_MINUTES at 60 this stays far below 5,000 requests an hour."""
         wanted = {str(int(k)) for k in keys}
-        found: dict[str, IssueState] = {}
+        found: dict[str, IssueStatus] = {}
         if not wanted:
             return found
         for data in self.api.pages(self._issues, {"state": "all", "sort": "created", "direction": "desc",
                                                   "per_page": 100}):
             key = str(data.get("number"))
             if key in wanted and "pull_request" not in data:
-                found[key] = _issue(data).state
+                found[key] = _status(data)
                 if len(found) == len(wanted):
                     break
         for key in sorted(wanted - found.keys(), key=int)[:20]:
             answer = self.api.request("GET", f"{self._issues}/{key}", missing_ok=True)
             if answer.data and "pull_request" not in answer.data:
-                found[key] = _issue(answer.data).state
+                found[key] = _status(answer.data)
         return found
 
     def check(self) -> list[tuple[bool, str]]:
@@ -288,20 +300,32 @@ class GitHubTracker:
         return verify_signature(self.webhook_secret, headers.get("x-hub-signature-256"), raw_body)
 
     def webhook_change(self, headers: Mapping[str, str], body: dict) -> WebhookChange | None:
+        """An `issues` closed or reopened delivery of GITHUB_REPO; None for anything else. ValueError
+        for such a delivery with fields of the wrong type (the caller answers 400)."""
         if headers.get("x-github-event") != "issues" or body.get("action") not in ("closed", "reopened"):
             return None
-        issue = body.get("issue") or {}
-        repository = (body.get("repository") or {}).get("full_name", "")
-        if not isinstance(issue, dict) or "number" not in issue or repository.lower() != self.repo.lower():
-            return None
-        if "pull_request" in issue:
-            return None
+        issue, repository = body.get("issue"), body.get("repository")
+        if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
+            raise ValueError("an issues delivery whose repository.full_name is not a string")
+        if not isinstance(issue, dict):
+            raise ValueError("an issues delivery whose issue is not an object")
+        if repository["full_name"].lower() != self.repo.lower() or "pull_request" in issue:
+            return None  # another repository's hook, or a pull request
+        number = issue.get("number")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise ValueError("an issues delivery whose issue.number is not a positive number")
         closed = body["action"] == "closed"
-        reason = issue.get("state_reason") if closed else None
-        return WebhookChange(delivery_id=headers.get("x-github-delivery") or "", key=str(issue["number"]),
+        return WebhookChange(delivery_id=headers.get("x-github-delivery") or "", key=str(number),
                              state="closed" if closed else "open",
-                             reason="not_planned" if reason in ("not_planned", "duplicate") else
-                             ("completed" if closed else None))
+                             reason=close_reason(issue.get("state_reason")) if closed else None)
+
+
+def has_marker(body: object, marker: str) -> bool:
+    """Whether `body` holds `marker` as a whole token: not followed or preceded by a letter, digit,
+    `_`, `:` or `-` (so item 4's marker is not found in item 42's)."""
+    if not isinstance(body, str):
+        return False
+    return re.search(r"(?<![\w:-])" + re.escape(marker) + r"(?![\w:-])", body) is not None
 
 
 def verify_signature(secret: str | None, header: str | None, raw_body: bytes) -> bool:
@@ -341,23 +365,30 @@ class PullRequest:
     number: int
     url: str
     created: bool  # False: an open pull request of the branch was updated
+    merged: bool = False  # True: nothing to publish, the default branch has this content (merged here)
 
 
 def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: str, message: str,
                  title: str, body: str, pr_number: int | None = None) -> PullRequest:
     """Commit `content` at `path` on `branch` (created from the default branch when missing) and open a
     pull request, or update the open one (`pr_number`, or the one GitHub lists for the branch).
-    Harmless to repeat: an unchanged file is not committed again, an existing branch is reused."""
+    Harmless to repeat: an unchanged file is not committed again, an existing branch is reused.
+    When there is nothing to propose because the default branch has this very content already (the
+    pull request was merged, and perhaps its branch deleted), no pull request is opened: the answer is
+    the merged one (`merged=True`)."""
     default = (api.request("GET", f"/repos/{repo}").data or {}).get("default_branch") or "main"
     ref = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}", missing_ok=True)
     if ref.data is None:
         base = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(default, safe='/')}").data
-        api.request("POST", f"/repos/{repo}/git/refs", json={"ref": f"refs/heads/{branch}",
-                                                              "sha": base["object"]["sha"]}, ok=(201, 422))
+        made = api.request("POST", f"/repos/{repo}/git/refs", ok=(201, 422),
+                           json={"ref": f"refs/heads/{branch}", "sha": base["object"]["sha"]})
+        if made.status == 422 and _data_message(made.data) != "Reference already exists":
+            raise TrackerError(f"GitHub refused to create the branch {branch} in {repo} "
+                               f"(422 {_data_message(made.data) or 'Unprocessable Entity'})")
     contents_path = f"/repos/{repo}/contents/{quote(path)}"
     existing = api.request("GET", contents_path, params={"ref": branch}, missing_ok=True).data
     encoded = base64.b64encode(content.encode("utf-8")).decode("ascii")
-    same = isinstance(existing, dict) and base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
+    same = _same_file(existing, content)
     if not same:
         put = {"message": message, "content": encoded, "branch": branch}
         if isinstance(existing, dict) and existing.get("sha"):
@@ -365,16 +396,41 @@ def publish_file(api: GitHubAPI, repo: str, *, branch: str, path: str, content: 
         api.request("PUT", contents_path, json=put, ok=(200, 201))
     owner = repo.split("/", 1)[0]
     pull = None
+    earlier = None  # the pull request published before, when it is no longer open
     if pr_number is not None:
         pull = api.request("GET", f"/repos/{repo}/pulls/{pr_number}", missing_ok=True).data
         if pull is not None and pull.get("state") != "open":
-            pull = None
+            earlier, pull = pull, None
     if pull is None:
         listed = api.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{branch}", "state": "open"}).data
         pull = listed[0] if listed else None
     if pull is not None:
         api.request("PATCH", f"/repos/{repo}/pulls/{pull['number']}", json={"title": title, "body": body})
         return PullRequest(int(pull["number"]), str(pull.get("html_url") or ""), created=False)
+    if same:  # nothing committed: is it on the default branch already (merged)?
+        published = api.request("GET", contents_path, params={"ref": default}, missing_ok=True).data
+        if _same_file(published, content):
+            merged = earlier if earlier is not None and earlier.get("merged_at") else \
+                _merged_pull(api, repo, f"{owner}:{branch}")
+            if merged is not None:
+                return PullRequest(int(merged["number"]), str(merged.get("html_url") or ""), created=False,
+                                   merged=True)
+            raise TrackerError(f"{path} on {default} of {repo} is this draft already: there is nothing to "
+                               "propose in a pull request")
     made = api.request("POST", f"/repos/{repo}/pulls", json={"title": title, "head": branch, "base": default,
                                                               "body": body}, ok=(201,)).data
     return PullRequest(int(made["number"]), str(made.get("html_url") or ""), created=True)
+
+
+def _same_file(existing: object, content: str) -> bool:
+    return isinstance(existing, dict) and \
+        base64.b64decode(existing.get("content") or "") == content.encode("utf-8")
+
+
+def _merged_pull(api: GitHubAPI, repo: str, head: str) -> dict | None:
+    closed = api.request("GET", f"/repos/{repo}/pulls", params={"head": head, "state": "closed"}).data or []
+    return next((p for p in closed if isinstance(p, dict) and p.get("merged_at")), None)
+
+
+def _data_message(data: object) -> str:
+    return str(data.get("message") or "") if isinstance(data, dict) else ""

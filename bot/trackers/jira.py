@@ -19,9 +19,13 @@ What goes where (docs/trackers.md, "Jira Cloud"):
 - **Close** takes the transition named JIRA_DONE_TRANSITION (read from the issue's transitions, never
   a fixed id). *Not planned* takes the same transition, sets the resolution to "Won't Do" (or the
   like) when the transition's screen offers a resolution, and adds a comment saying it was dropped.
-  **Reopen** takes the first transition to a status of category `new` (else `indeterminate`).
-- **States** come from `key in (…)` searches of 50 keys; status category `done` is closed.
-- **Errors**: 429 and 5xx raise `TrackerRetryLater` with Jira's `Retry-After` (or `X-RateLimit-Reset`);
+  **Reopen** (`JiraTracker.reopen`, part of the interface; nothing in the bot calls it today, as Slack
+  has no reopen action) takes the first transition to a status of category `new` (else `indeterminate`).
+- **States** come from `key in (…)` searches of 50 keys; status category `done` is closed, and a
+  resolution in NOT_PLANNED_RESOLUTIONS (Won't Do, Duplicate…) makes it closed as not planned, as the
+  webhook decides.
+- **Errors**: 429 and 5xx raise `TrackerRetryLater` with Jira's `Retry-After` (or `X-RateLimit-Reset`),
+  else 0 (a 429 without either: a minute), and the outbox waits the longer of that and its backoff;
   401/403 raise `TrackerAuthError` naming what to fix; the rest `TrackerError` with Jira's message.
 - **Webhooks**: an admin webhook with a secret signs the raw body, `X-Hub-Signature:
   sha256=<HMAC-SHA256 hex>`; the delivery id is `X-Atlassian-Webhook-Identifier` (the same on
@@ -47,6 +51,7 @@ import httpx
 from bot.trackers.base import (
     CloseReason,
     IssueState,
+    IssueStatus,
     NewIssue,
     TrackerAuthError,
     TrackerError,
@@ -64,7 +69,7 @@ API = "/rest/api/3"
 # How long the search index may take to show a new issue, and so how long to wait after a create
 # whose answer was lost before searching for it by marker (Atlassian: "seconds to minutes").
 SEARCH_SETTLE_SECONDS = 60.0
-RETRY_DEFAULT_SECONDS = 30.0  # a 5xx or a dropped connection without Retry-After
+RETRY_DEFAULT_SECONDS = 0.0  # a 5xx or a dropped connection without Retry-After: the outbox's backoff
 ACCOUNT_TTL_SECONDS = 24 * 3600  # how long an owner's account found by e-mail is reused
 NO_ACCOUNT_TTL_SECONDS = 3600  # and how long "no account" is (someone may get one meanwhile)
 STATES_BATCH = 50  # keys per `key in (…)` search
@@ -452,6 +457,16 @@ class JiraTracker:
         status = (issue.get("fields") or {}).get("status") or {}
         return "closed" if (status.get("statusCategory") or {}).get("key") == "done" else "open"
 
+    @classmethod
+    def _issue_status(cls, issue: dict) -> IssueStatus:
+        """Open or closed, and why: a resolution such as Won't Do or Duplicate is not planned."""
+        state = cls._state(issue)
+        if state != "closed":
+            return IssueStatus(state)
+        resolution = ((issue.get("fields") or {}).get("resolution") or {})
+        name = str(resolution.get("name", "") if isinstance(resolution, dict) else "").casefold()
+        return IssueStatus(state, "not_planned" if name in NOT_PLANNED_RESOLUTIONS else "completed")
+
     def find_by_marker(self, marker: str) -> TrackerIssue | None:
         wanted = label(marker)
         jql = f"project = {jql_string(self.project)} AND labels = {jql_string(wanted)} ORDER BY created ASC"
@@ -528,15 +543,15 @@ class JiraTracker:
         raise TrackerError(f"Jira's workflow has no transition out of '{status.get('name')}' for {key}: "
                            "reopen it in Jira, or add a transition back to To Do")
 
-    def states(self, keys: Sequence[str]) -> dict[str, IssueState]:
+    def states(self, keys: Sequence[str]) -> dict[str, IssueStatus]:
         wanted = [k for k in dict.fromkeys(keys) if _KEY.fullmatch(k)]
-        found: dict[str, IssueState] = {}
+        found: dict[str, IssueStatus] = {}
         for start in range(0, len(wanted), STATES_BATCH):
             chunk = wanted[start:start + STATES_BATCH]
             while chunk:
                 jql = f"key in ({', '.join(chunk)})"
                 try:
-                    issues = self._search(jql, ["status"], limit=len(chunk) + 10)
+                    issues = self._search(jql, ["status", "resolution"], limit=len(chunk) + 10)
                 except TrackerError as exc:
                     # JQL refuses the whole query when one key no longer exists: drop the keys it names
                     if isinstance(exc, (TrackerAuthError, TrackerRetryLater)):
@@ -547,7 +562,7 @@ class JiraTracker:
                     chunk = [k for k in chunk if k not in gone]
                     continue
                 for issue in issues:
-                    found[issue["key"]] = self._state(issue)
+                    found[issue["key"]] = self._issue_status(issue)
                 break
         return {k: found[k] for k in wanted if k in found}
 
@@ -669,21 +684,32 @@ class JiraTracker:
         return hmac.compare_digest(expected.encode(), ("sha256=" + given[7:].lower()).encode())
 
     def webhook_change(self, headers: Mapping[str, str], body: dict) -> WebhookChange | None:
-        """A `jira:issue_updated` delivery whose changelog changes the status, for an issue of the project."""
+        """A `jira:issue_updated` delivery whose changelog changes the status, for an issue of the project;
+        None for anything else. ValueError for such a delivery with fields of the wrong type (the caller
+        answers 400)."""
         if not isinstance(body, dict) or body.get("webhookEvent") != "jira:issue_updated":
             return None
-        issue = body.get("issue") or {}
-        items = (body.get("changelog") or {}).get("items") or []
+        issue, changelog = body.get("issue"), body.get("changelog")
+        if changelog is None:
+            return None  # an update without a changelog changes no status
+        if not isinstance(changelog, dict) or not isinstance(changelog.get("items") or [], list):
+            raise ValueError("a jira:issue_updated delivery whose changelog is not an object with a list "
+                             "of items")
+        items = changelog.get("items") or []
         if not any(isinstance(i, dict) and "status" in (i.get("fieldId"), i.get("field")) for i in items):
             return None
-        key = str(issue.get("key") or "")
-        if not _KEY.fullmatch(key) or key.rsplit("-", 1)[0] != self.project:
+        if not isinstance(issue, dict):
+            raise ValueError("a jira:issue_updated delivery whose issue is not an object")
+        key = issue.get("key")
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or key.rsplit("-", 1)[0] != self.project:
             return None
-        state = self._state(issue)
-        reason: CloseReason | None = None
-        if state == "closed":
-            resolution = str(((issue.get("fields") or {}).get("resolution") or {}).get("name", "")).casefold()
-            reason = "not_planned" if resolution in NOT_PLANNED_RESOLUTIONS else "completed"
+        fields = issue.get("fields")
+        status = fields.get("status") if isinstance(fields, dict) else None
+        if not isinstance(status, dict) or not isinstance(status.get("statusCategory") or {}, dict) \
+                or not isinstance(fields.get("resolution") or {}, dict):
+            raise ValueError("a jira:issue_updated delivery whose issue.fields.status or resolution is not "
+                             "an object")
+        status = self._issue_status(issue)
         delivery = headers.get("x-atlassian-webhook-identifier") or \
-            f"jira:{issue.get('id')}:{(body.get('changelog') or {}).get('id')}"
-        return WebhookChange(delivery_id=str(delivery), key=key, state=state, reason=reason)
+            f"jira:{issue.get('id')}:{changelog.get('id')}"
+        return WebhookChange(delivery_id=str(delivery), key=key, state=status.state, reason=status.reason)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import publishing, tracker_items
-from bot.trackers import TrackerAuthError, TrackerError, TrackerRetryLater
+from bot.trackers import IssueStatus, TrackerAuthError, TrackerError, TrackerRetryLater
 from bot.trackers import github as gh
 from tests.support.github_standin import REPO, TOKEN, GitHubStandIn
 
@@ -101,12 +101,35 @@ def test_nothing_answering_is_retried_later():
     tracker.shutdown()
 
 
+def test_the_marker_of_item_4_never_finds_item_42s_issue(tracker, github, monkeypatch):
+    """A create of item 4 retried after a lost answer must not adopt item 42's issue: the marker is
+    matched whole, in the newest issues and in the search API alike."""
+    made = tracker.create_issue(new(42))
+    assert tracker.find_by_marker(tracker_items.marker(4)) is None
+    assert tracker.find_by_marker(tracker_items.marker(42)).key == made.key
+    tracker.create_issue(new(7))
+    monkeypatch.setattr(gh, "FIND_RECENT", 1)  # item 42's issue is only found by the search API now
+    assert tracker.find_by_marker(tracker_items.marker(4)) is None
+    assert tracker.find_by_marker(tracker_items.marker(42)).key == made.key
+    assert github.calls_to("GET", "/search/issues")
+
+
+def test_has_marker_matches_the_whole_marker_only():
+    assert gh.has_marker("x\n<sub>incident-bot:item:4</sub>", "incident-bot:item:4")
+    assert gh.has_marker("incident-bot:item:4", "incident-bot:item:4")
+    for other in ("incident-bot:item:42", "incident-bot:item:4-b", "xincident-bot:item:4:1", "my-incident-bot:item:4"):
+        assert not gh.has_marker(other, "incident-bot:item:4"), other
+    assert not gh.has_marker(None, "incident-bot:item:4")
+
+
 def test_states_reads_pages_following_link_headers(tracker, github):
     for n in range(250):
         github.add_issue(f"i{n}", state="closed" if n % 2 else "open")
     github.add_issue("a pull request", pull_request=True)
     states = tracker.states(["1", "2", "250", "251", "999"])
-    assert states == {"1": "open", "2": "closed", "250": "closed"}  # a pull request and a missing one left out
+    # a pull request and a missing one left out
+    assert states == {"1": IssueStatus("open"), "2": IssueStatus("closed", "completed"),
+                      "250": IssueStatus("closed", "completed")}
     pages = github.calls_to("GET", f"/repos/{REPO}/issues")
     assert len(pages) == 3 and all(c.query.get("per_page", "100") == "100" for c in pages)
     assert github.calls_to("GET", f"/repos/{REPO}/issues/999")
@@ -118,7 +141,16 @@ def test_close_and_reopen_send_the_reason(tracker, github):
     assert (github.issues[1].state, github.issues[1].state_reason) == ("closed", "not_planned")
     tracker.reopen(issue.key)
     assert github.issues[1].state == "open"
-    assert tracker.states([issue.key]) == {"1": "open"}
+    assert tracker.states([issue.key]) == {"1": IssueStatus("open")}
+
+
+@pytest.mark.parametrize(("state_reason", "reason"), [("completed", "completed"), ("not_planned", "not_planned"),
+                                                      ("duplicate", "not_planned"), (None, "completed")])
+def test_states_say_why_an_issue_was_closed(tracker, github, state_reason, reason):
+    tracker.create_issue(new(1))
+    tracker.create_issue(new(2))
+    github.set_state(1, "closed", state_reason)
+    assert tracker.states(["1", "2"]) == {"1": IssueStatus("closed", reason), "2": IssueStatus("open")}
 
 
 def test_retry_after_and_reset_headers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -118,6 +119,20 @@ def test_user_text_never_becomes_a_mention_reference_or_link_on_github(tracked, 
     assert "@octocat" not in first and "@&#8203;octocat" in first
     assert "#12" not in first and "#&#8203;12" in first
     assert "](https://evil" not in first and "<b>" not in first and "<https:" not in first
+
+
+def test_cross_repository_and_gh_references_typed_in_slack_stay_dead_on_github(tracked, github):
+    bot = tracked()
+    channel = open_incident(bot, title="acme/web#3 broke after GH-12")
+    add_item(bot, channel, "revert acme/web#3, see GH-12, gh-7, x#9, &#12; and \\#5 but keep a@b.example")
+    bot.drain()
+    body = creates(github)[0].body["body"]
+    live = re.compile(r"(?<![&\w])[\w.-]+/[\w.-]+#\d|(?<!&)#\d|\bGH-\d|(?<![\w&])@\w", re.IGNORECASE)
+    assert not live.findall(body.replace(f"incident-bot:item:1", "")), body
+    first = body.split("\n")[0]
+    assert "acme/web#&#8203;3" in first and "GH-&#8203;12" in first and "gh-&#8203;7" in first
+    assert "x#&#8203;9" in first
+    assert "acme/web#&#8203;3 broke after GH-&#8203;12" in body  # the incident's title too
 
 
 def test_a_modal_submitted_twice_makes_one_item_and_one_issue(tracked, github):
@@ -248,6 +263,30 @@ def test_github_down_for_a_minute_then_back(tracked, github):
     [item] = items(bot)
     assert item.tracker_key == "1" and item.tracker_error is None
     assert len(github.issues) == 1
+
+
+def test_github_failing_without_retry_after_is_retried_with_the_outbox_backoff_like_jira(tracked, github):
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    github.fail("POST", f"/repos/{REPO}/issues", 502, times=None)
+    github.fail("GET", f"/repos/{REPO}/issues", 502, times=None)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[:5] == [2, 4, 8, 16, 32] and max(waits) == 300
+    assert len(waits) == MAX_ATTEMPTS - 1 and sum(waits) > 35 * 60
+
+
+def test_a_short_retry_after_does_not_undercut_the_backoff(tracked, github):
+    """GitHub asking for 1 s again and again: the outbox still slows down, never hammering every second."""
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    github.fail("POST", f"/repos/{REPO}/issues", 503, times=None, retry_after=1)
+    github.fail("GET", f"/repos/{REPO}/issues", 503, times=None, retry_after=1)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[:4] == [2, 4, 8, 16] and max(waits) == 300
 
 
 def test_after_the_last_retry_the_item_says_so_with_a_retry_button(tracked, github, standin):
@@ -405,6 +444,38 @@ def test_a_forged_delivery_is_refused_and_changes_nothing(tracked, github, forge
         assert session.exec(__import__("sqlmodel").select(__import__("storage.models").models.WebhookDelivery)).all() == []
 
 
+@pytest.mark.parametrize("oddity", ["full_name is null", "repository is a list", "issue is a list",
+                                    "number is text", "no number"])
+def test_a_signed_delivery_of_an_odd_shape_is_refused_in_one_line_and_changes_nothing(tracked, github, caplog,
+                                                                                        oddity):
+    from tests.support.github_standin import signed_headers
+
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    raw, _ = github.delivery(1, "closed", SECRET)
+    body = json.loads(raw)
+    if oddity == "full_name is null":
+        body["repository"]["full_name"] = None
+    elif oddity == "repository is a list":
+        body["repository"] = [body["repository"]]
+    elif oddity == "issue is a list":
+        body["issue"] = [body["issue"]]
+    elif oddity == "number is text":
+        body["issue"]["number"] = "1; drop"
+    else:
+        del body["issue"]["number"]
+    odd = json.dumps(body).encode()
+    caplog.clear()
+    response = webhook(bot, odd, signed_headers(odd, SECRET, delivery_id="odd-1"))
+    assert response.status == 400 and "nothing was changed" in response.body
+    assert items(bot)[0].status == "open"
+    lines = [r for r in caplog.records if r.name == "bot.webhooks"]
+    assert len(lines) == 1 and "shaped unlike an issue event" in lines[0].getMessage()
+    assert "Traceback" not in caplog.text
+
+
 def test_an_oversized_delivery_is_refused_before_it_is_read(tracked, github):
     bot = tracked()
     raw, headers = github.delivery(1, "closed", SECRET)
@@ -461,6 +532,49 @@ def test_polling_applies_changes_made_in_github_when_no_webhook_comes(tracked, g
     bot.drain()
     assert {i.tracker_key: i.status for i in items(bot)} == {"1": "open", "2": "open", "3": "open"}
     assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
+
+
+@pytest.mark.parametrize(("state_reason", "status"), [("not_planned", "dropped"), ("duplicate", "dropped"),
+                                                     ("completed", "done")])
+def test_polling_keeps_githubs_close_reason_as_a_webhook_would(tracked, github, state_reason, status):
+    clock = Clock(NOW)
+    bot = tracked(clock, github_webhook_secret=None)
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    github.set_state(1, "closed", state_reason)
+    reminders.sweep(bot.services)
+    bot.drain()
+    [item] = items(bot)
+    assert (item.status, item.tracker_state) == (status, "closed")
+    assert any(f"{status} (closed in GitHub #1)" in e.text for e in bot.timeline(1) if e.kind == "action")
+    assert not github.calls_to("PATCH", r"/repos/.*/issues/\d+")
+
+
+def test_polls_take_turns_through_more_tracked_items_than_one_poll_reads(tracked, github, monkeypatch):
+    """With more tracked items than a poll asks about, the oldest are not left out for ever: each poll
+    takes the items read least recently, so an old item closed in GitHub is seen within a few sweeps."""
+    from bot.jobs import trackers as tracker_jobs
+
+    monkeypatch.setattr(tracker_jobs, "POLL_BATCH", 2)
+    clock = Clock(NOW)
+    bot = tracked(clock, github_webhook_secret=None)
+    channel = open_incident(bot)
+    for n in range(5):
+        add_item(bot, channel, f"item {n}")
+    bot.drain()
+    github.set_state(1, "closed", "completed")  # the oldest item's issue
+    for sweep in range(3):
+        clock.advance(hours=1)
+        reminders.sweep(bot.services)
+        bot.drain()
+        if sweep == 0:
+            assert items(bot)[0].status == "open"  # the newest two were read first
+    assert items(bot)[0].status == "done"  # the third poll reached it
+    assert [i.status for i in items(bot)[1:]] == ["open"] * 4
+    with bot.db.read() as session:
+        polled = [i.tracker_polled_at for i in action_items.action_items(session, 1)]
+    assert all(polled)  # every item was read once
 
 
 def test_poll_pushes_a_close_that_never_reached_github(tracked, github, standin):
@@ -589,6 +703,48 @@ def test_publish_opens_one_pull_request_and_publishing_again_updates_it(tracked,
     assert len(github.calls_to("PUT", f"/repos/{REPO}/contents/{path}")) == 2  # unchanged: not committed again
 
 
+@pytest.mark.parametrize("delete_branch", [True, False])
+def test_publishing_again_after_the_pull_request_was_merged(tracked, github, standin, delete_branch):
+    """Merged (and its branch deleted, as most repositories do): an unchanged draft is already published,
+    said with the merged pull request's link; a changed one is committed on the branch made again and
+    proposed in a new pull request."""
+    bot = tracked(postmortem_repo=REPO)
+    channel = open_incident(bot, title="Checkout errors")
+    bot.text("publish", command="/postmortem", channel_id=channel, response_url=standin.response_url("p1"))
+    bot.drain()
+    [first] = github.pulls.values()
+    github.merge(first["number"], delete_branch=delete_branch)
+    path = "postmortems/2026-12-02-inc-1-checkout-errors.md"
+    assert ("main", path) in github.files
+
+    bot.text("publish", command="/postmortem", channel_id=channel, response_url=standin.response_url("p2"))
+    bot.drain()
+    [answer] = [r for r in standin.responses if r["_key"] == "p2"]
+    assert "already published" in answer["text"] and f"|pull request #{first['number']}> was merged" in answer["text"]
+    assert len(github.pulls) == 1 and len(github.calls_to("POST", f"/repos/{REPO}/pulls")) == 1
+
+    add_item(bot, channel, "write the runbook")
+    bot.text("publish brief", command="/postmortem", channel_id=channel, response_url=standin.response_url("p3"))
+    bot.drain()
+    [answer] = [r for r in standin.responses if r["_key"] == "p3"]
+    second = max(github.pulls.values(), key=lambda p: p["number"])
+    assert second["number"] != first["number"] and second["state"] == "open"
+    assert f"|pull request #{second['number']}> opened" in answer["text"]
+    assert "write the runbook" in github.files[("postmortem/inc-1", path)]
+
+
+def test_a_branch_github_refuses_to_create_is_a_clear_error_not_already_there(github):
+    from bot.trackers.github import GitHubAPI, publish_file
+    from bot.trackers import TrackerError
+
+    github.fail("POST", f"/repos/{REPO}/git/refs", 422, message="Reference update failed")
+    api = GitHubAPI(github.api_url, TOKEN)
+    with pytest.raises(TrackerError, match="refused to create the branch postmortem/inc-9.*Reference update failed"):
+        publish_file(api, REPO, branch="postmortem/inc-9", path="p.md", content="x", message="m", title="t", body="b")
+    api.close()
+    assert not github.calls_to("PUT", f"/repos/{REPO}/contents/p.md")
+
+
 def test_publish_without_a_repository_says_what_to_set(make_bot, standin):
     bot = make_bot()
     channel = open_incident(bot)
@@ -710,3 +866,25 @@ def test_the_home_tab_offers_retry_after_the_last_retry_and_the_press_creates_th
     [stored] = items(bot)
     assert stored.tracker_key == "1" and len(github.issues) == 1
     assert "GitHub #1" in _home_view(standin)
+
+
+def test_the_home_tab_follows_an_item_closed_by_webhook_and_reopened_by_polling(tracked, github, standin):
+    standin.add_user("U0DANA", name="Dana")
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    assert bot.event(sr.app_home_opened("U0DANA")).status == 200
+    add_item(bot, channel, "fix the retry storm <@U0DANA|dana>")
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert "fix the retry storm" in _home_view(standin)
+    github.set_state(1, "closed")
+    raw, headers = github.delivery(1, "closed", SECRET)
+    assert webhook(bot, raw, headers).status == 200
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert "fix the retry storm" not in _home_view(standin)  # closed in GitHub: gone from Dana's tab
+    github.set_state(1, "open")  # reopened there, with no webhook: the next sweep's poll brings it back
+    clock.advance(hours=1)
+    reminders.sweep(bot.services)
+    bot.drain(); clock.advance(minutes=1); bot.drain()  # noqa: E702
+    assert items(bot)[0].status == "open"
+    assert "fix the retry storm" in _home_view(standin)

@@ -14,6 +14,8 @@ import pytest
 from storage import action_items
 from storage.models import ActionItem
 from tests.bot.commands.test_incident import open_incident
+from bot.outbox import MAX_ATTEMPTS
+from tests.support import rows
 from tests.support import slack_requests as sr
 from tests.support.harness import call_wsgi
 from tests.support.jira_standin import EMAIL, TOKEN, JiraStandIn
@@ -164,6 +166,46 @@ def test_reopened_in_jira_reopens_the_item(tracked, jira):
     assert items(bot)[0].status == "open"
 
 
+def _signed(body: dict, identifier: str) -> tuple[bytes, dict]:
+    raw = json.dumps(body).encode()
+    return raw, {"content-type": "application/json", "X-Atlassian-Webhook-Identifier": identifier,
+                 "X-Hub-Signature": "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()}
+
+
+@pytest.mark.parametrize("oddity", ["changelog is a list", "items is a string", "issue is a list",
+                                    "fields is a list", "status is a string", "resolution is a string"])
+def test_a_signed_delivery_of_an_odd_shape_is_refused_in_one_line_and_changes_nothing(tracked, jira, caplog,
+                                                                                        oddity):
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    jira.set_status("OPS-17", "10001")
+    body = jira.webhook_issue_updated("OPS-17")
+    if oddity == "changelog is a list":
+        body["changelog"] = body["changelog"]["items"]
+    elif oddity == "items is a string":
+        body["changelog"]["items"] = "status"
+    elif oddity == "issue is a list":
+        body["issue"] = [body["issue"]]
+    elif oddity == "fields is a list":
+        body["issue"]["fields"] = [body["issue"]["fields"]]
+    elif oddity == "status is a string":
+        body["issue"]["fields"]["status"] = "Done"
+    else:
+        body["issue"]["fields"]["resolution"] = "Won't Do"
+    caplog.clear()
+    response = webhook(bot, *_signed(body, "odd-1"))
+    assert response.status == 400 and "nothing was changed" in response.body
+    assert items(bot)[0].status == "open"
+    lines = [r for r in caplog.records if r.name == "bot.webhooks"]
+    assert len(lines) == 1 and "shaped unlike an issue event" in lines[0].getMessage()
+    assert "Traceback" not in caplog.text
+    # the same delivery, well formed, is applied: the odd one was not remembered as seen
+    assert webhook(bot, *_signed(jira.webhook_issue_updated("OPS-17"), "odd-1")).status == 200
+    assert items(bot)[0].status == "done"
+
+
 def test_a_forged_or_unsigned_delivery_is_refused_and_changes_nothing(tracked, jira):
     bot = tracked()
     channel = open_incident(bot)
@@ -207,6 +249,19 @@ def test_the_sweep_polls_what_changed_in_jira(tracked, jira):
     searches = jira.calls_to("POST", "/rest/api/3/search/jql")
     assert len(searches) == 1 and "key in" in searches[0].body["jql"]
     assert [i.status for i in items(bot)] == ["open", "done"]
+
+
+def test_polling_an_issue_resolved_wont_do_drops_the_item_as_the_webhook_would(tracked, jira):
+    bot = tracked()
+    channel = open_incident(bot)
+    add_item(bot, channel)
+    bot.drain()
+    jira.set_status("OPS-17", "10001", "10001")  # Done, resolution Won't Do
+    from bot.jobs import trackers as tracker_jobs
+
+    tracker_jobs.poll(bot.services, {})
+    [item] = items(bot)
+    assert (item.status, item.tracker_state) == ("dropped", "closed")
 
 
 def test_a_refused_token_is_told_to_the_commander_once_naming_the_settings(tracked, jira, standin):
@@ -263,3 +318,38 @@ def test_two_replicas_draining_at_once_create_each_issue_once(tracked, jira):
         t.join(30)
     assert len(creates(jira)) == 4
     assert sorted(i.tracker_key for i in items(first)) == ["OPS-17", "OPS-18", "OPS-19", "OPS-20"]
+
+
+def test_jira_failing_without_retry_after_is_retried_with_the_outbox_backoff_like_github(tracked, jira):
+    """A 5xx naming no wait: retried ever more slowly (the outbox's backoff), not every 30 seconds, so the
+    item is given up only after about forty minutes, as with GitHub."""
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    bot.services.tracker().issue_type_id()
+    jira.fail("POST", r"/rest/api/3/issue$", 503, times=None)
+    jira.fail("POST", r"/rest/api/3/search/jql", 503, times=None)
+    add_item(bot, channel)
+    waits = rows.retry_waits(bot, clock, "tracker_create")
+    assert waits[0] >= 60  # the create may have happened: the search index is given time to settle
+    assert waits[1:5] == [4, 8, 16, 32]  # then growing, as nothing named a wait
+    assert max(waits) == 300  # up to the outbox's cap
+    assert len(waits) == MAX_ATTEMPTS - 1 and sum(waits) > 35 * 60  # about forty minutes
+    assert items(bot)[0].tracker_error is not None  # given up at last, with the Retry button
+
+
+def test_a_retry_after_longer_than_the_backoff_is_waited_for(tracked, jira):
+    clock = Clock(NOW)
+    bot = tracked(clock)
+    channel = open_incident(bot)
+    bot.services.tracker().issue_type_id()
+    jira.fail("POST", r"/rest/api/3/issue$", 429, retry_after=170, times=1)
+    add_item(bot, channel)
+    bot.drain()
+    assert not jira.issues
+    clock.advance(seconds=160)
+    bot.drain()
+    assert not jira.issues  # not before Jira's time
+    clock.advance(seconds=11)
+    bot.drain()
+    assert items(bot)[0].tracker_key == "OPS-17"

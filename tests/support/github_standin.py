@@ -136,6 +136,7 @@ class GitHubStandIn:
         self.refs: dict[str, str] = {"main": "a" * 40}
         self.files: dict[tuple[str, str], str] = {}  # (branch, path) -> content
         self.pulls: dict[int, dict] = {}
+        self.merged_branches: dict[str, set[str]] = {}  # a branch's sha -> branches merged at it
         self.repos = {repo: {"has_issues": True, "push": True}}
         self.search_lag = False  # True: the search API does not see issues yet (GitHub's index lag)
         self.remaining = 5000
@@ -368,7 +369,13 @@ class GitHubStandIn:
             branch = body["ref"][len("refs/heads/"):]
             if branch in self.refs:
                 raise _Refused(422, "Reference already exists")
+            source = next((b for b, sha in self.refs.items() if sha == body["sha"]), None)
+            if source is None:
+                raise _Refused(422, "Object does not exist")
             self.refs[branch] = body["sha"]
+            for (where, path), content in list(self.files.items()):  # the new branch has the commit's tree
+                if where == source:
+                    self.files[(branch, path)] = content
             return 201, {"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"}}, None
         if rest.startswith("/contents/"):
             return self._contents(repo, method, rest[len("/contents/"):], query, body)
@@ -497,15 +504,37 @@ class GitHubStandIn:
                                                         "commit": {"sha": self.refs[branch], "message": body["message"]}}, None
         raise _Refused(404, "Not Found")
 
+    def merge(self, number: int, *, delete_branch: bool = True) -> None:
+        """A person merges the pull request (its files land on the base branch), and GitHub deletes its
+        branch when the repository says so."""
+        with self._lock:
+            pull = self.pulls[number]
+            head, base = pull["head"]["ref"], pull["base"]["ref"]
+            for (where, path), content in list(self.files.items()):
+                if where == head:
+                    self.files[(base, path)] = content
+            self.merged_branches.setdefault(self.refs[head], set()).add(head)
+            self.refs[base] = hashlib.sha1(f"merge {number} {self.refs[base]}".encode()).hexdigest()
+            pull.update(state="closed", merged=True, merged_at="2026-12-02T10:00:00Z")
+            if delete_branch:
+                del self.refs[head]
+                for key in [k for k in self.files if k[0] == head]:
+                    del self.files[key]
+
     def _create_pull(self, repo: str, body) -> dict:
         self._validate(PULL_CREATE, body)
         if body["head"] not in self.refs:
             raise _Refused(422, "Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+        if self.refs[body["head"]] == self.refs.get(body["base"]) or body["head"] in self.merged_branches.get(
+                self.refs[body["head"]], ()):
+            raise _Refused(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                                                       "message": f"No commits between {body['base']} and "
+                                                                  f"{body['head']}"}])
         if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in self.pulls.values()):
             raise _Refused(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
                                                        "message": f"A pull request already exists for {body['head']}."}])
         number = next(self._numbers)
-        pull = {"number": number, "state": "open", "title": body.get("title", ""), "body": body.get("body"),
+        pull = {"number": number, "state": "open", "merged": False, "title": body.get("title", ""), "body": body.get("body"),
                 "html_url": f"https://github.com/{repo}/pull/{number}",
                 "head": {"ref": body["head"]}, "base": {"ref": body["base"]}}
         self.pulls[number] = pull

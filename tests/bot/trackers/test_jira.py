@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.trackers.base import NewIssue, TrackerAuthError, TrackerError, TrackerRetryLater
+from bot.trackers.base import IssueStatus, NewIssue, TrackerAuthError, TrackerError, TrackerRetryLater
 from bot.trackers.jira import SEARCH_SETTLE_SECONDS, JiraTracker
 from tests.support.jira_standin import EMAIL, TOKEN, JiraStandIn
 
@@ -239,6 +239,13 @@ def test_after_a_create_whose_answer_was_lost_the_marker_finds_the_issue(jira, t
     assert len(jira.calls_to("POST", "/rest/api/3/issue")) == 1
 
 
+def test_the_marker_of_item_4_never_finds_item_42s_issue(jira, tracker):
+    """Labels match whole in JQL and again in the answer: item 4 never adopts item 42's issue."""
+    made = tracker.create_issue(item(marker="incident-bot:item:42"))
+    assert tracker.find_by_marker("incident-bot:item:4") is None
+    assert tracker.find_by_marker("incident-bot:item:42").key == made.key
+
+
 def test_the_search_index_lags_which_is_why_the_search_waits(jira, tracker):
     """Jira's search is eventually consistent: a search right after the lost create may miss the issue;
     the same search once the index caught up finds it."""
@@ -350,10 +357,21 @@ def test_states_are_read_in_batches_of_fifty_keys(jira, tracker):
 
     states = tracker.states(keys)
 
-    assert states == {k: ("closed" if i % 3 == 0 else "open") for i, k in enumerate(keys)}
+    assert states == {k: (IssueStatus("closed", "completed") if i % 3 == 0 else IssueStatus("open"))
+                      for i, k in enumerate(keys)}
     searches = jira.calls_to("POST", "/rest/api/3/search/jql")
     assert len(searches) == 3
-    assert all(s.body["fields"] == ["status"] for s in searches)
+    assert all(s.body["fields"] == ["status", "resolution"] for s in searches)
+
+
+@pytest.mark.parametrize(("resolution", "reason"), [("10000", "completed"), ("10001", "not_planned"),
+                                                    ("10002", "not_planned")])
+def test_states_say_why_an_issue_was_closed_as_the_webhook_does(jira, tracker, resolution, reason):
+    key = jira.add_issue("item")
+    jira.set_status(key, "10001", resolution)  # Done, resolved Done / Won't Do / Duplicate
+    assert tracker.states([key]) == {key: IssueStatus("closed", reason)}
+    change = tracker.webhook_change({}, jira.webhook_issue_updated(key))
+    assert (change.state, change.reason) == ("closed", reason)
 
 
 def test_states_follow_next_page_tokens(jira, tracker):
@@ -366,7 +384,8 @@ def test_states_follow_next_page_tokens(jira, tracker):
 
 def test_a_deleted_issue_is_left_out_and_does_not_hide_the_others(jira, tracker):
     keys = [jira.add_issue("a"), jira.add_issue("b")]
-    assert tracker.states([keys[0], "OPS-999", keys[1], "not a key"]) == {keys[0]: "open", keys[1]: "open"}
+    assert tracker.states([keys[0], "OPS-999", keys[1], "not a key"]) == {keys[0]: IssueStatus("open"),
+                                                                          keys[1]: IssueStatus("open")}
     assert tracker.states([]) == {}
 
 
@@ -398,7 +417,7 @@ def test_jira_down_is_a_retry_and_not_an_ambiguous_create(jira, tracker):
     jira.down()
     with pytest.raises(TrackerRetryLater) as away:
         tracker.create_issue(item(owner_email=None))
-    assert not away.value.ambiguous and away.value.after_seconds > 0
+    assert not away.value.ambiguous and away.value.after_seconds == 0  # no time of its own: the outbox backoff
     jira.up()
     assert tracker.create_issue(item(owner_email=None)).key == "OPS-17"
 
