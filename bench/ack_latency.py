@@ -187,6 +187,7 @@ def main() -> None:
         }
         stored = json.loads(subprocess.run([sys.executable, "-m", "bot.cli", "timeline", "1", "--json"],
                                            env=env, capture_output=True, text=True, cwd="/tmp", check=True).stdout)
+        bot_log = bot.output()
     finally:
         bot.close()
         for proc, _ in bare.values():
@@ -213,6 +214,11 @@ def main() -> None:
     logs = sum(1 for i in stored if i["kind"] == "log" and i["text"].startswith("entry"))
     messages = sum(1 for i in stored if i["kind"] == "message")
     print(f"stored by the bot: {logs} log entries of {total}, {messages} messages of {total}")
+    if results["bot"]["errors"] or logs < total:
+        problems = [line for line in bot_log.splitlines() if " WARNING " in line or " ERROR " in line]
+        print(f"the bot logged {len(problems)} warnings and errors; the last ones:")
+        for line in problems[-10:]:
+            print("  " + line[:300])
 
 
 if __name__ == "__main__":
