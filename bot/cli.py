@@ -1,9 +1,9 @@
 """The `incident-bot` command line.
 
 It starts fast: only argparse is imported before the arguments are parsed, and each command imports
-what it needs. The read-only commands (`incidents`, `timeline`, `postmortem export`) open a database
-that must exist already (storage.existing): they never create or migrate one. `incidents` reads
-through a plain driver connection, without SQLAlchemy or pydantic.
+what it needs. The read-only commands (`incidents`, `timeline`, `postmortem export`, `stats`) open a database
+that must exist already (storage.existing): they never create or migrate one. `incidents` and
+`stats` read through a plain driver connection, without SQLAlchemy or pydantic.
 
 Whatever a person can get wrong, or what can be down, ends in one line on stderr saying what to do
 next: exit 2 for a setting or an argument, 1 for a failure.
@@ -70,13 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     export.add_argument("--template", default="default", help="template name (default: default)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+
+    stats = sub.add_parser("stats", help="incidents per month and severity, with median and p90 times to "
+                                         "detect, acknowledge, mitigate and resolve")
+    stats.add_argument("--from", dest="date_from", metavar="DATE",
+                       help="first day (YYYY-MM-DD, or YYYY-MM from the month's first day) in DEFAULT_TIMEZONE; "
+                            "default: from the first incident")
+    stats.add_argument("--to", dest="date_to", metavar="DATE",
+                       help="last day, included (YYYY-MM-DD, or YYYY-MM to the month's last day); "
+                            "default: to the latest incident")
+    stats_format = stats.add_mutually_exclusive_group()
+    stats_format.add_argument("--json", action="store_true", help="print a JSON object with the rows")
+    stats_format.add_argument("--csv", action="store_true", help="print CSV (the same columns as /insights.csv)")
+
     reminders = sub.add_parser("reminders", help="action item reminders")
     reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
     reminders_sub.add_parser("sweep", help="one reminder sweep now (DM overdue items, nudge for postmortems)")
     return parser
 
 
-READ_ONLY_COMMANDS = ("incidents", "timeline", "postmortem")
+READ_ONLY_COMMANDS = ("incidents", "timeline", "postmortem", "stats")
 
 
 def console_main() -> None:
@@ -213,6 +226,28 @@ def cmd_incidents(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    from bot.cli_output import print_insights
+    from bot.statistics import PeriodError, insights, period, times_from_rows
+    from storage.existing import connect_existing
+    from storage.stats import incident_times_on
+
+    settings = _command_settings()
+    try:
+        dates = period(args.date_from, args.date_to, settings.zone)
+    except PeriodError as exc:
+        print(f"incident-bot: {exc}", file=sys.stderr)
+        return 2
+    connection, dialect = connect_existing(settings.database_url)
+    try:
+        rows = incident_times_on(connection, dialect, since=dates.since, until=dates.until)
+    finally:
+        connection.close()
+    fmt = "json" if args.json else "csv" if args.csv else "table"
+    print_insights(insights(times_from_rows(rows), settings.zone), settings.zone, dates, fmt=fmt)
+    return 0
+
+
 def _incident(session, number: int):
     """The incident numbered `number`, or None after saying on stderr that there is none."""
     from storage import incidents
@@ -321,6 +356,7 @@ COMMANDS = {
     "db": cmd_db,
     "incidents": cmd_incidents,
     "timeline": cmd_timeline,
+    "stats": cmd_stats,
 }
 
 

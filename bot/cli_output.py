@@ -1,4 +1,4 @@
-"""What `incident-bot incidents` and `incident-bot timeline` print, as text or JSON.
+"""What `incident-bot incidents`, `timeline` and `stats` print, as text, JSON or CSV.
 
 Kept apart from bot/cli.py so that the command line imports none of this (nor bot.milestones and
 bot.when) before it knows which command runs.
@@ -67,3 +67,71 @@ def print_timeline(incident, items, names, settings, *, as_json: bool) -> None:
         if item.files:
             text += " " + " ".join(f"[{f.get('name')}]({f.get('permalink')})" for f in item.files)
         print(f"{marker} {format_time(item.time, zone)}  {label:<12} {T.one_line(who):<16} {T.one_line(text)}")
+
+
+def short_duration(seconds: float | None) -> str:
+    """Durations for a table: `45s`, `12m 05s`, `1h 05m`, `2d 03h`; `-` for none."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return "{}m {:02d}s".format(*divmod(whole, 60))
+    if whole < 86400:
+        return "{}h {:02d}m".format(whole // 3600, whole % 3600 // 60)
+    return "{}d {:02d}h".format(whole // 86400, whole % 86400 // 3600)
+
+
+def _cell(figure) -> str:
+    if not figure.n:
+        return "-"
+    return f"{short_duration(figure.median)} / {short_duration(figure.p90)} ({figure.n})"
+
+
+def print_insights(rows, zone, dates, *, fmt: str = "table") -> None:
+    """bot.statistics.InsightRow items as a table (fmt "table"), a JSON object ("json") or CSV ("csv")."""
+    from bot.milestones import METRICS
+    from bot.statistics import ALL, PERCENTILE_METHOD, to_csv, to_json
+
+    if fmt == "csv":
+        print(to_csv(rows), end="")
+        return
+    if fmt == "json":
+        print(json.dumps({
+            "timezone": zone_display_name(zone),
+            "from": dates.first.isoformat() if dates.first else None,
+            "to": dates.last.isoformat() if dates.last else None,
+            "percentile": PERCENTILE_METHOD,
+            "rows": to_json(rows),
+        }, indent=2, ensure_ascii=False))
+        return
+    where = f"months and days in {zone_display_name(zone)}"
+    if not rows:
+        print("No incidents yet." if dates.describe() == "all" else
+              f"No incidents declared {dates.describe()} ({where}).")
+        return
+    period = "" if dates.describe() == "all" else f" {dates.describe()}"
+    print(f"Incidents declared{period}, by month ({where}).")
+    print("Each time: median / 90th percentile (incidents measured).")
+    print()
+    print(f"{'month':<8} {'severity':<8} {'count':>5}  " + "  ".join(f"{m.label.lower():<24}" for m in METRICS).rstrip())
+    for row in rows:
+        severity = "all" if row.severity == ALL else severity_label(row.severity)
+        cells = "  ".join(f"{_cell(row.figure(m.key)):<24}" for m in METRICS).rstrip()
+        print(f"{row.month:<8} {severity:<8} {row.count:>5}  {cells}")
+    totals = [row for row in rows if row.severity == ALL]
+    from_declared = sum(row.time_to_resolve.from_declared for row in totals)
+    mitigate_declared = sum(row.time_to_mitigate.from_declared for row in totals)
+    excluded = {m.label.lower(): sum(row.figure(m.key).excluded for row in totals) for m in METRICS}
+    notes = []
+    if from_declared or mitigate_declared:
+        notes.append(f"Time to mitigate ({mitigate_declared}) and to resolve ({from_declared}) are measured from "
+                     "the declaration for incidents whose start of impact was not recorded.")
+    left_out = ", ".join(f"{label} {count}" for label, count in excluded.items() if count)
+    if left_out:
+        notes.append(f"Left out, milestones out of order: {left_out}.")
+    if notes:
+        print()
+        for note in notes:
+            print(note)
