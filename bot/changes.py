@@ -9,7 +9,9 @@ transaction with everything it implies:
 - the status, derived again from the milestones (and the postmortem prompts, the first time the
   incident is resolved);
 - a header refresh, whose failure is told to the person who made the change;
-- an announcement in the incident channel, when the change deserves one.
+- an announcement in the incident channel, when the change deserves one;
+- a record in the activity log (storage/activity.py) with what the change replaced (`before`) and
+  what it set (`after`), so `/incident undo` can put it back (bot/curation.py).
 
 The outbox is woken by the database once the transaction commits (storage.db.JOBS_QUEUED).
 docs/architecture.md shows where this sits on the path of a slash command.
@@ -27,7 +29,7 @@ from sqlmodel import Session
 from bot import postmortem, views
 from bot.milestones import status_of
 from bot.services import Services
-from storage import entries, incidents, outbox_jobs
+from storage import activity, entries, incidents, outbox_jobs
 from storage.models import Entry, Incident
 
 
@@ -46,10 +48,16 @@ class Change:
     kind: str  # the timeline entry's kind: severity, role, summary, impact, timezone, milestone
     text: str | None  # the entry's text in Slack's encoding; None records no entry
     fields: Mapping[str, Any] = field(default_factory=dict)  # the incident's columns to set
-    before: Mapping[str, Any] = field(default_factory=dict)  # what the change replaced
+    before: Mapping[str, Any] = field(default_factory=dict)  # what the change replaced (enough to put it back)
+    after: Mapping[str, Any] | None = None  # what it set, for the activity log (None: `fields`)
     key: bool = False  # the entry is a key event of the postmortem timeline
     milestone: str | None = None
     announce: str | None = None  # mrkdwn for the incident channel
+    undoes: int | None = None  # the activity record this change puts back (`/incident undo`)
+
+
+# The kinds of change `/incident undo` can put back: each is logged with what it replaced.
+UNDOABLE = ("milestone", "severity", "role", "summary", "impact", "timezone")
 
 
 # A change that must read or write other tables first (a milestone, a role) is a function of the
@@ -70,10 +78,15 @@ def record(services: Services, actor: Actor, incident_id: int, change: Change | 
         incident = session.get(Incident, incident_id)
         for name, value in change.fields.items():
             setattr(incident, name, value)
+        entry_id = None
         if change.text is not None:
-            entries.add_entry(session, Entry(incident_id=incident_id, kind=change.kind, milestone=change.milestone,
-                                             at=now, author_id=actor.user_id, text=change.text, key=change.key,
-                                             recorded_at=now))
+            entry_id = entries.add_entry(session, Entry(
+                incident_id=incident_id, kind=change.kind, milestone=change.milestone, at=now,
+                author_id=actor.user_id, text=change.text, key=change.key, recorded_at=now))
+        if change.undoes is not None or change.kind in UNDOABLE:
+            activity.add(session, incident_id=incident_id, actor=actor.user_id, at=now, entry_id=entry_id,
+                         action="undo" if change.undoes is not None else change.kind, undoes=change.undoes,
+                         before=change.before, after=change.fields if change.after is None else change.after)
         if change.milestone is not None:  # the status follows the milestones, and nothing else
             _derive_status(session, services, incident, now)
         session.add(incident)

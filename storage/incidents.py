@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from storage import sql
 from storage.models import (
+    Activity,
     Entry,
     Incident,
     Milestone,
@@ -82,7 +83,7 @@ def bind_channel(session: Session, incident_id: int, channel_id: str, channel_na
 
 def abandon_incident(session: Session, incident_id: int) -> None:
     """Remove an incident that never got a channel (its number is not reused)."""
-    for model in (Milestone, Role, Entry):
+    for model in (Activity, Milestone, Role, Entry):
         session.execute(sa.delete(model).where(model.incident_id == incident_id))
     session.execute(sa.delete(Incident).where(Incident.id == incident_id))
 
@@ -171,6 +172,24 @@ def put_role(session: Session, incident_id: int, role: str, user_id: str, by: st
     session.add(current)
     session.flush()
     return before
+
+
+def remove_role(session: Session, incident_id: int, role: str) -> str | None:
+    """Take a role from whoever holds it. Returns who held it, if anyone."""
+    current = session.exec(select(Role).where(Role.incident_id == incident_id, Role.role == role)).first()
+    if current is None:
+        return None
+    holder = current.user_id
+    session.delete(current)
+    session.flush()
+    return holder
+
+
+def still_captures(session, incident_id: int, capture_cutoff: datetime) -> bool:
+    """Whether an incident still takes new entries (the capture rule, `STILL_CAPTURES`)."""
+    stmt = sa.text(f"SELECT 1 FROM {WITH_RESOLVED} WHERE incident.id = :incident_id AND {STILL_CAPTURES}"
+                   ).bindparams(sa.bindparam("capture_cutoff", type_=UTCDateTime))
+    return session.execute(stmt, {"incident_id": incident_id, "capture_cutoff": capture_cutoff}).first() is not None
 
 
 def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool:

@@ -95,6 +95,9 @@ class Entry(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel_id", "ts", name="uq_entry_channel_ts"),
         sa.Index("ix_entry_incident_at", "incident_id", "at"),
+        # a message added from another channel is stored once per incident (bot/curation.py)
+        sa.Index("uq_entry_incident_source", "incident_id", "source_channel_id", "source_ts", unique=True),
+        sa.Index("ix_entry_post", "post_channel_id", "post_ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -113,6 +116,36 @@ class Entry(SQLModel, table=True):
     deleted: bool = False
     files: str | None = Field(default=None, sa_type=sa.Text)  # JSON list of {name, permalink}
     recorded_at: datetime = _when()
+    # curation (bot/curation.py, docs/capture.md): left out of drafts and exports, still in `timeline --json`
+    hidden: bool = False
+    # a person edited the text: a later Slack edit of the message no longer replaces it
+    text_edited_by: str | None = Field(default=None, max_length=32)
+    # the bot's post of a `/incident log` entry in the incident channel, once posted
+    post_channel_id: str | None = Field(default=None, max_length=32)
+    post_ts: str | None = Field(default=None, max_length=32)
+    # a message added from another channel (`add_to_timeline`): where it was said, and its link
+    source_channel_id: str | None = Field(default=None, max_length=32)
+    source_ts: str | None = Field(default=None, max_length=32)
+    permalink: str | None = Field(default=None, max_length=500)
+
+
+class Activity(SQLModel, table=True):
+    """One change to an incident's timeline or fields, with who, when, and the values before and after
+    (JSON objects of the changed fields only). `/incident undo` reads it back (bot/curation.py)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (sa.Index("ix_activity_incident_actor_at", "incident_id", "actor", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id")
+    entry_id: int | None = Field(default=None)  # the timeline entry it is about, if any
+    actor: str = Field(max_length=32)
+    action: str = Field(max_length=16)  # edit, retime, hide, show, add, undo, slack_edit, severity, ...
+    before: str = Field(default="{}", sa_type=sa.Text)
+    after: str = Field(default="{}", sa_type=sa.Text)
+    at: datetime = _when()
+    undone_at: datetime | None = _when(nullable=True)  # set when `/incident undo` put `before` back
+    undoes: int | None = Field(default=None)  # on an `undo` record: the record it undid
 
 
 class KeyMark(SQLModel, table=True):

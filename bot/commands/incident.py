@@ -109,7 +109,8 @@ def milestone(name: str) -> Subcommand:
             if previous is not None:  # a corrected time is kept in the timeline; a first one is the milestone
                 was = format_time(previous.at, zone) + (" (the time of `start`)" if previous.is_default else "")
                 moved = T.encode(f"{label} moved from {was} to {format_time(at, zone)}")
-            return Change(kind="milestone", milestone=name, text=moved, before={"at": previous and previous.at},
+            return Change(kind="milestone", milestone=name, text=moved, before=_milestone_before(name, previous),
+                          after={"name": name, "at": at, "note": note or None},
                           announce=f"*{views.ref(incident.id)} {label.lower()}* at {slack_date(at, zone)}, "
                                    f"recorded by <@{ctx.user}>" + (f": {T.mrkdwn_cut(note, views.ANNOUNCED_TEXT_LIMIT)}" if note else ""))
 
@@ -144,13 +145,22 @@ def clear_milestone(ctx: Context, incident: ChannelIncident, name: str) -> Reply
         removed = incidents.remove_milestone(session, incident.id, name)
         if removed is None:
             return None
-        return Change(kind="milestone", milestone=name, before={"at": removed.at},
+        return Change(kind="milestone", milestone=name, before=_milestone_before(name, removed),
+                      after={"name": name, "at": None},
                       text=T.encode(f"{label} cleared (was {format_time(removed.at, zone)})"))
 
     change = ctx.record(incident.id, remove)
     if change is None:
         return Reply(f"{label} is not recorded for {views.ref(incident.id)}; nothing to clear.")
     return Reply(f"{label} cleared for {views.ref(incident.id)} (was {format_time(change.before['at'], zone)}).")
+
+
+def _milestone_before(name: str, previous: Milestone | None) -> dict:
+    """What a milestone change replaced, enough for `/incident undo` to put it back."""
+    if previous is None:
+        return {"name": name, "at": None}
+    return {"name": name, "at": previous.at, "note": previous.note, "author_id": previous.author_id,
+            "is_default": previous.is_default}
 
 
 def _order_warnings(ctx: Context, incident_id: int) -> str:
@@ -192,7 +202,8 @@ def role(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     def put(session) -> Change:
         before = incidents.put_role(session, incident.id, name, user_id, ctx.user, ctx.now)
         outbox_jobs.enqueue(session, "profile", {"user_id": user_id}, ctx.now)  # their name and zone
-        return Change(kind="role", text=f"{name}: <@{user_id}>", before={"user_id": before},
+        return Change(kind="role", text=f"{name}: <@{user_id}>", before={"role": name, "user_id": before},
+                      after={"role": name, "user_id": user_id},
                       fields={"commander_id": user_id} if name == "commander" else {},
                       announce=f"*{views.ref(incident.id)}* {T.escape_mrkdwn(name)}: <@{user_id}> "
                                f"(set by <@{ctx.user}>)")
@@ -207,7 +218,11 @@ def text_field(field: str) -> Subcommand:
         value = rest.strip()
         if not value:
             return Reply(f"Usage: `/incident {field} <text>`.")
-        ctx.record(incident.id, Change(kind=field, text=value, fields={field: value}))
+        def put(session) -> Change:
+            was = getattr(session.get(Incident, incident.id), field)
+            return Change(kind=field, text=value, fields={field: value}, before={field: was})
+
+        ctx.record(incident.id, put)
         return Reply(f"{field.capitalize()} of {views.ref(incident.id)} set: {echo(value)}")
 
     set_field.__name__ = f"set_{field}"
