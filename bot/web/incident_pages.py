@@ -20,18 +20,19 @@ from bot.milestones import (
     order_warnings,
     severity_label,
 )
-from bot.timeline import Item, assemble
+from bot.curation import EDITABLE_KINDS
 from bot.web import charts
 from bot.web.viewing import Pager, names_for, page_number, plain, who
 from bot.when import format_time, localize
-from storage import action_items, answers, browse, entries, incidents
+from storage import action_items, activity, answers, browse, entries, incidents
 
 blueprint = Blueprint("incidents", __name__)
 
 LIST_PAGE = 50
 TIMELINE_PAGE = 100
 STATUSES = ("open", "mitigated", "resolved")
-TIMELINE_KINDS = ("log", "message")  # what people said and logged; everything else is the activity log
+# what people said, logged or added from elsewhere; the other kinds record changes (the activity log)
+TIMELINE_KINDS = ("log", "message", "added", "update")
 MAX_SEARCH = 200
 
 
@@ -120,23 +121,83 @@ def incident_list():
 class Row:
     """One timeline line as the page shows it."""
 
-    item: Item
+    at: datetime
+    kind: str
+    label: str
     text: str
     who: str
-    link: str | None
-    label: str
+    key: bool
+    link: str | None = None
+    entry_id: int | None = None  # None: a milestone's current time (changed with its command)
+    hidden: bool = False
+    deleted: bool = False
+    edited: bool = False
+    editable: bool = False  # time and text may be edited (bot.curation.EDITABLE_KINDS)
+    raw_text: str = ""  # what the edit box starts with
 
 
-def _label(item: Item) -> str:
-    if item.kind == "milestone":
-        return MILESTONE_LABELS.get(item.milestone or "", "Milestone")
-    return {"log": "Log", "message": "Message"}.get(item.kind, item.kind.capitalize())
+def _label(kind: str, milestone: str | None) -> str:
+    if kind == "milestone":
+        return MILESTONE_LABELS.get(milestone or "", "Milestone")
+    return {"log": "Log", "message": "Message", "added": "From elsewhere"}.get(kind, kind.capitalize())
 
 
-def _row(item: Item, names, workspace_url: str | None) -> Row:
-    link = (permalink(workspace_url, item.channel_id, item.ts)
-            if item.kind == "message" and item.channel_id and item.ts else None)
-    return Row(item, plain(item.text, names), who(item.author, names), link, _label(item))
+def timeline_rows(rows, current, names, workspace_url: str | None) -> list[Row]:
+    """The milestones' current times and the entries people said, logged or added (and changes marked
+    key), oldest first; ties keep milestones first, in their natural order."""
+    merged: list[tuple[datetime, int, int, Row]] = []
+    for order, name in enumerate(MILESTONES):
+        m = current.get(name)
+        if m is not None:
+            text = f"{MILESTONE_LABELS[name]}: {plain(m.note, names)}" if m.note else MILESTONE_LABELS[name]
+            merged.append((m.at, 0, order, Row(m.at, "milestone", MILESTONE_LABELS[name], text,
+                                                who(m.author_id, names), True)))
+    for index, row in enumerate(rows):
+        e = row.entry
+        if e.kind not in TIMELINE_KINDS and not row.key:
+            continue
+        link = getattr(e, "permalink", None) or (permalink(workspace_url, e.channel_id, e.ts)
+                                                 if e.kind == "message" and e.channel_id and e.ts else None)
+        merged.append((e.at, 1, index, Row(
+            e.at, e.kind, _label(e.kind, e.milestone), plain(e.text, names), who(e.author_id, names), row.key,
+            link, e.id, bool(getattr(e, "hidden", False)), bool(e.deleted), bool(e.edited_ts),
+            e.kind in EDITABLE_KINDS, T.decode(e.text))))
+    merged.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [t[3] for t in merged]
+
+
+def activity_log(records, rows, names) -> list[dict]:
+    """Every recorded change (bot.curation and bot.changes keep them with before and after), and the
+    change entries no record stands for (action items closed, changes older than the activity log)."""
+    described = {r.entry_id for r in records if r.entry_id is not None}
+    out = [{"at": r.at, "what": r.action.replace("_", " ").capitalize(), "who": who(r.actor, names),
+            "text": _before_after(r.before, r.after, names)} for r in records]
+    out += [{"at": r.entry.at, "what": r.entry.kind.capitalize(), "who": who(r.entry.author_id, names),
+             "text": plain(r.entry.text, names)}
+            for r in rows if r.entry.kind not in TIMELINE_KINDS and r.entry.id not in described]
+    out.sort(key=lambda a: a["at"])
+    return out
+
+
+def _shown_value(field: str, value, names) -> str:
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field in ("at",) and isinstance(value, str):
+        try:
+            return format_time(datetime.fromisoformat(value), g.viewer.zone)
+        except ValueError:
+            return value
+    if field in ("user_id", "commander_id", "owner_id"):
+        return who(str(value), names)
+    return plain(str(value), names) if isinstance(value, str) else str(value)
+
+
+def _before_after(before: dict, after: dict, names) -> str:
+    fields = list(dict.fromkeys([*after, *before]))
+    return "; ".join(f"{f}: {_shown_value(f, before.get(f), names)} → {_shown_value(f, after.get(f), names)}"
+                     for f in fields if f not in ("channel", "ts", "permalink"))
 
 
 @blueprint.get("/incidents/<int:number>")
@@ -152,20 +213,20 @@ def incident_page(number: int):
         said = answers.answers(session, number)
         items = action_items.action_items(session, number)
         drafts = browse.draft_versions(session, number)
-        activity_rows = [r for r in rows if r.entry.kind not in TIMELINE_KINDS]
+        records = activity.history(session, number)
         people = ({incident.commander_id, incident.created_by} | set(roles.values()) | {a.user_id for a in said}
-                  | {i.owner_id for i in items} | {r.entry.author_id for r in rows} | {d.created_by for d in drafts})
+                  | {i.owner_id for i in items} | {r.entry.author_id for r in rows} | {d.created_by for d in drafts}
+                  | {r.actor for r in records} | {m.author_id for m in current.values()})
         names = names_for(session, people)
     times = {name: m.at for name, m in current.items()}
-    timeline = [i for i in assemble(rows, current) if i.kind in TIMELINE_KINDS or i.key]
-    chosen = [i for i in timeline if i.key] if key_only else timeline
+    timeline = timeline_rows(rows, current, names, incident.workspace_url)
+    chosen = [r for r in timeline if r.key and not r.hidden and not r.deleted] if key_only else timeline
     pager = Pager(page, TIMELINE_PAGE, len(chosen))
-    shown = [_row(i, names, incident.workspace_url) for i in chosen[pager.offset:pager.offset + TIMELINE_PAGE]]
+    shown = chosen[pager.offset:pager.offset + TIMELINE_PAGE]
     zone = g.viewer.zone
-    markers = [charts.Marker(i.time, plain(i.text, names)) for i in timeline if i.key and i.kind != "milestone"]
+    markers = [charts.Marker(r.at, r.text) for r in timeline
+               if r.key and r.kind != "milestone" and not r.hidden and not r.deleted]
     chart = charts.phase_chart(times, markers, zone, lambda at, z: format_time(at, z))
-    activity = [{"at": r.entry.at, "kind": r.entry.kind.capitalize(), "who": who(r.entry.author_id, names),
-                 "text": plain(r.entry.text, names)} for r in activity_rows]
     topics = [{"label": label, "answers": [{"who": who(a.user_id, names), "text": plain(a.text, names),
                                              "at": a.answered_at} for a in said if a.topic == key and a.text.strip()]}
               for key, label in TOPICS.items()]
@@ -181,10 +242,16 @@ def incident_page(number: int):
         commander=who(incident.commander_id, names), roles=[(r, who(u, names)) for r, u in roles.items()],
         milestones=[(MILESTONE_LABELS[n], times.get(n)) for n in MILESTONES],
         metrics=measure(times, incident.created_at), warnings=order_warnings(times), chart=chart,
-        timeline=shown, pager=pager, key_only=key_only, total_timeline=len(timeline), activity=activity,
-        topics=topics, actions=actions, drafts=[(d, who(d.created_by, names)) for d in drafts],
-        channel=incident.channel_name, curate=g.viewer.user_id is not None,
+        timeline=shown, pager=pager, key_only=key_only, total_timeline=len(timeline),
+        activity=activity_log(records, rows, names), topics=topics, actions=actions,
+        drafts=[(d, who(d.created_by, names)) for d in drafts], channel=incident.channel_name,
+        curate=g.viewer.user_id is not None, local_input=lambda at: local_input(at, zone),
     )
+
+
+def local_input(at: datetime, zone) -> str:
+    """An instant as a datetime-local field's value in the viewer's zone, to the second."""
+    return at.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _version(raw: str | None) -> int | None:

@@ -63,9 +63,10 @@ def insights_page():
             lambda v: str(round(v)), stacked=True)
         for metric in METRICS:
             figures = [r.figure(metric.key) for r in totals]
+            measured = any(f.median is not None for f in figures)
             metric_charts.append({
                 "metric": metric,
-                "chart": charts.bar_chart(
+                "chart": measured and charts.bar_chart(
                     f"{metric.label} per month (all severities)", months,
                     [charts.Series("median", [f.median for f in figures], "median"),
                      charts.Series("90th percentile", [f.p90 for f in figures], "p90")],

@@ -268,6 +268,13 @@ class SlackStandIn:
             params.update(json.loads(raw))
         elif raw:
             params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+        basic = headers.get("authorization", "")
+        if basic.startswith("Basic "):  # client credentials (openid.connect.token, oauth.v2.access)
+            import base64
+
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            params.setdefault("client_id", client_id)
+            params.setdefault("client_secret", client_secret)
         for key in ("blocks", "users"):
             if isinstance(params.get(key), str) and params[key].startswith("["):
                 params[key] = json.loads(params[key])
