@@ -27,7 +27,7 @@ def action_list():
     view = request.args.get("owner") or ("mine" if signed_in else "all")
     if view not in ("mine", "all") or (view == "mine" and not signed_in):
         view = "all"
-    today = datetime.now(viewer.zone).date()
+    today = _web().services.now().astimezone(viewer.zone).date()
     with _web().services.db.read() as session:
         hidden = _web().visibility.hidden(viewer.user_id, browse.incident_channels(session))
         items = browse.open_action_items(session, hidden, viewer.user_id if view == "mine" else None)

@@ -230,7 +230,7 @@ def incident_page(number: int):
     topics = [{"label": label, "answers": [{"who": who(a.user_id, names), "text": plain(a.text, names),
                                              "at": a.answered_at} for a in said if a.topic == key and a.text.strip()]}
               for key, label in TOPICS.items()]
-    today = datetime.now(zone).date()
+    today = _web().services.now().astimezone(zone).date()
     actions = [{"number": i.id, "text": plain(i.text, names), "owner": who(i.owner_id, names), "due": i.due,
                 "status": i.status, "overdue": i.status == "open" and i.due is not None and i.due < today}
                for i in items]

@@ -9,10 +9,24 @@ from tests.support.web import client_for, web_settings
 
 
 @pytest.fixture
-def web_bot(make_bot, standin):
-    return make_bot(**web_settings(standin))
+def make_web(make_bot, standin):
+    def make(clock=None, **overrides):
+        bot = make_bot(clock, **web_settings(standin, **overrides))
+        return bot, client_for(bot)
+
+    return make
+
+
+@pytest.fixture
+def web_bot(make_web):
+    return make_web()
+
+
+@pytest.fixture
+def bot(web_bot):
+    return web_bot[0]
 
 
 @pytest.fixture
 def client(web_bot):
-    return client_for(web_bot)
+    return web_bot[1]
