@@ -8,8 +8,11 @@ Slack is asked with the bot token, and the answers are kept briefly:
   per incident, which a list of 5,000 incidents could not afford (Tier 3, about 50 a minute);
 - a channel the list does not hold (a private channel the bot was removed from, or a deleted one) is
   asked about once with `conversations.info`; when Slack cannot say it is public, it is hidden;
-- who is in a private channel: `conversations.members`, kept for `MEMBERS_SECONDS`, so someone
-  removed from the channel loses sight of it within a minute.
+- which private channels a person is in: `users.conversations` for that person (with the bot token
+  it lists the private channels both are in, which is every private incident channel the bot
+  captures), kept for `MEMBERS_SECONDS`, so someone removed from a channel loses sight of it within a
+  minute. One call per viewer a minute, however many private incidents there are (asking
+  `conversations.members` per private channel would cost one call per channel a minute instead).
 
 It fails closed: when Slack does not answer, private and unknown channels are hidden from everyone,
 and nobody (no signed-in person: WEB_AUTH=none) is a member of any private channel.
@@ -45,8 +48,7 @@ class Visibility:
         self._clock = clock
         self._failed_until = 0.0
         self._single: TTLCache[str, str] = TTLCache(maxsize=10_000, ttl=DIRECTORY_SECONDS, timer=clock)
-        self._members: TTLCache[str, frozenset[str] | None] = TTLCache(maxsize=10_000, ttl=MEMBERS_SECONDS,
-                                                                       timer=clock)
+        self._members: TTLCache[str, frozenset[str]] = TTLCache(maxsize=10_000, ttl=MEMBERS_SECONDS, timer=clock)
 
     # -- what the pages ask -------------------------------------------------------------------------
 
@@ -58,8 +60,7 @@ class Visibility:
             return True
         if kind == UNKNOWN or user_id is None:
             return False
-        members = self.members(channel_id)
-        return members is not None and user_id in members
+        return channel_id in self.private_channels_of(user_id)
 
     def hidden(self, user_id: str | None, channel_ids: Iterable[str]) -> set[str]:
         """Of these channels, the ones this person may not see."""
@@ -81,27 +82,29 @@ class Visibility:
                 self._single[channel_id] = known
         return known
 
-    def members(self, channel_id: str) -> frozenset[str] | None:
+    def private_channels_of(self, user_id: str) -> frozenset[str]:
+        """The private channels this person and the bot are both in (empty when Slack does not answer)."""
         with self._lock:
-            if channel_id in self._members:
-                return self._members[channel_id]
-        found: set[str] | None = set()
+            if user_id in self._members:
+                return self._members[user_id]
+        found: set[str] = set()
         cursor = None
         try:
             while True:
-                response = self.client.conversations_members(channel=channel_id, limit=PAGE, cursor=cursor)
-                found.update(response.get("members") or [])
+                response = self.client.users_conversations(user=user_id, types="private_channel",
+                                                           exclude_archived=False, limit=PAGE, cursor=cursor)
+                found.update(c["id"] for c in response.get("channels") or [])
                 cursor = (response.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
         except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("conversations.members for %s failed (%s): its incidents stay hidden", channel_id,
-                        _error(exc))
-            found = None
-        members = frozenset(found) if found is not None else None
+            log.warning("users.conversations for %s failed (%s): private incidents are hidden from them",
+                        user_id, _error(exc))
+            return frozenset()  # not kept: asked again on the next page
+        channels = frozenset(found)
         with self._lock:
-            self._members[channel_id] = members
-        return members
+            self._members[user_id] = channels
+        return channels
 
     def _current_directory(self) -> dict[str, bool] | None:
         with self._lock:

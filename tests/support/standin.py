@@ -404,6 +404,18 @@ class SlackStandIn:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": {"id": channel.id, "name": channel.name, "is_private": channel.private}}
 
+    def _api_users_conversations(self, params):
+        user = params.get("user")
+        types = str(params.get("types") or "public_channel").split(",")
+        with self._lock:
+            chosen = [c for c in self.channels.values() if user in c.members and self._visible_to_bot(c)
+                      and ("private_channel" if c.private else "public_channel") in types]
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        more = start + limit < len(chosen)
+        return {"ok": True, "channels": [{"id": c.id, "name": c.name, "is_private": c.private}
+                                         for c in chosen[start:start + limit]],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
     def _api_conversations_members(self, params):
         channel = self.channels.get(params.get("channel"))
         if not self._visible_to_bot(channel):
