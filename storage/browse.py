@@ -12,7 +12,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage.models import ActionItem, Entry, Incident, PostmortemDraft
+from storage.models import ActionItem, Entry, Incident, KeyMark, PostmortemDraft
 
 
 def incident_channels(session: Session) -> list[str]:
@@ -132,3 +132,67 @@ def draft_markdown(session: Session, incident_id: int, version: int | None) -> t
         stmt = stmt.where(PostmortemDraft.version == version)
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# one incident's timeline, for a page of it: an index of every line (no text), then the lines shown
+
+TIMELINE_KINDS = ("log", "message", "added", "update")  # said, logged or added; other kinds record changes
+
+
+def _timeline_where(incident_id: int, key_emoji: str, key_only: bool):
+    """(the conditions of an incident's timeline lines, the expression of their key-event status)."""
+    e, k = Entry.__table__.c, KeyMark.__table__.c
+    marked = sa.exists().where(k.channel_id == e.channel_id, k.ts == e.ts, k.emoji == key_emoji, k.present.is_(True))
+    key = sa.or_(e.key.is_(True), sa.and_(e.kind == "message", e.deleted.is_(False), marked))
+    conditions = [e.incident_id == incident_id, sa.or_(e.kind.in_(TIMELINE_KINDS), e.key.is_(True))]
+    if key_only:
+        conditions += [key, e.hidden.is_(False), e.deleted.is_(False)]
+    return conditions, key
+
+
+def timeline_counts(session: Session, incident_id: int, key_emoji: str, *, key_only: bool,
+                    befores: Collection[datetime] = ()) -> tuple[int, int, list[int]]:
+    """In one statement: how many timeline lines an incident has (what people said, logged or added,
+    and changes marked key), how many of them are key events that are shown, and for each time in
+    `befores` how many lines come before it (counting only shown key events with `key_only`)."""
+    conditions, key = _timeline_where(incident_id, key_emoji, False)
+    e = Entry.__table__.c
+    shown_key = sa.and_(key, e.hidden.is_(False), e.deleted.is_(False))
+    columns = [sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((shown_key, 1), else_=0)), 0)]
+    for at in befores:
+        before = sa.and_(shown_key, e.at < at) if key_only else e.at < at
+        columns.append(sa.func.coalesce(sa.func.sum(sa.case((before, 1), else_=0)), 0))
+    row = session.connection().execute(sa.select(*columns).select_from(Entry.__table__).where(*conditions)).one()
+    return int(row[0]), int(row[1]), [int(n) for n in row[2:]]
+
+
+def lines(session: Session, incident_id: int, key_emoji: str, *, key_only: bool, offset: int, limit: int) -> list:
+    """Timeline lines `offset`… of the incident, oldest first: every column, and `is_key` (a message is
+    key when someone 📌-marked it and it is not deleted)."""
+    conditions, key = _timeline_where(incident_id, key_emoji, key_only)
+    e = Entry.__table__.c
+    stmt = (sa.select(Entry.__table__, key.label("is_key")).where(*conditions).order_by(e.at, e.id)
+            .offset(offset).limit(limit))
+    return list(session.connection().execute(stmt))
+
+
+def key_sample(session: Session, incident_id: int, key_emoji: str, most: int, total: int) -> list:
+    """At most `most` of the incident's `total` shown key events, evenly spread, as (at, text) rows,
+    for drawing them on a chart."""
+    if total == 0:
+        return []
+    step = -(-total // most)
+    conditions, _ = _timeline_where(incident_id, key_emoji, True)
+    e = Entry.__table__.c
+    numbered = (sa.select(e.at, e.text, sa.func.row_number().over(order_by=(e.at, e.id)).label("n"))
+                .where(*conditions, e.kind.not_in(("milestone",))).subquery())
+    stmt = sa.select(numbered.c.at, numbered.c.text).where((numbered.c.n - 1) % step == 0).order_by(numbered.c.n)
+    return list(session.connection().execute(stmt))
+
+
+def change_entries(session: Session, incident_id: int) -> list[sa.Row]:
+    """The entries that record a change (severity, role, an action item closed, …), oldest first."""
+    stmt = (sa.select(Entry.id, Entry.at, Entry.kind, Entry.author_id, Entry.text)
+            .where(Entry.incident_id == incident_id, Entry.kind.not_in(TIMELINE_KINDS)).order_by(Entry.at, Entry.id))
+    return list(session.execute(stmt))

@@ -54,9 +54,10 @@ def _ticks(start: datetime, end: datetime, count: int = 5) -> list[datetime]:
 
 
 def phase_chart(times: Mapping[str, datetime], markers: Sequence[Marker], zone: tzinfo,
-                clock: Callable[[datetime, tzinfo], str]) -> Markup | None:
+                clock: Callable[[datetime, tzinfo], str], total_markers: int | None = None) -> Markup | None:
     """The phases between recorded milestones as bars on one time axis, each milestone a line, each
-    key event a dot; None with fewer than two milestones, or when they are out of order."""
+    key event a dot (`markers` may be a sample of `total_markers`); None with fewer than two
+    milestones, or when they are out of order."""
     present = [name for name in MILESTONES if name in times]
     if len(present) < 2:
         return None
@@ -97,10 +98,12 @@ def phase_chart(times: Mapping[str, datetime], markers: Sequence[Marker], zone: 
     for marker in shown_markers:
         body.append(f'<circle class="key-event" cx="{x(marker.at)}" cy="{y + 11}" r="5">'
                     f'<title>{_e(clock(marker.at, zone))}: {_e(marker.label)}</title></circle>')
+    sampled = total_markers is not None and total_markers > len(markers)
     body.append(f'<text class="caption" x="{LEFT}" y="16">Phases from {_e(clock(start, zone))} to '
-                f'{_e(clock(ordered[-1], zone))}</text>')
+                f'{_e(clock(ordered[-1], zone))}'
+                + (f' ({len(markers)} of {total_markers} key events drawn)' if sampled else '') + '</text>')
     desc = "; ".join(f"{MILESTONE_LABELS[a]} to {MILESTONE_LABELS[b].lower()}: {format_duration(times[b] - times[a])}"
-                     for a, b in phases) + f"; {len(shown_markers)} key events"
+                     for a, b in phases) + f"; {len(shown_markers)} key events drawn"
     return _svg(height, "Phases of the incident", desc, body, "phase-chart")
 
 

@@ -24,15 +24,14 @@ from bot.curation import EDITABLE_KINDS
 from bot.web import charts
 from bot.web.viewing import Pager, names_for, page_number, plain, who
 from bot.when import format_time, localize
-from storage import action_items, activity, answers, browse, entries, incidents
+from storage import action_items, activity, answers, browse, incidents
 
 blueprint = Blueprint("incidents", __name__)
 
 LIST_PAGE = 50
 TIMELINE_PAGE = 100
 STATUSES = ("open", "mitigated", "resolved")
-# what people said, logged or added from elsewhere; the other kinds record changes (the activity log)
-TIMELINE_KINDS = ("log", "message", "added", "update")
+TIMELINE_KINDS = browse.TIMELINE_KINDS
 MAX_SEARCH = 200
 
 
@@ -142,39 +141,64 @@ def _label(kind: str, milestone: str | None) -> str:
     return {"log": "Log", "message": "Message", "added": "From elsewhere"}.get(kind, kind.capitalize())
 
 
-def timeline_rows(rows, current, names, workspace_url: str | None) -> list[Row]:
-    """The milestones' current times and the entries people said, logged or added (and changes marked
-    key), oldest first; ties keep milestones first, in their natural order."""
-    merged: list[tuple[datetime, int, int, Row]] = []
-    for order, name in enumerate(MILESTONES):
-        m = current.get(name)
-        if m is not None:
-            text = f"{MILESTONE_LABELS[name]}: {plain(m.note, names)}" if m.note else MILESTONE_LABELS[name]
-            merged.append((m.at, 0, order, Row(m.at, "milestone", MILESTONE_LABELS[name], text,
-                                                who(m.author_id, names), True)))
-    for index, row in enumerate(rows):
-        e = row.entry
-        if e.kind not in TIMELINE_KINDS and not row.key:
+def timeline_rows(items, current, names, workspace_url: str | None) -> list[Row]:
+    """Rows for a page of the timeline: milestone names (their current time) and entry rows."""
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            m = current[item]
+            text = f"{MILESTONE_LABELS[item]}: {plain(m.note, names)}" if m.note else MILESTONE_LABELS[item]
+            out.append(Row(m.at, "milestone", MILESTONE_LABELS[item], text, who(m.author_id, names), True))
             continue
-        link = getattr(e, "permalink", None) or (permalink(workspace_url, e.channel_id, e.ts)
-                                                 if e.kind == "message" and e.channel_id and e.ts else None)
-        merged.append((e.at, 1, index, Row(
-            e.at, e.kind, _label(e.kind, e.milestone), plain(e.text, names), who(e.author_id, names), row.key,
-            link, e.id, bool(getattr(e, "hidden", False)), bool(e.deleted), bool(e.edited_ts),
-            e.kind in EDITABLE_KINDS, T.decode(e.text))))
-    merged.sort(key=lambda t: (t[0], t[1], t[2]))
-    return [t[3] for t in merged]
+        e = item
+        link = e.permalink or (permalink(workspace_url, e.channel_id, e.ts)
+                               if e.kind == "message" and e.channel_id and e.ts else None)
+        out.append(Row(e.at, e.kind, _label(e.kind, e.milestone), plain(e.text, names), who(e.author_id, names),
+                       bool(e.is_key), link, e.id, bool(e.hidden), bool(e.deleted), bool(e.edited_ts),
+                       e.kind in EDITABLE_KINDS, T.decode(e.text)))
+    return out
 
 
-def activity_log(records, rows, names) -> list[dict]:
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list  # milestone names (their current times) and entry rows, in time order
+    pager: Pager
+    everything: int  # lines in the whole timeline, milestones included
+    key_events: int  # shown key events among the entries
+
+
+def timeline_page(session, number: int, key_emoji: str, current, *, key_only: bool, page: int) -> TimelinePage:
+    """One page of the timeline, milestones (their current times) merged with the entries in SQL
+    order, without reading the whole timeline: a milestone's place is the number of lines before its
+    time (milestones come first among equal times), so each page reads only its own entries."""
+    placed = sorted(((m.at, order, name) for order, name in enumerate(MILESTONES)
+                     if (m := current.get(name)) is not None))
+    lines, key_events, befores = browse.timeline_counts(session, number, key_emoji, key_only=key_only,
+                                                        befores=[at for at, _, _ in placed])
+    positions = {name: befores[i] + i for i, (_, _, name) in enumerate(placed)}
+    total = (key_events if key_only else lines) + len(placed)
+    pager = Pager(page, TIMELINE_PAGE, total)
+    start, end = pager.offset, min(pager.offset + TIMELINE_PAGE, total)
+    here = {p: name for name, p in positions.items() if start <= p < end}
+    before = sum(1 for p in positions.values() if p < start)
+    rows = browse.lines(session, number, key_emoji, key_only=key_only, offset=start - before,
+                        limit=max(0, end - start - len(here)))
+    items, taken = [], iter(rows)
+    for position in range(start, end):
+        item = here.get(position) or next(taken, None)
+        if item is not None:
+            items.append(item)
+    return TimelinePage(items, pager, lines + len(placed), key_events)
+
+
+def activity_log(records, changes, names) -> list[dict]:
     """Every recorded change (bot.curation and bot.changes keep them with before and after), and the
     change entries no record stands for (action items closed, changes older than the activity log)."""
     described = {r.entry_id for r in records if r.entry_id is not None}
     out = [{"at": r.at, "what": r.action.replace("_", " ").capitalize(), "who": who(r.actor, names),
             "text": _before_after(r.before, r.after, names)} for r in records]
-    out += [{"at": r.entry.at, "what": r.entry.kind.capitalize(), "who": who(r.entry.author_id, names),
-             "text": plain(r.entry.text, names)}
-            for r in rows if r.entry.kind not in TIMELINE_KINDS and r.entry.id not in described]
+    out += [{"at": e.at, "what": e.kind.capitalize(), "who": who(e.author_id, names), "text": plain(e.text, names)}
+            for e in changes if e.id not in described]
     out.sort(key=lambda a: a["at"])
     return out
 
@@ -200,6 +224,9 @@ def _before_after(before: dict, after: dict, names) -> str:
                      for f in fields if f not in ("channel", "ts", "permalink"))
 
 
+MAX_MARKERS = 300  # key events drawn on the chart; past that, an even sample of them
+
+
 @blueprint.get("/incidents/<int:number>")
 def incident_page(number: int):
     web = _web()
@@ -207,30 +234,32 @@ def incident_page(number: int):
     page = page_number(request.args.get("page"))
     with web.services.db.read() as session:
         incident = visible_incident(session, number)
-        rows = entries.timeline(session, number, web.settings.key_event_emoji)
         current = incidents.milestones(session, number)
+        emoji = web.settings.key_event_emoji
+        shown_page = timeline_page(session, number, emoji, current, key_only=key_only, page=page)
+        page_items, pager = shown_page.items, shown_page.pager
+        marked = browse.key_sample(session, number, emoji, MAX_MARKERS, shown_page.key_events)
         roles = incidents.roles(session, number)
         said = answers.answers(session, number)
         items = action_items.action_items(session, number)
         drafts = browse.draft_versions(session, number)
         records = activity.history(session, number)
+        changes = browse.change_entries(session, number)
         people = ({incident.commander_id, incident.created_by} | set(roles.values()) | {a.user_id for a in said}
-                  | {i.owner_id for i in items} | {r.entry.author_id for r in rows} | {d.created_by for d in drafts}
-                  | {r.actor for r in records} | {m.author_id for m in current.values()})
+                  | {i.owner_id for i in items} | {getattr(e, "author_id", None) for e in page_items}
+                  | {d.created_by for d in drafts}
+                  | {r.actor for r in records} | {m.author_id for m in current.values()}
+                  | {e.author_id for e in changes})
         names = names_for(session, people)
     times = {name: m.at for name, m in current.items()}
-    timeline = timeline_rows(rows, current, names, incident.workspace_url)
-    chosen = [r for r in timeline if r.key and not r.hidden and not r.deleted] if key_only else timeline
-    pager = Pager(page, TIMELINE_PAGE, len(chosen))
-    shown = chosen[pager.offset:pager.offset + TIMELINE_PAGE]
+    shown = timeline_rows(page_items, current, names, incident.workspace_url)
     zone = g.viewer.zone
-    markers = [charts.Marker(r.at, r.text) for r in timeline
-               if r.key and r.kind != "milestone" and not r.hidden and not r.deleted]
-    chart = charts.phase_chart(times, markers, zone, lambda at, z: format_time(at, z))
+    markers = [charts.Marker(row.at, T.truncate(plain(row.text, names), 120)) for row in marked]
+    chart = charts.phase_chart(times, markers, zone, lambda at, z: format_time(at, z), total_markers=shown_page.key_events)
     topics = [{"label": label, "answers": [{"who": who(a.user_id, names), "text": plain(a.text, names),
                                              "at": a.answered_at} for a in said if a.topic == key and a.text.strip()]}
               for key, label in TOPICS.items()]
-    today = _web().services.now().astimezone(zone).date()
+    today = web.services.now().astimezone(zone).date()
     actions = [{"number": i.id, "text": plain(i.text, names), "owner": who(i.owner_id, names), "due": i.due,
                 "status": i.status, "overdue": i.status == "open" and i.due is not None and i.due < today}
                for i in items]
@@ -242,8 +271,8 @@ def incident_page(number: int):
         commander=who(incident.commander_id, names), roles=[(r, who(u, names)) for r, u in roles.items()],
         milestones=[(MILESTONE_LABELS[n], times.get(n)) for n in MILESTONES],
         metrics=measure(times, incident.created_at), warnings=order_warnings(times), chart=chart,
-        timeline=shown, pager=pager, key_only=key_only, total_timeline=len(timeline),
-        activity=activity_log(records, rows, names), topics=topics, actions=actions,
+        timeline=shown, pager=pager, key_only=key_only, total_timeline=shown_page.everything,
+        activity=activity_log(records, changes, names), topics=topics, actions=actions,
         drafts=[(d, who(d.created_by, names)) for d in drafts], channel=incident.channel_name,
         curate=g.viewer.user_id is not None, local_input=lambda at: local_input(at, zone),
     )

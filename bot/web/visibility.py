@@ -63,8 +63,15 @@ class Visibility:
         return channel_id in self.private_channels_of(user_id)
 
     def hidden(self, user_id: str | None, channel_ids: Iterable[str]) -> set[str]:
-        """Of these channels, the ones this person may not see."""
-        return {c for c in set(channel_ids) if not self.can_see(user_id, c)}
+        """Of these channels, the ones this person may not see (one look at the directory for all)."""
+        directory = self._current_directory()
+        hidden = set()
+        for channel_id in set(channel_ids):
+            if directory is not None and directory.get(channel_id) is False:
+                continue  # public: the common case, decided without another call
+            if not self.can_see(user_id, channel_id):
+                hidden.add(channel_id)
+        return hidden
 
     # -- what Slack says ----------------------------------------------------------------------------
 
