@@ -246,3 +246,46 @@ def test_an_unknown_incident_is_404_and_a_crash_is_one_line(client, standin):
     sign_in(client, standin)
     assert client.get("/incidents/99").status_code == 404
     assert client.get("/nowhere").status_code == 404
+
+
+def test_the_pages_of_the_timeline_are_the_whole_timeline_in_order(make_web, standin):
+    """Milestones are placed among the entries page by page without reading the whole timeline: the
+    pages, put together, are the timeline the drafts use (bot.timeline), in its order, both modes."""
+    from bot.timeline import load
+    from bot.web import incident_pages
+
+    clock = Clock(datetime(2026, 5, 1, 10, 0, tzinfo=UTC))
+    bot, client = make_web(clock=clock)
+    channel = open_incident(bot, "Long one sev3")
+    base = clock.at.timestamp()
+    for n in range(230):
+        said = sr.message(f"m{n:03d}", channel=channel, ts=f"{base + 10 * n:.6f}")
+        bot.event(said)
+        if n % 7 == 0:
+            bot.event(sr.reaction("pushpin", {"type": "message", "channel": channel, "ts": said["ts"]}))
+    clock.at += timedelta(seconds=10 * 230)
+    for name, n in (("acknowledged", 40), ("mitigated", 100), ("resolved", 200)):
+        moment = datetime.fromtimestamp(base + 10 * n, UTC)  # the same second as message n: milestone first
+        bot.command(f"{name} {moment:%Y-%m-%d %H:%M:%S} UTC", channel_id=channel)
+    sign_in(client, standin)
+
+    def shown(key: bool) -> list[str]:
+        out, page = [], 1
+        while True:
+            html = text_of(client.get(f"/incidents/1?page={page}" + ("&key=1" if key else "")))
+            out += [visible_text(t).strip() for t in re.findall(r'<span class="text">(.*?)</span>', html, re.S)]
+            if 'rel="next"' not in html:
+                return out
+            page += 1
+
+    expected = [visible_text(i.text).strip() for i in load_items(bot, load)]
+    assert len(expected) > incident_pages.TIMELINE_PAGE * 2
+    assert expected.index("Mitigated") == expected.index("m100") - 1  # same second: the milestone first
+    assert shown(False) == expected
+    assert shown(True) == [visible_text(i.text).strip() for i in load_items(bot, load) if i.key]
+
+
+def load_items(bot, load):
+    with bot.db.read() as session:
+        items = load(session, 1, "pushpin")
+    return [i for i in items if i.kind in ("log", "message") or i.key]
