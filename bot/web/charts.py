@@ -18,15 +18,8 @@ from bot.milestones import MILESTONE_LABELS, MILESTONES
 from bot.when import format_duration
 
 WIDTH = 800
-LEFT = 150  # room for the row labels
+LEFT = 200  # room for the row labels
 RIGHT = 20
-
-PHASE_NAMES = {
-    ("started", "detected"): "until detected",
-    ("detected", "acknowledged"): "until acknowledged",
-    ("acknowledged", "mitigated"): "until mitigated",
-    ("mitigated", "resolved"): "until resolved",
-}
 
 
 @dataclass(frozen=True)
@@ -77,15 +70,21 @@ def phase_chart(times: Mapping[str, datetime], markers: Sequence[Marker], zone: 
     row_h, top = 26, 34
     height = top + row_h * (len(phases) + 1) + 40
     body = []
+    days = start.astimezone(zone).date() != end.astimezone(zone).date()
     for i, tick in enumerate(_ticks(start, end)):
         tx = x(tick)
         anchor = "start" if i == 0 else "end" if i == 5 else "middle"
+        local = tick.astimezone(zone)
+        if days:
+            label = f"{local:%m-%d %H:%M}"
+        else:
+            label = f"{local:%H:%M:%S}" if end - start < timedelta(minutes=10) else f"{local:%H:%M}"
         body.append(f'<line class="grid" x1="{tx}" y1="{top - 6}" x2="{tx}" y2="{height - 30}"/>'
-                    f'<text class="tick" x="{tx}" y="{height - 12}" text-anchor="{anchor}">{_e(clock(tick, zone))}</text>')
+                    f'<text class="tick" x="{tx}" y="{height - 12}" text-anchor="{anchor}">{_e(label)}</text>')
     for row, (a, b) in enumerate(phases):
         y = top + row * row_h
         x1, x2 = x(times[a]), x(times[b])
-        label = f"{MILESTONE_LABELS[a]} → {PHASE_NAMES.get((a, b), MILESTONE_LABELS[b].lower())}"
+        label = f"{MILESTONE_LABELS[a]} → {MILESTONE_LABELS[b]}"
         body.append(f'<text class="row-label" x="{LEFT - 8}" y="{y + 15}" text-anchor="end">{_e(label)}</text>'
                     f'<rect class="phase phase-{row}" x="{x1}" y="{y + 3}" width="{max(x2 - x1, 2)}" height="{row_h - 8}">'
                     f'<title>{_e(label)}: {_e(format_duration(times[b] - times[a]))}</title></rect>')
