@@ -75,11 +75,11 @@ def create_app(services: Services, settings: Settings) -> Flask:
 
     @app.before_request
     def _gate():
-        if request.path.startswith("/static/"):
-            return None
+        if request.path.startswith("/static/") or request.url_rule is None:
+            return None  # (no route: 404)
         if not settings.web_enabled:
             return render_template("message.html", title="Web view off", message=HOW_TO_TURN_ON, viewer=None), 503
-        if request.method == "POST" and request.path != "/auth/slack/callback":
+        if request.method == "POST":
             sessions.check_csrf()
         return viewing.load_viewer(web, open_path=request.path.startswith(OPEN_PATHS))
 
