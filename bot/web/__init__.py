@@ -48,6 +48,15 @@ class Web:
     settings: Settings
     visibility: Visibility
     _team_id: str | None = field(default=None, repr=False)
+    _keys: object | None = field(default=None, repr=False)
+
+    def signing_keys(self):
+        """Slack's published id-token keys (bot.web.oidc.Keys), fetched when first needed."""
+        if self._keys is None:
+            from bot.web import oidc
+
+            self._keys = oidc.Keys(self.settings)
+        return self._keys
 
     def team_id(self) -> str | None:
         """The bot's workspace (auth.test's team_id), asked once."""

@@ -56,9 +56,8 @@ def callback():
     team_id = web.team_id()
     if team_id is None:
         return _failed("Slack did not say which workspace the bot is in: try signing in again in a minute.", 503)
-    keys = web.__dict__.setdefault("_oidc_keys", oidc.Keys(web.settings))
     try:
-        identity = oidc.verify(web.settings, keys, oidc.exchange(web.settings, code), started["nonce"], team_id)
+        identity = oidc.verify(web.settings, web.signing_keys(), oidc.exchange(web.settings, code), started["nonce"], team_id)
     except oidc.SignInFailed as exc:
         log.info("sign-in refused: %s", exc)
         return _failed(str(exc))

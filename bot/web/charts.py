@@ -9,6 +9,7 @@ text labels beside them, so colour is never the only way to tell things apart. E
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -113,9 +114,21 @@ class Series:
     css: str
 
 
+def axis_top(peak: float, *, whole: bool = False) -> float:
+    """The top of a value axis with four intervals: a round number at or above `peak` (whole numbers
+    for counts, so every tick is one)."""
+    if peak <= 0:
+        return 4 if whole else 1
+    if whole:
+        return max(4, math.ceil(peak / 4) * 4)
+    scale = 10 ** math.floor(math.log10(peak))
+    return next(m * scale for m in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10) if m * scale >= peak)
+
+
 def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], fmt: Callable[[float], str],
-              *, stacked: bool = False) -> Markup:
-    """Bars per category (a month): side by side, or stacked; a legend names each series."""
+              *, stacked: bool = False, whole: bool = False) -> Markup:
+    """Bars per category (a month): side by side, or stacked; a legend names each series. `whole`:
+    the values are counts."""
     height, top, bottom = 260, 30, 40
     plot_h = height - top - bottom
     left = 70
@@ -124,7 +137,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], f
         peak = max([sum(v or 0 for v in col) for col in zip(*(s.values for s in series), strict=True)] or [0])
     else:
         peak = max([v for s in series for v in s.values if v is not None] or [0])
-    peak = peak or 1
+    peak = axis_top(peak, whole=whole)
     body = []
     for i in range(5):
         value = peak * i / 4

@@ -60,7 +60,7 @@ def insights_page():
             [charts.Series(s.upper() if s else "No severity",
                            [by_key[(m, s)].count if (m, s) in by_key else None for m in months],
                            SEVERITY_CSS.get(s, "sev-none")) for s in severities],
-            lambda v: str(round(v)), stacked=True)
+            lambda v: str(round(v)), stacked=True, whole=True)
         for metric in METRICS:
             figures = [r.figure(metric.key) for r in totals]
             measured = any(f.median is not None for f in figures)

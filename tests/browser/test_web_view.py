@@ -82,6 +82,28 @@ def test_sign_in_and_walk_the_pages(page, site, incident):
     page.goto(site.url + "/insights")
     assert page.locator("svg.bar-chart").first.is_visible()
     screenshot(page, "07-insights")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    for path, name in (("/incidents", "12-phone-incidents"), ("/incidents/1", "13-phone-incident")):
+        page.goto(site.url + path)
+        screenshot(page, name)
+        wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 392 && !e.closest('.scroll'))
+            .map(e => e.tagName + '.' + e.className).slice(0, 5)""")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{path} scrolls sideways: {wide}"
+    assert page.problems == []
+
+
+def test_the_pages_work_by_keyboard(page, site, incident):
+    sign_in(page, site)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "INC-1":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/incidents/1")
     assert page.problems == []
 
 
