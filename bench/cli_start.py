@@ -6,6 +6,7 @@ Runs each command --runs times (after one warm-up run) with subprocess and time.
 prints min / median / max wall seconds (and the median CPU seconds of the child) against its target:
   --help                         at most 0.15 s
   incidents                      at most 0.30 s (on an empty database)
+  stats                          at most 0.30 s (on an empty database; a read-only command like incidents)
   postmortem export INC-1        at most 0.80 s (an incident of --entries timeline entries, to a file)
 The command is the `incident-bot` script next to this Python (the virtual environment's entry point).
 """
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-TARGETS = {"--help": 0.15, "incidents": 0.30, "postmortem export": 0.80}
+TARGETS = {"--help": 0.15, "incidents": 0.30, "stats": 0.30, "postmortem export": 0.80}
 
 
 def entry_point() -> list[str]:
@@ -109,6 +110,7 @@ def main() -> None:
     cases = [
         ("--help", [*command, "--help"], empty),
         ("incidents", [*command, "incidents"], empty),
+        ("stats", [*command, "stats"], empty),
         ("postmortem export", [*command, "postmortem", "export", "INC-1", "--output", f"{workdir}/pm.md"], full),
     ]
     print(f"{' '.join(command)} on {args.database}, {args.runs} runs each, seconds; load average "

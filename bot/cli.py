@@ -74,14 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="incidents per month and severity, with median and p90 times to "
                                          "detect, acknowledge, mitigate and resolve")
     stats.add_argument("--from", dest="date_from", metavar="DATE",
-                       help="first day (YYYY-MM-DD, or YYYY-MM from the month's first day) in DEFAULT_TIMEZONE; "
-                            "default: from the first incident")
+                       help="first day (YYYY-MM-DD, or YYYY-MM from the month's first day) in "
+                            "DEFAULT_TIMEZONE; default: from the first incident")
     stats.add_argument("--to", dest="date_to", metavar="DATE",
                        help="last day, included (YYYY-MM-DD, or YYYY-MM to the month's last day); "
                             "default: to the latest incident")
     stats_format = stats.add_mutually_exclusive_group()
     stats_format.add_argument("--json", action="store_true", help="print a JSON object with the rows")
-    stats_format.add_argument("--csv", action="store_true", help="print CSV (the same columns as /insights.csv)")
+    stats_format.add_argument("--csv", action="store_true",
+                              help="print CSV (the same columns as /insights.csv)")
 
     reminders = sub.add_parser("reminders", help="action item reminders")
     reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")

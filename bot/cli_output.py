@@ -79,8 +79,8 @@ def short_duration(seconds: float | None) -> str:
     if whole < 3600:
         return "{}m {:02d}s".format(*divmod(whole, 60))
     if whole < 86400:
-        return "{}h {:02d}m".format(whole // 3600, whole % 3600 // 60)
-    return "{}d {:02d}h".format(whole // 86400, whole % 86400 // 3600)
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
 
 
 def _cell(figure) -> str:
@@ -115,7 +115,8 @@ def print_insights(rows, zone, dates, *, fmt: str = "table") -> None:
     print(f"Incidents declared{period}, by month ({where}).")
     print("Each time: median / 90th percentile (incidents measured).")
     print()
-    print(f"{'month':<8} {'severity':<8} {'count':>5}  " + "  ".join(f"{m.label.lower():<24}" for m in METRICS).rstrip())
+    titles = "  ".join(f"{m.label.lower():<24}" for m in METRICS).rstrip()
+    print(f"{'month':<8} {'severity':<8} {'count':>5}  {titles}")
     for row in rows:
         severity = "all" if row.severity == ALL else severity_label(row.severity)
         cells = "  ".join(f"{_cell(row.figure(m.key)):<24}" for m in METRICS).rstrip()
@@ -126,8 +127,8 @@ def print_insights(rows, zone, dates, *, fmt: str = "table") -> None:
     excluded = {m.label.lower(): sum(row.figure(m.key).excluded for row in totals) for m in METRICS}
     notes = []
     if from_declared or mitigate_declared:
-        notes.append(f"Time to mitigate ({mitigate_declared}) and to resolve ({from_declared}) are measured from "
-                     "the declaration for incidents whose start of impact was not recorded.")
+        notes.append(f"Time to mitigate ({mitigate_declared}) and to resolve ({from_declared}) are measured "
+                     "from the declaration for incidents whose start of impact was not recorded.")
     left_out = ", ".join(f"{label} {count}" for label, count in excluded.items() if count)
     if left_out:
         notes.append(f"Left out, milestones out of order: {left_out}.")

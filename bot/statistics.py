@@ -4,9 +4,10 @@ values out; `storage.stats.incident_times` reads the rows, `times_from_rows` tur
 `IncidentTimes`.
 
 - **What is measured** is exactly what an incident's postmortem shows: each incident's metrics follow
-  `bot.milestones.METRICS` and the rule of `bot.milestones.measure` (tested to agree). Time to mitigate and time to
-  resolve are measured from the incident's declaration when `started` was never set (and counted in
-  `Figure.from_declared`); time to detect and to acknowledge are not measured without their start.
+  `bot.milestones.METRICS` and the rule of `bot.milestones.measure` (tested to agree). Time to
+  mitigate and time to resolve are measured from the incident's declaration when `started` was never
+  set (and counted in `Figure.from_declared`); time to detect and to acknowledge are not measured
+  without their start.
 - **A negative value** (milestones out of order: mitigated before started, or before the declaration)
   is left out of that metric, not averaged in, and counted in `Figure.excluded`.
 - **The month** of an incident is the month of its declaration (`created_at`) in the zone given, so
@@ -37,7 +38,8 @@ from bot.milestones import METRICS, MILESTONES, SEVERITIES
 ZERO = timedelta(0)
 ALL = "all"  # InsightRow.severity of a month's total across severities
 METRIC_KEYS: tuple[str, ...] = tuple(metric.key for metric in METRICS)
-PERCENTILE_METHOD = "linear interpolation between the nearest ranks (type 7, statistics.quantiles method='inclusive')"
+PERCENTILE_METHOD = ("linear interpolation between the nearest ranks "
+                     "(type 7, statistics.quantiles method='inclusive')")
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def figure(values: Iterable[float], *, from_declared: int = 0, excluded: int = 0
 class _Group:
     """The measured values of one (month, severity) while incidents are read."""
 
-    __slots__ = ("count", "values", "from_declared", "excluded")
+    __slots__ = ("count", "excluded", "from_declared", "values")
 
     def __init__(self) -> None:
         self.count = 0
@@ -142,6 +144,13 @@ class _Group:
             self.values[key].append(seconds)
             if from_declared:
                 self.from_declared[key] += 1
+
+    def merge(self, other: _Group) -> None:
+        self.count += other.count
+        for key in METRIC_KEYS:
+            self.values[key].extend(other.values[key])
+            self.from_declared[key] += other.from_declared[key]
+            self.excluded[key] += other.excluded[key]
 
     def row(self, month: str, severity: str | None) -> InsightRow:
         figures = {key: figure(self.values[key], from_declared=self.from_declared[key],
@@ -195,23 +204,24 @@ def _severity_order(severity: str | None) -> tuple[int, str]:
 
 def insights(rows: Iterable[IncidentTimes], zone: ZoneInfo) -> list[InsightRow]:
     """Per month (in `zone`) and per severity: the count and the metrics' median and p90 (see the module)."""
-    totals: dict[str, _Group] = {}
     groups: dict[tuple[str, str | None], _Group] = {}
     for incident in rows:
-        month = month_of(incident.declared_at, zone)
-        values = measured(incident)
-        if (total := totals.get(month)) is None:
-            total = totals[month] = _Group()
-        total.add(values)
-        if (group := groups.get((month, incident.severity))) is None:
-            group = groups[(month, incident.severity)] = _Group()
-        group.add(values)
-    if not totals:
+        key = (month_of(incident.declared_at, zone), incident.severity)
+        if (group := groups.get(key)) is None:
+            group = groups[key] = _Group()
+        group.add(measured(incident))
+    if not groups:
         return []
+    by_month: dict[str, list[str | None]] = {}
+    for month, severity in groups:
+        by_month.setdefault(month, []).append(severity)
     out = []
-    for month in _months_between(min(totals), max(totals)):
-        out.append(totals.get(month, _Group()).row(month, ALL))
-        severities = sorted((s for (m, s) in groups if m == month), key=_severity_order)
+    for month in _months_between(min(by_month), max(by_month)):
+        severities = sorted(by_month.get(month, ()), key=_severity_order)
+        total = _Group()
+        for severity in severities:
+            total.merge(groups[(month, severity)])
+        out.append(total.row(month, ALL))
         out.extend(groups[(month, severity)].row(month, severity) for severity in severities)
     return out
 
@@ -219,7 +229,7 @@ def insights(rows: Iterable[IncidentTimes], zone: ZoneInfo) -> list[InsightRow]:
 # -- the period asked for -------------------------------------------------------------------------------
 
 class PeriodError(ValueError):
-    """A --from/--to (or a web filter) that is not a date, or an empty period: the message says what to write."""
+    """A --from/--to (or a web form's) that is not a date, or an empty period: the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -271,14 +281,16 @@ def start_of_day(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
-def period(date_from: str | None, date_to: str | None, zone: ZoneInfo) -> Period:
+def period(date_from: str | None, date_to: str | None, zone: ZoneInfo,
+           names: tuple[str, str] = ("--from", "--to")) -> Period:
     """`--from` and `--to` as whole days in `zone`, `--to` included: `--from 2026-01-01 --to 2026-03-31`
-    (or `--from 2026-01 --to 2026-03`) is the first quarter. PeriodError when one is not a date or the
-    period is empty."""
-    first = _day(date_from, "--from", last=False) if date_from is not None else None
-    last = _day(date_to, "--to", last=True) if date_to is not None else None
+    (or `--from 2026-01 --to 2026-03`) is the first quarter. None or "" leaves that side open.
+    PeriodError when one is not a date or the period is empty; its message calls them `names` (a web
+    form passes its fields' labels)."""
+    first = _day(date_from, names[0], last=False) if date_from else None
+    last = _day(date_to, names[1], last=True) if date_to else None
     if first and last and first > last:
-        raise PeriodError(f"--from {first} is after --to {last}: give the earlier day first")
+        raise PeriodError(f"{names[0]} {first} is after {names[1]} {last}: give the earlier day first")
     since = start_of_day(first, zone) if first else None
     until = start_of_day(last + timedelta(days=1), zone) if last else None
     return Period(first, last, since, until)
@@ -287,8 +299,8 @@ def period(date_from: str | None, date_to: str | None, zone: ZoneInfo) -> Period
 # -- CSV and JSON ------------------------------------------------------------------------------------
 
 FIGURE_FIELDS = ("median_s", "p90_s", "n", "from_declared", "excluded")
-COLUMNS: tuple[str, ...] = ("month", "severity", "count") + tuple(
-    f"{key}_{field}" for key in METRIC_KEYS for field in FIGURE_FIELDS)
+COLUMNS: tuple[str, ...] = ("month", "severity", "count",
+                            *(f"{key}_{field}" for key in METRIC_KEYS for field in FIGURE_FIELDS))
 
 
 def seconds(value: float | None) -> float | int | None:
@@ -304,7 +316,8 @@ def _flat(row: InsightRow) -> dict:
     for key in METRIC_KEYS:
         fig = row.figure(key)
         item.update({f"{key}_median_s": seconds(fig.median), f"{key}_p90_s": seconds(fig.p90),
-                     f"{key}_n": fig.n, f"{key}_from_declared": fig.from_declared, f"{key}_excluded": fig.excluded})
+                     f"{key}_n": fig.n, f"{key}_from_declared": fig.from_declared,
+                     f"{key}_excluded": fig.excluded})
     return item
 
 

@@ -19,7 +19,8 @@ T0 = datetime(2026, 3, 31, 21, 30, 15, 123456, tzinfo=UTC)
 def add(db, number: int, declared: datetime, *, severity="sev2", channel: str | None = None, **milestones):
     with db.write() as session:
         session.add(Incident(id=number, title=f"incident {number}", severity=severity, created_by="U1",
-                             created_at=declared, channel_id=channel if channel is not None else f"C{number:04d}"))
+                             created_at=declared,
+                             channel_id=channel if channel is not None else f"C{number:04d}"))
         session.flush()
         for name, at in milestones.items():
             session.add(Milestone(incident_id=number, name=name, at=at, recorded_at=declared))
@@ -44,14 +45,14 @@ def test_each_incident_with_its_milestones_as_stored(db, database_url):
     add(db, 2, T0 + timedelta(hours=1), severity=None, detected=T0 + timedelta(hours=1))
     add(db, 3, T0 + timedelta(hours=2), severity="sev1")  # no milestone at all
     expected = [
-        TimesRow(1, "sev2", T0, T0 - timedelta(minutes=20), T0, T0 + timedelta(seconds=90), T0 + timedelta(hours=1),
-                 T0 + timedelta(days=2, microseconds=7)),
+        TimesRow(1, "sev2", T0, T0 - timedelta(minutes=20), T0, T0 + timedelta(seconds=90),
+                 T0 + timedelta(hours=1), T0 + timedelta(days=2, microseconds=7)),
         TimesRow(2, None, T0 + timedelta(hours=1), None, T0 + timedelta(hours=1), None, None, None),
         TimesRow(3, "sev1", T0 + timedelta(hours=2), None, None, None, None, None),
     ]
     for rows in (read(db), read_on_driver(database_url)):
         assert rows == expected
-        assert all(at.tzinfo is not None and at.utcoffset() == timedelta(0) for row in rows for at in row[2:] if at)
+        assert all(at.utcoffset() == timedelta(0) for row in rows for at in row[2:] if at)
 
 
 def test_since_and_until_take_the_incidents_declared_in_between_until_excluded(db, database_url):
@@ -101,3 +102,19 @@ def test_one_statement_however_many_incidents(db):
 def test_naive_bounds_are_refused(db):
     with pytest.raises(ValueError, match="timezone-aware"):
         read(db, since=datetime(2026, 1, 1))
+
+
+POSTGRES_ONLY = [pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("database_url", POSTGRES_ONLY, indirect=True)
+def test_times_come_back_in_utc_whatever_the_postgresql_sessions_zone(db, database_url):
+    add(db, 1, T0, detected=T0, resolved=T0 + timedelta(hours=2))
+    connection, dialect = connect_existing(database_url)
+    try:
+        connection.execute("SET TIME ZONE 'America/New_York'")
+        [row] = incident_times_on(connection, dialect)
+    finally:
+        connection.close()
+    assert row.declared_at == T0 and row.resolved - row.declared_at == timedelta(hours=2)
+    assert all(at.utcoffset() == timedelta(0) for at in (row.declared_at, row.detected, row.resolved))
