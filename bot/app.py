@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import actions, capture, interactions, rate_limited
+from bot import actions, capture, curation_slack, interactions, rate_limited
 from bot.commands import incident, postmortem
 from bot.commands.common import NOT_SAVED, Call, Reply
 from bot.inbound import MessageEvent, ReactionEvent
@@ -115,6 +115,7 @@ def register(app: App, services: Services) -> None:
 
     interactions.register(app, services)  # postmortem prompt buttons and modals
     actions.register(app, services)  # Done / Snooze buttons (reminder DMs, `/incident actions`)
+    curation_slack.register(app, services)  # timeline shortcuts, their modals, `/incident timeline` buttons
 
     @app.event(re.compile(".*"))
     def other_event(event):

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="an incident's captured timeline, oldest first")
     timeline.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     timeline.add_argument("--json", action="store_true", help="print a JSON array")
+    timeline.add_argument("--history", action="store_true",
+                          help="the activity log instead: who changed what, when, before and after")
 
     pm = sub.add_parser("postmortem", help="postmortem drafts")
     pm_sub = pm.add_subparsers(dest="postmortem_command", required=True, metavar="ACTION")
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("incident", type=parse_incident_ref, help="INC-7 or 7")
     export.add_argument("--template", default="default", help="template name (default: default)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.add_argument("--key-only", action="store_true",
+                        help="key events and milestones only, without the appendix of channel messages")
 
     stats = sub.add_parser("stats", help="incidents per month and severity, with median and p90 times to "
                                          "detect, acknowledge, mitigate and resolve")
@@ -272,10 +276,21 @@ def cmd_timeline(args) -> int:
             incident = _incident(session, args.incident)
             if incident is None:
                 return 1
-            items = load(session, incident.id, settings.key_event_emoji)
-            names = profiles.user_names(session, [i.author for i in items if i.author])
+            if args.history:
+                from storage import activity
+
+                records = activity.history(session, incident.id)
+                names = profiles.user_names(session, [r.actor for r in records])
+            else:
+                items = load(session, incident.id, settings.key_event_emoji)
+                names = profiles.user_names(session, [i.author for i in items if i.author])
     finally:
         db.dispose()
+    if args.history:
+        from bot.cli_output import print_history
+
+        print_history(incident, records, names, settings, as_json=args.json)
+        return 0
     print_timeline(incident, items, names, settings, as_json=args.json)
     return 0
 
@@ -295,7 +310,8 @@ def cmd_postmortem(args) -> int:
             incident = _incident(session, args.incident)
             if incident is None:
                 return 1
-            markdown = postmortem.export(session, incident, settings, args.template, datetime.now(UTC))
+            markdown = postmortem.export(session, incident, settings, args.template, datetime.now(UTC),
+                                         key_only=args.key_only)
     except DraftError as exc:
         print(f"incident-bot: {T.plain(exc.args[0]).replace('`', '')}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""What `incident-bot incidents`, `timeline` and `stats` print, as text, JSON or CSV.
+"""What `incident-bot incidents`, `timeline` (and `timeline --history`) and `stats` print, as text, JSON or CSV.
 
 Kept apart from bot/cli.py so that the command line imports none of this (nor bot.milestones and
 bot.when) before it knows which command runs.
@@ -61,7 +61,7 @@ def print_timeline(incident, items, names, settings, *, as_json: bool) -> None:
     print(f"INC-{incident.id}: {T.one_line(T.plain(incident.title))} (times in {zone_display_name(zone)})")
     for item in items:
         who = "@" + names.get(item.author, item.author) if item.author else ""
-        marker = "*" if item.key else " "
+        marker = "-" if item.hidden else "*" if item.key else " "  # - left out of drafts, * key event
         label = item.milestone if item.kind == "milestone" else item.kind
         text = "(deleted)" if item.deleted else T.plain(item.text, names)
         if item.files:
@@ -136,3 +136,32 @@ def print_insights(rows, zone, dates, *, fmt: str = "table") -> None:
         print()
         for note in notes:
             print(note)
+def _history_value(name: str, value):
+    """A before/after value as printed: text made plain (no live tokens), times as stored (ISO 8601)."""
+    if name == "text" and isinstance(value, str):
+        return T.plain(value)
+    return value
+
+
+def history_json(records) -> list[dict]:
+    """storage.activity.Record items as `timeline --history --json` prints them."""
+    return [{"at": _iso(r.at), "actor": r.actor, "action": r.action, "entry": r.entry_id,
+             "before": {k: _history_value(k, v) for k, v in r.before.items()},
+             "after": {k: _history_value(k, v) for k, v in r.after.items()}} for r in records]
+
+
+def print_history(incident, records, names, settings, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(history_json(records), indent=2, ensure_ascii=False))
+        return
+    zone = settings.display_zone(incident.display_tz)
+    print(f"INC-{incident.id}: changes, oldest first (times in {zone_display_name(zone)})")
+    if not records:
+        print("No changes recorded yet.")
+    for r in records:
+        who = "@" + names.get(r.actor, r.actor) if r.actor else ""
+        entry = f"entry {r.entry_id}" if r.entry_id else ""
+        fields = sorted(set(r.before) | set(r.after))
+        change = "; ".join(f"{k}: {_history_value(k, r.before.get(k))!r} -> {_history_value(k, r.after.get(k))!r}"
+                           for k in fields)
+        print(f"{format_time(r.at, zone)}  {r.action:<10} {T.one_line(who):<16} {entry:<12} {T.one_line(change)}")

@@ -40,7 +40,27 @@ EDITABLE_KINDS = ("log", "message", "added", "update")
 # what `/incident undo` puts back: the activity log's actions on entries, and bot/changes.py's kinds
 ENTRY_ACTIONS = ("edit", "retime", "hide", "show", "add")
 UNDOABLE_ACTIONS = ENTRY_ACTIONS + changes.UNDOABLE
-LOG_POST_JOB = "log_post"
+LOG_POST_JOB = "log_post"  # bot/jobs/curation_jobs.py
+RESPOND_JOB = "answer_ephemeral"  # a short answer through a response_url
+
+
+def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: datetime,
+            now: datetime | None = None) -> int:
+    """A `/incident log` entry (text in Slack's encoding), and its post in the incident channel, queued
+    in the same transaction. Returns the entry's id."""
+    now = now or services.now()
+    with services.db.write() as session:
+        entry_id = entries.add_log(session, incident_id, actor.user_id, text, at, now)
+        queue_log_post(session, entry_id, now)
+    return entry_id
+
+
+def tell(services: Services, response_url: str | None, text: str, now: datetime | None = None) -> None:
+    """An ephemeral answer to someone through their response_url, sent by the outbox."""
+    if not response_url:
+        return
+    with services.db.write() as session:
+        outbox_jobs.enqueue(session, RESPOND_JOB, {"response_url": response_url, "text": text}, now or services.now())
 
 
 class CurationRefused(Exception):
@@ -99,6 +119,13 @@ def check_may_curate(session: Session, incident_id: int, user_id: str) -> None:
             "its channel (or be given a role) first.")
 
 
+def may_curate(services: Services, incident_id: int, user_id: str) -> bool:
+    """Whether someone may edit, hide, show and add to the incident's timeline (for a view that offers
+    the buttons only to them; the use cases check it again)."""
+    with services.db.read() as session:
+        return entries.took_part(session, incident_id, user_id)
+
+
 def _entry(session: Session, incident_id: int, entry_id: int):
     entry = entries.entry_by_id(session, entry_id, lock=True)
     if entry is None:
@@ -124,8 +151,10 @@ def check_time(at: datetime, now: datetime, zone) -> None:
 def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int, *, at: datetime | None = None,
                text: str | None = None, key: bool | None = None, hidden: bool | None = None,
                now: datetime | None = None) -> EntryEdit:
-    """Change an entry's time, text (as typed, raw), key-event mark or hidden flag. None leaves a value
-    as it is, and so does a value equal to the stored one: an edit that changes nothing records nothing."""
+    """Change an entry's time, text (as typed, raw: stored in Slack's encoding, so a typed `<@U…>` or
+    `<!channel>` stays text and never becomes a mention), key-event mark or hidden flag. None leaves a
+    value as it is, and so does a value equal to the stored one: an edit that changes nothing records
+    nothing."""
     now = now or services.now()
     with services.db.write() as session:
         incident = _incident(session, incident_id)
@@ -140,18 +169,22 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
             before["at"], after["at"] = entry.at, at
         if text is not None:
             typed = T.storable(text).strip()
-            if typed != T.decode(entry.text).strip():  # the text as the editor showed it: untouched
+            # untouched: the text as an editor shows it, readable (`@bob`) or decoded (`<@U0BOB>`)
+            if typed not in (T.plain(entry.text).strip(), T.decode(entry.text).strip()):
                 _check_editable(entry, "text")
                 if not typed:
                     raise CurationRefused("The text cannot be empty; hide the entry to leave it out instead.")
                 if len(typed) > TEXT_LIMIT:
                     raise CurationRefused(f"The text is {len(typed):,} characters long; keep it to {TEXT_LIMIT:,}.")
                 before["text"], after["text"] = entry.text, T.encode(typed)
-        if key is not None and key != bool(entry.key):
-            if not key and entries.marked_key(session, entry, services.settings.key_event_emoji):
-                raise CurationRefused(f"Someone marked that message with :{services.settings.key_event_emoji}:; "
-                                      "remove the reaction in Slack to make it an ordinary message again.")
-            before["key"], after["key"] = bool(entry.key), key
+        if key is not None:
+            marked = entries.marked_key(session, entry, services.settings.key_event_emoji)
+            if key != (bool(entry.key) or marked):
+                if not key and marked:
+                    raise CurationRefused(
+                        f"Someone marked that message with :{services.settings.key_event_emoji}:; remove the "
+                        "reaction in Slack to make it an ordinary message again.")
+                before["key"], after["key"] = bool(entry.key), key
         if hidden is not None and hidden != entry.hidden:
             before["hidden"], after["hidden"] = entry.hidden, hidden
         if not after:
@@ -338,7 +371,7 @@ def _undo_incident_change(services: Services, actor: Actor, incident_id: int, re
         if not activity.mark_undone(session, record.id, now):
             raise CurationRefused("That change was just undone.")
         change = _restoring_change(session, incident, kind, before, zone, actor, now)
-        said.append(change.text and T.plain(change.text) or "")
+        said.append(T.mrkdwn(change.text) if change.text else "")
         return Change(kind=change.kind, text=change.text, fields=change.fields, before=after, after=before,
                       milestone=change.milestone, undoes=record.id, announce=change.announce)
 

@@ -88,6 +88,25 @@ class DraftInput:
     participants: Sequence[str] = ()
     names: Mapping[str, str] = field(default_factory=dict)
     version: int | None = None
+    changes: Sequence[TimelineChange] = ()  # the activity log's curation of the timeline, oldest first
+    key_only: bool = False  # key events and milestones only, no chat appendix
+
+
+@dataclass(frozen=True)
+class TimelineChange:
+    """One curation of the timeline (storage/activity.py), as the draft's appendix lists it."""
+
+    at: datetime
+    actor: str
+    action: str  # edit, retime, hide, show, add, undo, slack_edit
+    entry_time: datetime | None  # the entry's time now
+    entry_hidden: bool
+    before: Mapping[str, object]
+    after: Mapping[str, object]
+
+
+CHANGE_LABELS = {"edit": "edited", "retime": "moved", "hide": "left out", "show": "put back", "add": "added",
+                 "undo": "undid a change to", "slack_edit": "edited in Slack (the timeline keeps the person's edit)"}
 
 
 class DraftError(Exception):
@@ -143,9 +162,37 @@ def _event_text(item: Item, names: Mapping[str, str], workspace_url: str | None)
         body += f" [{name}]({_url(f.get('permalink'))})" if f.get("permalink") else f" {name}"
     if item.kind == "message" and item.channel_id and item.ts:
         body += f" ([message]({permalink(workspace_url, item.channel_id, item.ts)}))"
+    if item.kind == "added" and item.permalink:
+        body += f" ([message]({_url(item.permalink)}))"
     if item.edited:
         body += " _(edited)_"
     return body or "_(no text)_"
+
+
+def _change_row(change: TimelineChange, zone: tzinfo, names: Mapping[str, str]) -> dict:
+    """`14:20 · @dana · moved the entry of 14:05: time 14:05 → 14:02`; a hidden entry's text is not shown."""
+    parts = []
+    for name in ("at", "text", "key", "hidden"):
+        if name not in change.before and name not in change.after:
+            continue
+        was, now = change.before.get(name), change.after.get(name)
+        if name == "at":
+            parts.append("time " + " → ".join(_shown_time(v, zone) for v in (was, now) if v))
+        elif name == "text" and not change.entry_hidden:
+            parts.append("text “" + "” → “".join(T.markdown(str(v), names) for v in (was, now) if v is not None) + "”")
+        elif name == "key":
+            parts.append("key event" if now else "not a key event")
+        elif name == "hidden":
+            parts.append("left out of the postmortem" if now else "back in the postmortem")
+    entry = f" the entry of {_shown_time(change.entry_time, zone)}" if change.entry_time else ""
+    label = CHANGE_LABELS.get(change.action, change.action)
+    return {"time": format_time(change.at, zone), "who": who(change.actor, names),
+            "change": T.escape_markdown(label) + entry + (": " + "; ".join(parts) if parts else "")}
+
+
+def _shown_time(value, zone: tzinfo) -> str:
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_time(at, zone) if isinstance(at, datetime) else "?"
 
 
 def _sentence(text: str) -> str:
@@ -218,8 +265,9 @@ def context(data: DraftInput) -> dict:
     """Everything a template may use. User text is escaped Markdown; times are in the display zone."""
     zone, names = data.zone, data.names
     times = dict(data.milestones)
-    key_items = [i for i in data.timeline if i.key and not i.deleted]
-    chat = [i for i in data.timeline if not i.key and i.kind == "message" and not i.deleted]
+    shown = [i for i in data.timeline if not i.hidden and not i.deleted]
+    key_items = [i for i in shown if i.key]
+    chat = [] if data.key_only else [i for i in shown if not i.key and i.kind == "message"]
     all_times = [i.time for i in key_items] + [i.time for i in chat] + list(times.values())
     with_date = spans_days(all_times, zone) if all_times else False
     reference = times.get("started") or times.get("detected") or data.created_at
@@ -306,6 +354,8 @@ def context(data: DraftInput) -> dict:
         "resolution": resolution,
         "timeline": [row(i) for i in key_items],
         "appendix": [row(i) for i in chat],
+        "timeline_changes": [_change_row(c, zone, names) for c in data.changes],
+        "key_only": data.key_only,
         "timeline_has_dates": with_date,
         "diagram": diagram,
         "diagram_note": OUT_OF_ORDER_CHART if diagram is None and order_warnings(times) else None,

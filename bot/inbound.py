@@ -149,6 +149,54 @@ class ViewSubmission:
         value = self.inputs.get(block_id, {}).get(key)
         return str(value) if value else None
 
+    def selected_option(self, block_id: str) -> str | None:
+        """The value of a static_select's chosen option (None when none), as text."""
+        option = _dict(self.inputs.get(block_id, {}).get("selected_option"))
+        return _text(option.get("value"))
+
+    def checked(self, block_id: str) -> set[str] | None:
+        """The values of a checkboxes element's ticked options; None when the modal had no such input."""
+        if block_id not in self.inputs:
+            return None
+        options = self.inputs[block_id].get("selected_options")
+        return {o["value"] for o in options if isinstance(o, Mapping) and isinstance(o.get("value"), str)} \
+            if isinstance(options, list) else set()
+
+
+@dataclass(frozen=True)
+class MessageShortcut:
+    """A message shortcut (`message_action` payload): who pressed it on which message."""
+
+    callback_id: str
+    user_id: str
+    channel_id: str
+    message_ts: str
+    trigger_id: str | None = None
+    response_url: str | None = None
+    author_id: str | None = None  # None for a bot's message
+    text: str = ""  # in Slack's encoding
+    thread_ts: str | None = None
+    team_domain: str | None = None
+
+    @classmethod
+    def from_payload(cls, body: Any) -> MessageShortcut | None:
+        """None when the payload names no person, channel or message."""
+        body = _dict(body)
+        message = _dict(body.get("message"))
+        user_id = _slack_id(_dict(body.get("user")).get("id"))
+        channel_id = _slack_id(_dict(body.get("channel")).get("id"))
+        ts = _slack_ts(body.get("message_ts")) or _slack_ts(message.get("ts"))
+        if user_id is None or channel_id is None or ts is None:
+            return None
+        text = message.get("text")
+        return cls(callback_id=_text(body.get("callback_id")) or "", user_id=user_id, channel_id=channel_id,
+                   message_ts=ts, trigger_id=_text(body.get("trigger_id")),
+                   response_url=_text(body.get("response_url")),
+                   author_id=None if is_from_bot(message) else _slack_id(message.get("user")),
+                   text=T.storable(text) if isinstance(text, str) else "",
+                   thread_ts=_slack_ts(message.get("thread_ts")),
+                   team_domain=_text(_dict(body.get("team")).get("domain")))
+
 
 # ---------------------------------------------------------------------------------------------
 # events: channel messages and reactions

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot import drafting
 from bot.timeline import load as load_timeline
-from storage import action_items, answers, drafts, entries, incidents, outbox_jobs, profiles
+from storage import action_items, activity, answers, drafts, entries, incidents, outbox_jobs, profiles
 from storage.db import Database
 from storage.models import Incident, PostmortemDraft
 
@@ -26,8 +26,27 @@ PROMPTS: dict[str, tuple[str, ...]] = {
 PROMPT_PACE = timedelta(seconds=1.1)  # one DM a second: within chat.postMessage's limits
 
 
+# what the draft's "changes to the timeline" lists: the curation of entries, not the fields' history
+TIMELINE_ACTIONS = ("edit", "retime", "hide", "show", "add", "undo", "slack_edit")
+
+
+def timeline_changes(session, incident_id: int, items) -> list[drafting.TimelineChange]:
+    """The activity log's records about timeline entries, with each entry's time and hidden flag now."""
+    by_entry = {i.entry_id: i for i in items if i.entry_id is not None}
+    changes = []
+    for r in activity.history(session, incident_id):
+        if r.action not in TIMELINE_ACTIONS or r.entry_id is None:
+            continue
+        item = by_entry.get(r.entry_id)
+        changes.append(drafting.TimelineChange(
+            at=r.at, actor=r.actor, action=r.action, entry_time=item.time if item else None,
+            entry_hidden=item is None or item.hidden or item.deleted, before=r.before, after=r.after))
+    return changes
+
+
 def gather(session, incident: Incident, settings: Settings, now: datetime, *,
-           version: int | None = None, workspace_url: str | None = None) -> drafting.DraftInput:
+           version: int | None = None, workspace_url: str | None = None,
+           key_only: bool = False) -> drafting.DraftInput:
     """Everything the draft shows about one incident, read in the caller's session."""
     items = load_timeline(session, incident.id, settings.key_event_emoji)
     milestones = {name: m.at for name, m in incidents.milestones(session, incident.id).items()}
@@ -36,7 +55,8 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
                for a in action_items.action_items(session, incident.id)]
     roles = incidents.roles(session, incident.id)
     people = participants(session, incident.id, roles)
-    mentioned = {i.author for i in items if i.author} | {a.owner_id for a in actions if a.owner_id} | set(people)
+    changes = timeline_changes(session, incident.id, items)
+    mentioned = {i.author for i in items if i.author} | {c.actor for c in changes} | {a.owner_id for a in actions if a.owner_id} | set(people)
     if incident.commander_id:
         mentioned.add(incident.commander_id)
     return drafting.DraftInput(
@@ -61,6 +81,8 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
         participants=people,
         names=profiles.user_names(session, mentioned),
         version=version,
+        changes=changes,
+        key_only=key_only,
     )
 
 
@@ -78,7 +100,8 @@ def participants(session, incident_id: int, roles: dict[str, str] | None = None)
 
 
 def save_draft(db: Database, incident_id: int, settings: Settings, template: str, by: str | None, now: datetime,
-               *, workspace_url: str | None = None, upload: dict | None = None) -> PostmortemDraft:
+               *, workspace_url: str | None = None, upload: dict | None = None,
+               key_only: bool = False) -> PostmortemDraft:
     """Render the incident's next draft version and store it, queueing its upload in the same commit.
 
     Rendering happens outside any write transaction (a long incident takes a while, and SQLite has one
@@ -90,7 +113,8 @@ def save_draft(db: Database, incident_id: int, settings: Settings, template: str
         with db.read() as session:
             incident = session.get(Incident, incident_id)
             version = drafts.latest_draft_version(session, incident_id) + 1
-            data = gather(session, incident, settings, now, version=version, workspace_url=workspace_url)
+            data = gather(session, incident, settings, now, version=version, workspace_url=workspace_url,
+                          key_only=key_only)
         markdown = drafting.render(data, name, settings.templates_dir)
         with db.write() as session:
             stored = drafts.add_draft(session, incident_id, version, name, markdown, by, now)
@@ -101,9 +125,10 @@ def save_draft(db: Database, incident_id: int, settings: Settings, template: str
     raise drafting.DraftError("Other drafts of this incident were being saved at the same moment; try again.")
 
 
-def export(session, incident: Incident, settings: Settings, template: str, now: datetime) -> str:
+def export(session, incident: Incident, settings: Settings, template: str, now: datetime, *,
+           key_only: bool = False) -> str:
     """The same Markdown as a draft, without storing a version (for `incident-bot postmortem export`)."""
-    data = gather(session, incident, settings, now)
+    data = gather(session, incident, settings, now, key_only=key_only)
     return drafting.render(data, template, settings.templates_dir)
 
 

@@ -26,6 +26,9 @@ class Item:
     deleted: bool = False
     files: tuple[dict, ...] = field(default_factory=tuple)
     note: str | None = None
+    hidden: bool = False  # left out of drafts and exports (bot/curation.py); `timeline --json` keeps it
+    entry_id: int | None = None
+    permalink: str | None = None  # a message added from another channel
 
     def to_json(self, names: Mapping[str, str] | None = None) -> dict:
         """The `timeline --json` shape (docs/commands.md): time in UTC ending in Z, plain text."""
@@ -42,6 +45,7 @@ class Item:
             "edited": self.edited,
             "deleted": self.deleted,
             "files": list(self.files),
+            "hidden": self.hidden,
         }
 
 
@@ -71,8 +75,9 @@ def assemble(entries: Iterable, milestones: Mapping[str, object]) -> list[Item]:
         items.append(
             (e.at, 1, index, Item(time=e.at, kind=e.kind, text=e.text, author=e.author_id, key=row.key,
                                    milestone=e.milestone, channel_id=e.channel_id, ts=e.ts,
-                                   thread_ts=e.thread_ts, edited=bool(e.edited_ts), deleted=e.deleted,
-                                   files=files))
+                                   thread_ts=e.thread_ts, edited=bool(e.edited_ts or e.text_edited_by),
+                                   deleted=e.deleted, files=files, hidden=e.hidden, entry_id=e.id,
+                                   permalink=e.permalink))
         )
     items.sort(key=lambda t: (t[0], t[1], t[2]))
     return [t[3] for t in items]

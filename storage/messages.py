@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage import entries, sql
+from storage import activity, entries, sql
 from storage.models import (
     Entry,
     KeyMark,
@@ -68,7 +68,8 @@ _KEY_MARK = KeyMark.__table__
 
 
 def _stored_message(conn, channel_id: str, ts: str):
-    stmt = sa.select(_ENTRY.c.id, _ENTRY.c.edited_ts, _ENTRY.c.deleted).where(
+    stmt = sa.select(_ENTRY.c.id, _ENTRY.c.edited_ts, _ENTRY.c.deleted, _ENTRY.c.text_edited_by, _ENTRY.c.text,
+                     _ENTRY.c.incident_id).where(
         _ENTRY.c.channel_id == channel_id, _ENTRY.c.ts == ts)
     return conn.execute(sql.locked(conn, stmt)).first()
 
@@ -86,6 +87,13 @@ def edit_message(conn, incident_id: int, message: Message, at: datetime, now: da
     if not sql.newer(message.edited_ts, stored.edited_ts):
         return "stale"
     values = {"text": message.text, "edited_ts": message.edited_ts}
+    if stored.text_edited_by is not None:
+        # a person edited the text in the timeline: theirs wins; Slack's is kept in the activity log
+        activity.add(conn, incident_id=stored.incident_id, entry_id=stored.id, actor=message.author_id or "",
+                     action="slack_edit", before={"text": stored.text}, after={"text": message.text}, at=now)
+        values = {"edited_ts": message.edited_ts}
+        conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == stored.id).values(**values))
+        return "kept the person's edit"
     if message.files is not None:
         values["files"] = json.dumps(message.files) if message.files else None
     conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == stored.id).values(**values))

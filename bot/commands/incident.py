@@ -13,9 +13,9 @@ import logging
 import re
 from collections.abc import Callable
 
-from bot import action_blocks, action_request, actions, due_dates, views
+from bot import action_blocks, action_request, actions, curation, curation_slack, due_dates, views
 from bot import text as T
-from bot.changes import Change
+from bot.changes import Actor, Change
 from bot.commands import opening
 from bot.commands.common import NO_INCIDENT, Call, Reply, echo, first_word, mentioned_users, strip_mentions
 from bot.commands.context import Context
@@ -82,8 +82,8 @@ def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
     if not text:
         return Reply("Add what happened after the time, e.g. `/incident log 14:05 rolled back deploy`.")
     at = when.at if when else ctx.now
-    # the busiest write of an incident: one hand-written statement (storage/capture_sql.py)
-    ctx.services.db.hot_write(lambda cursor: capture_sql.insert_log(cursor, incident.id, ctx.user, text, at, ctx.now))
+    # the entry and its post in the channel, queued in the same transaction (bot/curation.py)
+    curation.add_log(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, text, at, ctx.now)
     zone = ctx.services.zone_for(incident)
     return Reply(
         f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
@@ -311,6 +311,7 @@ HELP = """*`/incident` commands* (times: `14:05`, `2:05pm`, `2026-11-22 14:05`, 
 • `/incident severity sev2` · `/incident role comms @dana` · `/incident summary <text>` · `/incident impact <text>`
 • `/incident timezone Europe/Berlin`: the zone the timeline is shown in
 • `/incident action <text> [@owner] [due <date>]` · `/incident actions`: the items, with *Done* and *Drop*
+• `/incident timeline [page]`: the entries, with *Edit* and *Hide* · `/incident undo`: your last change (30 min)
 • `/incident status` · `/incident help`
 React with :{emoji}: to a message to make it a key event in the postmortem. `/postmortem help` for drafts."""
 
@@ -318,6 +319,14 @@ React with :{emoji}: to a message to make it a key event in the postmortem. `/po
 def help_reply(prefix: str | None = None, emoji: str = "pushpin") -> Reply:
     text = HELP.replace("{emoji}", emoji)
     return Reply(f"{prefix}\n{text}" if prefix else text)
+
+
+def timeline(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    return curation_slack.timeline_command(ctx.services, incident.id, rest)
+
+
+def undo(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    return curation_slack.undo_command(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, ctx.now)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -330,6 +339,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "status": status,
     "action": action,
     "actions": list_actions,
+    "timeline": timeline,
+    "undo": undo,
 }
 SUBCOMMANDS.update({name: milestone(name) for name in MILESTONES})
-READ_ONLY = {"status", "actions"}
+READ_ONLY = {"status", "actions", "timeline"}

@@ -13,11 +13,11 @@ from bot.services import Services
 from storage import capture_sql
 
 HELP = """*`/postmortem` commands*
-• `/postmortem draft [<template>]`: render the postmortem for this channel's incident, upload it here, keep it as a new version
+• `/postmortem draft [<template>] [key]`: render the postmortem for this channel's incident, upload it here, keep it as a new version (`key`: key events and milestones only, no chat appendix)
 • `/postmortem prompt`: ask everyone who took part (again) for root cause, what went well / wrong and action items
 • `/postmortem templates`: the templates you can draft with
 • `/postmortem help`
-From the command line: `incident-bot postmortem export INC-7 [--template T] [--output FILE]`."""
+From the command line: `incident-bot postmortem export INC-7 [--template T] [--key-only] [--output FILE]`."""
 
 
 def handle(services: Services, call: Call) -> Reply:
@@ -47,19 +47,25 @@ def templates(services: Services) -> Reply:
 
 
 def draft(services: Services, call: Call, incident_id: int, rest: str) -> Reply:
-    template = rest.strip() or drafting.DEFAULT_TEMPLATE
+    words = rest.split()
+    key_only = bool(words) and words[-1].lower() == "key"
+    if key_only:
+        words = words[:-1]
+    template = " ".join(words) or drafting.DEFAULT_TEMPLATE
     now = services.now()
     try:
         stored = postmortem.save_draft(
             services.db, incident_id, services.settings, template, call.user_id, now,
             workspace_url=services.workspace_url(call.team_domain),
             upload={"response_url": call.response_url, "failure_text": "Uploading the postmortem draft failed"},
+            key_only=key_only,
         )
         version, size = stored.version, len(stored.markdown)
     except drafting.DraftError as exc:
         return Reply(f":warning: No draft was made. {T.mrkdwn(str(exc))}")  # it quotes the template name typed
     return Reply(f"Postmortem draft v{version} of {views.ref(incident_id)} is saved ({size:,} characters, "
-                 f"template `{T.escape_mrkdwn(template.lower())}`); uploading it to this channel now.")
+                 f"template `{T.escape_mrkdwn(template.lower())}`{', key events only' if key_only else ''}); "
+                 "uploading it to this channel now.")
 
 
 def prompt(services: Services, call: Call, incident_id: int) -> Reply:

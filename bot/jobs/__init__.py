@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from bot import actions, reminders
-from bot.jobs import channel, header, people, prompts, reminder_dms, rewrites
+from bot import actions, curation, reminders
+from bot.jobs import channel, curation_jobs, header, people, prompts, reminder_dms, rewrites
 from bot.jobs.reporting import report_give_up
 from bot.outbox import Handler
 from bot.services import Services
@@ -35,6 +35,8 @@ JOBS: dict[str, Job] = {
     actions.REWRITE_JOB: rewrites.rewrite_message,
     reminders.DIGEST_JOB: reminder_dms.remind,
     reminders.NUDGE_JOB: reminder_dms.nudge,
+    curation.LOG_POST_JOB: curation_jobs.log_post,
+    curation.RESPOND_JOB: curation_jobs.respond,
 }
 
 # A reminder sweep queues a DM job per person at once: a lane of their own keeps them from holding

@@ -12,7 +12,6 @@ from bot.changes import Actor
 from bot.curation import CurationRefused, ElsewhereMessage
 from storage import activity, entries
 from tests.bot.commands.test_incident import open_incident
-from tests.support import slack_requests as sr
 
 ALICE, BOB, EVE = Actor("U0USER1"), Actor("U0USER2"), Actor("U0EVE")
 
@@ -64,6 +63,7 @@ def test_refusals_change_nothing(bot):
         curation.edit_entry(bot.services, ALICE, 2, entry_id, text="x")
     with pytest.raises(CurationRefused, match="in the future; give a time that has passed"):
         curation.edit_entry(bot.services, ALICE, 1, entry_id, at=datetime.now(UTC) + timedelta(hours=2))
+    assert curation.may_curate(bot.services, 1, ALICE.user_id) and not curation.may_curate(bot.services, 1, "U0EVE")
     with pytest.raises(CurationRefused, match="Only people who took part in INC-1"):
         curation.set_hidden(bot.services, EVE, 1, entry_id, True)
     with pytest.raises(CurationRefused, match="no longer exists"):

@@ -1,5 +1,8 @@
-"""curation: hidden entries, people's edits, the bot's post of a log entry, messages added from other
-channels, and the activity log
+"""curation: hidden entries, people's edits, log posts, added messages, the activity log
+
+The entry table gains the hidden flag, who edited its text (a person's edit wins over a later Slack
+edit), the bot's post of a `/incident log` entry, and where a message added from another channel was
+said; the activity table records every change with before and after.
 
 Revision ID: 0005
 Revises: 0004

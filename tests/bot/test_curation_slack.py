@@ -1,0 +1,542 @@
+"""Curating the timeline from Slack, through signed payloads into the real app (docs/capture.md,
+"Curating the timeline"): `/incident log` posted in the channel, the `edit_timeline_entry` and
+`add_to_timeline` message shortcuts and their modals, `/incident timeline`, `/incident undo`."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import yaml
+from sqlmodel import select
+
+from bot import curation_views
+from storage import activity, entries
+from storage.models import PostmortemDraft
+from tests.bot.commands.test_incident import open_incident
+from tests.support import slack_limits
+from tests.support import slack_requests as sr
+
+LIVE = re.compile(r"<!(channel|here|everyone)|<@U0VICTIM|<https?:")
+HOSTILE = "<!channel> ping <@U0VICTIM> see <https://evil.example|docs> & *bold*"
+
+
+def message_action(callback_id: str, message: dict, *, user_id: str = "U0USER1", channel_id: str | None = None,
+                   response_key: str = "shortcut", standin=None) -> dict:
+    """A `message_action` payload as Slack sends it (shared/slack/payloads/message_action.json)."""
+    return {
+        "type": "message_action", "token": "XXYYZZ", "action_ts": sr.next_ts(),
+        "team": {"id": sr.TEAM_ID, "domain": "acme"}, "user": {"id": user_id, "name": user_id.lower()},
+        "channel": {"id": channel_id or message["channel"], "name": "incidents"},
+        "is_enterprise_install": False, "enterprise": None, "callback_id": callback_id,
+        "trigger_id": f"{uuid.uuid4().int % 10**11}.738474920.{uuid.uuid4().hex[:32]}",
+        "message_ts": message["ts"],
+        "message": {k: v for k, v in message.items() if k not in ("channel", "event_ts", "channel_type")},
+        "response_url": standin.response_url(response_key),
+    }
+
+
+def _entries(bot, number=1):
+    with bot.db.read() as session:
+        return entries.page(session, number, 0, 100_000)
+
+
+def _history(bot, number=1):
+    with bot.db.read() as session:
+        return activity.history(session, number)
+
+
+def _opened_view(standin) -> dict:
+    view = standin.calls_to("views.open")[-1]["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert slack_limits.breaches(view, surface="view") == []
+    return view
+
+
+def _told(bot, standin, key="shortcut") -> list[str]:
+    bot.drain()
+    return [r["text"] for r in standin.responses if r["_key"] == key]
+
+
+def _log_and_post(bot, standin, channel, text, **kwargs):
+    bot.command(f"log {text}", channel_id=channel, **kwargs)
+    bot.drain()
+    entry = [e for e in _entries(bot) if e.kind == "log"][-1]
+    assert entry.post_ts, "the entry remembers its post"
+    return entry
+
+
+def _submit(bot, standin, values: dict, *, user_id="U0USER1", metadata=None, callback=curation_views.EDIT_VIEW,
+            view_id="V0VIEW01"):
+    meta = metadata if metadata is not None else _opened_view(standin)["private_metadata"]
+    response = bot.interact(sr.view_submission(callback, values, user_id=user_id, private_metadata=meta,
+                                               view_id=view_id))
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def _edit_values(when: str | None = None, text: str | None = None, flags: tuple[str, ...] | None = None) -> dict:
+    values = {}
+    if when is not None:
+        values["when"] = {"value": {"type": "plain_text_input", "value": when}}
+    if text is not None:
+        values["text"] = {"value": {"type": "plain_text_input", "value": text}}
+    if flags is not None:
+        values["flags"] = {"value": {"type": "checkboxes", "selected_options": [{"value": f} for f in flags]}}
+    return values
+
+
+def _modal_state(view: dict) -> dict:
+    """What Slack submits for a modal left untouched: each input's initial value."""
+    values = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element = block["element"]
+        if element["type"] == "plain_text_input":
+            values[block["block_id"]] = {"value": {"type": "plain_text_input", "value": element.get("initial_value")}}
+        elif element["type"] == "checkboxes":
+            values[block["block_id"]] = {"value": {"type": "checkboxes",
+                                                   "selected_options": element.get("initial_options", [])}}
+        elif element["type"] == "static_select":
+            values[block["block_id"]] = {"value": {"type": "static_select",
+                                                   "selected_option": element.get("initial_option")}}
+    return values
+
+
+# --- item 0: a log entry is posted in the channel ------------------------------------------------
+
+
+def test_a_log_entry_is_posted_in_the_channel_with_a_date_token_and_its_author(bot, standin):
+    channel = open_incident(bot)
+    standin.reset()
+    reply = bot.text(f"log {HOSTILE}", channel_id=channel, user_id="U0USER1")
+    assert reply.startswith("Logged for INC-1")
+    assert standin.calls_to("chat.postMessage") == []  # through the outbox, after the reply
+    bot.drain()
+    [post] = standin.calls_to("chat.postMessage")
+    assert post["channel"] == channel
+    assert re.search(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+>", post["text"])
+    assert "logged by <@U0USER1>" in post["text"]
+    assert not LIVE.search(post["text"]) and slack_limits.breaches(post.params, posted=True) == []
+    [entry] = [e for e in _entries(bot) if e.kind == "log"]
+    assert (entry.post_channel_id, entry.post_ts) == (channel, post.get("ts") or entry.post_ts)
+
+
+# --- item 1: edit from the message ----------------------------------------------------------------
+
+
+def test_edit_the_bots_post_of_a_log_entry_in_the_editors_zone_across_midnight(make_bot, standin):
+    standin.add_user("U0USER1", tz="Asia/Tokyo")  # UTC+9: 14:30 UTC is 23:30 in Tokyo
+    clock = [datetime(2026, 11, 22, 15, 10, tzinfo=UTC)]
+    bot = make_bot(lambda: clock[0])
+    channel = open_incident(bot)
+    entry = _log_and_post(bot, standin, channel, "2026-11-22 14:30 UTC rolled back deploy")
+    bot.interact(message_action("edit_timeline_entry", {"channel": channel, "ts": entry.post_ts, "text": "x",
+                                                        "bot_id": "B0BOT01", "type": "message"}, standin=standin))
+    view = _opened_view(standin)
+    [when] = [b for b in view["blocks"] if b.get("block_id") == "when"]
+    assert when["element"]["initial_value"] == "2026-11-22 23:30 Asia/Tokyo"  # the editor's zone, named
+    # 00:10 the next day in Tokyo is 15:10 UTC: past midnight for the editor, the same day in UTC
+    assert _submit(bot, standin, _edit_values("2026-11-23 00:05", "rolled back deploy 42")) == {}
+    [stored] = [e for e in _entries(bot) if e.kind == "log"]
+    assert stored.at == datetime(2026, 11, 22, 15, 5, tzinfo=UTC) and stored.text == "rolled back deploy 42"
+    [record] = [r for r in _history(bot) if r.entry_id == entry.id]
+    assert record.action == "edit" and record.after["at"] == "2026-11-22T15:05:00+00:00"
+    bot.drain()
+    rewrite = standin.calls_to("chat.update")[-1]
+    assert rewrite["ts"] == entry.post_ts and "rolled back deploy 42" in rewrite["text"]
+
+
+def test_an_untouched_modal_saves_nothing_even_in_a_dst_fold(make_bot, standin):
+    standin.add_user("U0USER1", tz="Europe/Berlin")
+    clock = [datetime(2026, 10, 25, 3, 0, tzinfo=UTC)]
+    bot = make_bot(lambda: clock[0])
+    channel = open_incident(bot)
+    # 01:30 UTC is 02:30 CET, the second 02:30 of the night the clocks go back
+    said = sr.message("deploy finished", channel=channel, ts=f"{datetime(2026, 10, 25, 1, 30, 17, tzinfo=UTC).timestamp():.6f}")
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, standin=standin))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    assert values["when"]["value"]["value"] == "2026-10-25T02:30:17+01:00"  # the fold: the offset says which
+    assert _submit(bot, standin, values) == {}
+    [stored] = [e for e in _entries(bot) if e.kind == "message"]
+    assert stored.at == datetime(2026, 10, 25, 1, 30, 17, tzinfo=UTC) and stored.text_edited_by is None
+    assert [r for r in _history(bot) if r.entry_id == stored.id] == []
+    # typed across the spring-forward gap's neighbour: 2026-03-29 03:30 in Berlin is CEST, 01:30 UTC
+    assert _submit(bot, standin, _edit_values("2026-03-29 03:30")) == {}
+    [stored] = [e for e in _entries(bot) if e.kind == "message"]
+    assert stored.at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_a_bad_or_future_time_is_refused_inline_and_changes_nothing(make_bot, standin):
+    clock = [datetime(2026, 11, 22, 15, 0, tzinfo=UTC)]
+    bot = make_bot(lambda: clock[0])
+    channel = open_incident(bot)
+    entry = _log_and_post(bot, standin, channel, "rolled back")
+    bot.interact(message_action("edit_timeline_entry", {"channel": channel, "ts": entry.post_ts, "text": "x",
+                                                        "bot_id": "B0BOT01"}, standin=standin))
+    meta = _opened_view(standin)["private_metadata"]
+    future = _submit(bot, standin, _edit_values("2026-11-23 14:05", "rolled back"), metadata=meta)
+    assert future["response_action"] == "errors"
+    assert "in the future; give a time that has passed" in future["errors"]["when"]
+    unreadable = _submit(bot, standin, _edit_values("25:99", "rolled back"), metadata=meta)
+    assert unreadable["response_action"] == "errors" and "Accepted times" in unreadable["errors"]["when"]
+    not_a_time = _submit(bot, standin, _edit_values("soon", "rolled back"), metadata=meta)
+    assert "is not a time" in not_a_time["errors"]["when"]
+    assert [e.at for e in _entries(bot) if e.kind == "log"] == [entry.at]
+    assert [r for r in _history(bot) if r.entry_id == entry.id] == []
+
+
+def test_a_message_that_is_not_an_entry_gets_a_short_answer_not_a_modal(bot, standin):
+    channel = open_incident(bot)
+    header_ts = bot.incident(1).header_ts
+    bot.interact(message_action("edit_timeline_entry", {"channel": channel, "ts": header_ts, "text": "INC-1",
+                                                        "bot_id": "B0BOT01"}, standin=standin))
+    assert standin.calls_to("views.open") == []
+    [told] = _told(bot, standin)
+    assert "not in an incident's timeline" in told
+
+
+def test_someone_who_took_no_part_is_refused(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("checkout is down", channel=channel)
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, user_id="U0EVE", standin=standin))
+    assert standin.calls_to("views.open") == []
+    [told] = _told(bot, standin)
+    assert "Only people who took part in INC-1" in told
+    # a submission crafted for the entry is refused too, and changes nothing
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    meta = curation_views.edit_metadata(1, entry.id, None)
+    answer = _submit(bot, standin, _edit_values(text="rewritten"), user_id="U0EVE", metadata=meta)
+    assert answer["response_action"] == "update"
+    assert "Only people who took part" in json.dumps(answer["view"])
+    assert [e.text for e in _entries(bot) if e.kind == "message"] == ["checkout is down"]
+
+
+def test_a_stale_modal_for_a_deleted_message_and_an_entry_of_another_incident(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("checkout is down", channel=channel)
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, standin=standin))
+    meta = _opened_view(standin)["private_metadata"]
+    bot.event(sr.message_deleted(said))
+    stale = _submit(bot, standin, _edit_values(text="rewritten"), metadata=meta)
+    assert stale["response_action"] == "update" and "deleted in Slack" in json.dumps(stale["view"])
+    other = open_incident(bot, "Second incident")
+    bot.command("log in the second one", channel_id=other)
+    [entry] = [e for e in _entries(bot, 2) if e.kind == "log"]
+    crossed = _submit(bot, standin, _edit_values(text="moved"), metadata=curation_views.edit_metadata(1, entry.id, None))
+    assert "That entry belongs to INC-2, not INC-1." in json.dumps(crossed["view"])
+    assert [e.text for e in _entries(bot, 2) if e.kind == "log"] == ["in the second one"]
+
+
+def test_hostile_text_typed_into_the_editor_never_becomes_a_live_mention(bot, standin):
+    channel = open_incident(bot)
+    entry = _log_and_post(bot, standin, channel, "rolled back")
+    meta = curation_views.edit_metadata(1, entry.id, None)
+    assert _submit(bot, standin, _edit_values(text=HOSTILE), metadata=meta) == {}
+    bot.drain()
+    rewrite = standin.calls_to("chat.update")[-1]
+    assert not LIVE.search(rewrite["text"])
+    reply = bot.command("timeline", channel_id=channel)
+    assert not LIVE.search(json.dumps(reply))
+
+
+# --- item 2: add a message from another channel ----------------------------------------------------
+
+
+def test_add_a_message_from_another_channel_once(bot, standin):
+    open_incident(bot, "First")
+    open_incident(bot, "Second")
+    alert = sr.message("checkout 5xx &gt; 2% <!channel>", user="U0PAGER", channel="C0ALERTS",
+                       ts="1700000000.000100")
+    bot.interact(message_action("add_to_timeline", alert, standin=standin))
+    view = _opened_view(standin)
+    [select] = [b for b in view["blocks"] if b.get("block_id") == "incident"]
+    assert [o["value"] for o in select["element"]["options"]] == ["2", "1"]  # most recent first
+    values = _modal_state(view)
+    values["incident"]["value"]["selected_option"] = select["element"]["options"][1]
+    first = _submit(bot, standin, values, callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    again = _submit(bot, standin, values, callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    assert "Added to the timeline of INC-1" in json.dumps(first["view"])
+    assert "already in the timeline of INC-1" in json.dumps(again["view"])
+    [added] = [e for e in _entries(bot) if e.kind == "added"]
+    assert added.key and added.author_id == "U0PAGER" and added.source_channel_id == "C0ALERTS"
+    assert added.at == datetime.fromtimestamp(1700000000.0001, UTC)
+    assert added.permalink == "https://acme.slack.com/archives/C0ALERTS/p1700000000000100"
+    assert [r.action for r in _history(bot) if r.entry_id == added.id] == ["add"]
+
+
+# --- item 3: `/incident timeline` ---------------------------------------------------------------------
+
+
+def test_the_timeline_of_ten_thousand_entries_pages_within_slacks_limits(bot, standin):
+    channel = open_incident(bot)
+    now = datetime.now(UTC)
+    long_text = ("x" * 10 + " <!here> & ") * 400
+    with bot.db.write() as session:
+        session.execute(entries.Entry.__table__.insert(), [entries.row(
+            incident_id=1, kind="message", at=now - timedelta(seconds=10_000 - i), author_id="U0USER2",
+            text=long_text, channel_id=channel, ts=f"1700000000.{i:06d}", recorded_at=now) for i in range(10_000)])
+    for text in ("timeline", "timeline 1", "timeline 250"):
+        reply = bot.command(text, channel_id=channel)
+        assert slack_limits.breaches(reply) == [] and slack_limits.breaches(reply, posted=True) == []
+        assert not LIVE.search(json.dumps(reply))
+    last = bot.command("timeline", channel_id=channel)
+    assert "page 500 of 500" in last["text"]  # 20 a page, newest last
+    buttons = [e for b in last["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert {"timeline_edit", "timeline_hide", "timeline_page"} <= {b["action_id"] for b in buttons}
+
+
+def test_hide_and_show_from_the_timeline(bot, standin):
+    channel = open_incident(bot)
+    entry = _log_and_post(bot, standin, channel, "rolled back")
+    reply = bot.command("timeline", channel_id=channel)
+    [hide] = [e for b in reply["blocks"] if b.get("block_id") == f"buttons-{entry.id}" for e in b["elements"]
+              if e["action_id"] == "timeline_hide"]
+    bot.interact(sr.block_actions("timeline_hide", hide["value"], user_id="U0USER1", channel_id=channel,
+                                  response_url=standin.response_url("timeline")))
+    assert [e.hidden for e in _entries(bot) if e.kind == "log"] == [True]
+    bot.drain()
+    [page] = [r for r in standin.responses if r["_key"] == "timeline"]
+    assert page["replace_original"] and "timeline_show" in json.dumps(page["blocks"])
+    bot.interact(sr.block_actions("timeline_show", hide["value"], user_id="U0USER1", channel_id=channel))
+    assert [e.hidden for e in _entries(bot) if e.kind == "log"] == [False]
+    assert [r.action for r in _history(bot) if r.entry_id == entry.id] == ["hide", "show"]
+
+
+# --- item 4: `/incident undo` -----------------------------------------------------------------------
+
+
+def test_undo_twice_then_nothing_to_undo(bot, standin):
+    channel = open_incident(bot)
+    bot.command("log rolled back", channel_id=channel)
+    bot.command("severity sev1", channel_id=channel)
+    first = bot.text("undo", channel_id=channel)
+    assert "severity is SEV2 again" in first and bot.incident(1).severity == "sev2"
+    second = bot.text("undo", channel_id=channel)
+    assert "rolled back" in second and "hidden" in second
+    assert [e.hidden for e in _entries(bot) if e.kind == "log"] == [True]
+    assert bot.text("undo", channel_id=channel) == "Nothing of yours to undo in INC-1 from the last 30 minutes."
+    assert "Nothing of yours" in bot.text("undo", channel_id=channel, user_id="U0USER2")
+
+
+def test_undo_only_reaches_back_thirty_minutes(make_bot, standin):
+    clock = [datetime(2026, 11, 22, 15, 0, tzinfo=UTC)]
+    bot = make_bot(lambda: clock[0])
+    channel = open_incident(bot)
+    bot.command("mitigated", channel_id=channel)
+    clock[0] += timedelta(minutes=31)
+    assert "Nothing of yours to undo" in bot.text("undo", channel_id=channel)
+    assert bot.incident(1).status == "mitigated"
+
+
+def test_undo_a_milestone_and_a_role(bot, standin):
+    channel = open_incident(bot)
+    bot.command("mitigated", channel_id=channel)
+    bot.command("role comms <@U0USER2|bob>", channel_id=channel)
+    assert "nobody is comms" in bot.text("undo", channel_id=channel)
+    assert "Mitigated is not recorded" in bot.text("undo", channel_id=channel)
+    assert bot.incident(1).status != "mitigated"
+
+
+# --- item 5: a person's edit wins over a later Slack edit; deletion still removes ------------------
+
+
+def test_a_persons_edit_wins_over_a_later_slack_edit_and_a_deletion_still_removes(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("db is donw", channel=channel)
+    bot.event(said)
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    assert _submit(bot, standin, _edit_values(text="db is down (primary)"),
+                   metadata=curation_views.edit_metadata(1, entry.id, None)) == {}
+    bot.event(sr.message_changed(said, "db is down"))
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    assert entry.text == "db is down (primary)"
+    kept = [r for r in _history(bot) if r.action == "slack_edit"]
+    assert [r.after["text"] for r in kept] == ["db is down"]
+    bot.event(sr.message_deleted(said))
+    assert [e for e in _entries(bot) if e.kind == "message"] == []
+
+
+# --- item 9 (ours): the manifest declares both shortcuts ------------------------------------------
+
+
+def test_the_manifest_declares_both_shortcuts():
+    with open("manifest.yml") as f:
+        manifest = yaml.safe_load(f)
+    shortcuts = {s["callback_id"]: s for s in manifest["features"]["shortcuts"]}
+    assert shortcuts["edit_timeline_entry"]["name"] == "Edit in timeline"
+    assert shortcuts["add_to_timeline"]["name"] == "Add to incident timeline"
+    assert all(s["type"] == "message" for s in shortcuts.values())
+
+
+# --- items 5 and 6: the history, `timeline --json`, drafts and exports ------------------------------
+
+
+def _curated_incident(bot, standin):
+    """INC-1 with a log entry edited, one hidden, a chat message, and a message added from elsewhere."""
+    channel = open_incident(bot)
+    kept = _log_and_post(bot, standin, channel, "rolled back deploy")
+    gone = _log_and_post(bot, standin, channel, "SECRET wrong incident")
+    bot.event(sr.message("anyone seen the dashboards?", user="U0USER2", channel=channel))
+    meta = curation_views.edit_metadata(1, kept.id, None)
+    assert _submit(bot, standin, _edit_values(text="rolled back deploy 42"), metadata=meta) == {}
+    bot.command("timeline", channel_id=channel)
+    bot.interact(sr.block_actions("timeline_hide", f"1:{gone.id}:1", user_id="U0USER1", channel_id=channel))
+    return channel, kept, gone
+
+
+def test_history_and_timeline_json_from_the_command_line(bot, standin):
+    from tests.bot.test_cli import cli
+
+    _, kept, gone = _curated_incident(bot, standin)
+    env = {"DATABASE_URL": bot.settings.database_url}
+    records = json.loads(cli("timeline", "1", "--history", "--json", env=env).stdout)
+    edits = [r for r in records if r["entry"] == kept.id]
+    assert [set(r) for r in records] == [{"at", "actor", "action", "entry", "before", "after"}] * len(records)
+    assert edits == [{"at": edits[0]["at"], "actor": "U0USER1", "action": "edit", "entry": kept.id,
+                      "before": {"text": "rolled back deploy"}, "after": {"text": "rolled back deploy 42"}}]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", edits[0]["at"])
+    assert [r["action"] for r in records if r["entry"] == gone.id] == ["hide"]
+    printed = cli("timeline", "1", "--history", env=env)
+    assert printed.returncode == 0 and "hide" in printed.stdout
+    items = json.loads(cli("timeline", "1", "--json", env=env).stdout)
+    assert [i["hidden"] for i in items if i["kind"] == "log"] == [False, True]
+
+
+def test_drafts_leave_hidden_entries_out_and_list_the_changes(bot, standin):
+    from tests.bot.test_cli import cli
+
+    channel, _, _ = _curated_incident(bot, standin)
+    env = {"DATABASE_URL": bot.settings.database_url}
+    full = cli("postmortem", "export", "1", env=env).stdout
+    assert "rolled back deploy 42" in full and "SECRET" not in full
+    assert "anyone seen the dashboards?" in full  # the chat appendix
+    assert "## Appendix: changes to the timeline" in full and "left out of the postmortem" in full
+    key_only = cli("postmortem", "export", "1", "--key-only", env=env).stdout
+    assert "rolled back deploy 42" in key_only and "Detected" in key_only  # key events and milestones
+    assert "anyone seen the dashboards?" not in key_only and "SECRET" not in key_only
+    reply = bot.text("draft default key", command="/postmortem", channel_id=channel)
+    assert "key events only" in reply
+    with bot.db.read() as session:
+        [stored] = session.exec(select(PostmortemDraft)).all()
+    assert "rolled back deploy 42" in stored.markdown and "anyone seen the dashboards?" not in stored.markdown
+
+
+def test_edit_from_the_timeline_opens_the_modal_and_a_pinned_message_stays_key(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("checkout is down", channel=channel)
+    bot.event(said)
+    bot.event(sr.reaction("pushpin", said))
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    bot.interact(sr.block_actions("timeline_edit", f"1:{entry.id}:1", user_id="U0USER1", channel_id=channel))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    assert [o["value"] for o in values["flags"]["value"]["selected_options"]] == ["key"]
+    values["flags"]["value"]["selected_options"] = []
+    answer = _submit(bot, standin, values, metadata=view["private_metadata"])
+    assert "remove the reaction in Slack" in json.dumps(answer["view"])
+    assert [r for r in _history(bot) if r.entry_id == entry.id] == []
+
+
+def test_a_mention_shows_readable_in_the_editor_and_survives_an_untouched_save(bot, standin):
+    channel = open_incident(bot)
+    said = sr.message("<@U0USER2|bob> can you look? &lt;3", channel=channel)
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, standin=standin))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    assert values["text"]["value"]["value"] == "@bob can you look? <3"
+    values["flags"]["value"]["selected_options"] = [{"value": "key"}]
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    assert entry.text == "<@U0USER2|bob> can you look? &lt;3" and entry.key and entry.text_edited_by is None
+    [record] = [r for r in _history(bot) if r.entry_id == entry.id]
+    assert (record.action, record.before, record.after) == ("edit", {"key": False}, {"key": True})
+
+
+def test_the_add_modal_stays_within_slacks_limits_for_the_largest_message(bot, standin):
+    with bot.db.write() as session:
+        from storage.models import Incident
+
+        now = datetime.now(UTC)
+        for n in range(150):
+            session.add(Incident(title=f"Incident {n} " + "t" * 300, created_by="U0USER1", created_at=now,
+                                 commander_id="U0USER1", channel_id=f"C{n:08d}"))
+    huge = ('"&lt;&amp;\\' + "é<!channel>") * 3000  # 45,000 characters that JSON and escaping make longer
+    alert = sr.message(huge, user="U0PAGER", channel="C0ALERTS", ts="1700000000.000200")
+    bot.interact(message_action("add_to_timeline", alert, standin=standin))
+    view = _opened_view(standin)  # within limits: 100 options at most, metadata under 3,000
+    [select] = [b for b in view["blocks"] if b.get("block_id") == "incident"]
+    assert len(select["element"]["options"]) == 100 and select["element"]["options"][0]["value"] == "150"
+    assert not LIVE.search(json.dumps(view["blocks"]))
+    values = _modal_state(view)
+    answer = _submit(bot, standin, values, callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    assert "Added to the timeline of INC-150" in json.dumps(answer["view"])
+    [added] = [e for e in _entries(bot, 150) if e.kind == "added"]
+    assert added.text and huge.startswith(added.text.rstrip("…"))
+
+
+# --- damaged payloads: answered, never a failure Slack would show or redeliver -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.support.damage import damaged  # noqa: E402
+from tests.test_bad_input import CRASH, ROUTING  # noqa: E402
+
+_damaged_views = iter(range(10**9))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["edit_shortcut", "add_shortcut", "edit_view", "add_view",
+                                             "timeline_edit", "timeline_hide", "timeline_page"]))
+def test_any_damaged_curation_payload_is_answered(bot, standin, data, kind):
+    if not bot.incident(1):
+        open_incident(bot)
+    channel = bot.incident(1).channel_id
+    said = sr.message("checkout is down", channel=channel, ts="1700000000.000100")
+    bot.event(said)
+    entry_id = [e.id for e in _entries(bot) if e.kind == "message"][0]
+    if kind.endswith("shortcut"):
+        callback = "edit_timeline_entry" if kind == "edit_shortcut" else "add_to_timeline"
+        payload = message_action(callback, said, standin=standin)
+    elif kind == "edit_view":
+        payload = sr.view_submission(curation_views.EDIT_VIEW, _edit_values("12:00", "text", ("key",)),
+                                     private_metadata=curation_views.edit_metadata(1, entry_id, "x"),
+                                     view_id=f"V0CUR{next(_damaged_views)}")
+    elif kind == "add_view":
+        payload = sr.view_submission(curation_views.ADD_VIEW, {"incident": {"value": {
+            "type": "static_select", "selected_option": {"value": "1"}}}},
+            private_metadata=curation_views.add_metadata("C0ALERTS", "1700000000.000300", "U0PAGER", "x", None),
+            view_id=f"V0CUR{next(_damaged_views)}")
+    else:
+        payload = sr.block_actions(kind, f"1:{entry_id}:1", user_id="U0USER1", channel_id=channel)
+    response = bot.interact(damaged(payload, data, keep=(*ROUTING["interact"], ("callback_id",))))
+    assert response.status == 200, (response.status, response.body[:300])
+    assert CRASH not in response.body
+    bot.drain()
+    assert not any(CRASH in r.get("text", "") for r in standin.responses)
+
+
+def test_timeline_pages_turn_in_place_and_a_bad_page_says_how(bot, standin):
+    channel = open_incident(bot)
+    for n in range(45):
+        bot.event(sr.message(f"message {n}", channel=channel, ts=f"1700000000.{n:06d}"))
+    assert "Usage: `/incident timeline [page]`" in bot.text("timeline soon", channel_id=channel)
+    assert "page 3 of 3" in bot.text("timeline 99", channel_id=channel)  # past the end: the newest
+    newest = bot.command("timeline", channel_id=channel)
+    assert "message 44" in json.dumps(newest["blocks"]) and "message 24" not in json.dumps(newest["blocks"])
+    [older] = [e for b in newest["blocks"] if b.get("block_id") == "pages" for e in b["elements"]]
+    bot.interact(sr.block_actions(older["action_id"], older["value"], user_id="U0USER1", channel_id=channel,
+                                  response_url=standin.response_url("pages")))
+    bot.drain()
+    [page] = [r for r in standin.responses if r["_key"] == "pages"]
+    assert "page 2 of 3" in page["text"] and "message 24" in json.dumps(page["blocks"])
+    assert slack_limits.breaches(page) == []
