@@ -20,7 +20,7 @@ from bot.milestones import (
     order_warnings,
     severity_label,
 )
-from bot.curation import EDITABLE_KINDS
+from bot.curation import EDITABLE_KINDS, may_curate
 from bot.web import charts
 from bot.web.viewing import Pager, names_for, page_number, plain, who
 from bot.when import format_time, localize
@@ -276,6 +276,7 @@ def incident_page(number: int):
         activity=activity_log(records, changes, names), topics=topics, actions=actions,
         drafts=[(d, who(d.created_by, names)) for d in drafts], channel=incident.channel_name,
         curate=g.viewer.user_id is not None, local_input=lambda at: local_input(at, zone),
+        curate_entries=g.viewer.user_id is not None and may_curate(web.services, number, g.viewer.user_id),
     )
 
 

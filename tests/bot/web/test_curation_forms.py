@@ -113,6 +113,7 @@ def test_a_refusal_is_one_line_and_changes_nothing(incident):
 def test_someone_who_took_no_part_is_refused(incident, standin):
     bot, client, clock, entry_id = incident
     sign_in(client, standin, "U0STRANGER")
+    assert f"/entries/{entry_id}" not in page(client)  # no edit controls for them
     post(client, f"/incidents/1/entries/{entry_id}", change="hide")
     assert "Only people who took part" in flashed(client) and not entry(bot, entry_id).hidden
 
