@@ -113,8 +113,8 @@ class Settings(BaseSettings, DisplayZones):
     def _web_base_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
-            raise ValueError("must be the public origin of the web view, such as https://bot.example.com")
+        if not re.fullmatch(r"https?://[^/\s?#@]+/?", value):
+            raise ValueError("must be the web view's public origin, without a path, such as https://bot.example.com")
         return value.rstrip("/")
 
     @field_validator("web_auth", mode="before")

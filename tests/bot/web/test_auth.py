@@ -179,3 +179,17 @@ def test_bolt_stays_on_the_bot_token_when_the_client_id_is_set(monkeypatch, data
         assert client_for(bot).get("/incidents").status_code == 302  # sign-in is on
     finally:
         bot.close()
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("web_base_url", "bot.example.com", "WEB_BASE_URL is invalid: must be the web view's public origin"),
+    ("web_base_url", "https://bot.example.com/incidents", "without a path"),
+    ("slack_client_id", "my-app", "SLACK_CLIENT_ID is invalid: must be the app's Client ID"),
+    ("web_auth", "off", "WEB_AUTH is invalid"),
+])
+def test_a_malformed_web_setting_is_one_line_naming_it(name, value, says):
+    from bot.config import load_settings
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(_env_file=None, **{name: value})
+    assert says in str(raised.value) and "\n" not in str(raised.value)
