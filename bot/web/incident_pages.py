@@ -219,9 +219,12 @@ def _shown_value(field: str, value, names) -> str:
 
 
 def _before_after(before: dict, after: dict, names) -> str:
-    fields = list(dict.fromkeys([*after, *before]))
-    return "; ".join(f"{f}: {_shown_value(f, before.get(f), names)} → {_shown_value(f, after.get(f), names)}"
-                     for f in fields if f not in ("channel", "ts", "permalink"))
+    shown = []
+    for f in dict.fromkeys([*after, *before]):
+        was, now = _shown_value(f, before.get(f), names), _shown_value(f, after.get(f), names)
+        if f not in ("channel", "ts", "permalink") and was != now:  # what changed, nothing else
+            shown.append(f"{f}: {was} → {now}")
+    return "; ".join(shown)
 
 
 MAX_MARKERS = 300  # key events drawn on the chart; past that, an even sample of them

@@ -90,7 +90,7 @@ def test_an_unchanged_time_is_not_moved_to_the_minute(incident):
 def test_hide_show_and_key_event(incident):
     bot, client, clock, entry_id = incident
     post(client, f"/incidents/1/entries/{entry_id}", change="hide")
-    assert entry(bot, entry_id).hidden and "hidden" in page(client)
+    assert entry(bot, entry_id).hidden and "hidden: no → yes" in page(client)  # the activity log
     post(client, f"/incidents/1/entries/{entry_id}", change="key")
     assert entry(bot, entry_id).key
     assert "rollback started" not in client.get("/incidents/1?key=1").get_data(as_text=True).split("Timeline")[1]
