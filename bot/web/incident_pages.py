@@ -151,8 +151,14 @@ def timeline_rows(items, current, names, workspace_url: str | None) -> list[Row]
             out.append(Row(m.at, "milestone", MILESTONE_LABELS[item], text, who(m.author_id, names), True))
             continue
         e = item
-        link = e.permalink or (permalink(workspace_url, e.channel_id, e.ts)
-                               if e.kind == "message" and e.channel_id and e.ts else None)
+        if e.permalink:  # a message added from another channel
+            link = e.permalink
+        elif e.kind == "message" and e.channel_id and e.ts:
+            link = permalink(workspace_url, e.channel_id, e.ts)
+        elif e.post_channel_id and e.post_ts:  # a log entry, as the bot posted it in the channel
+            link = permalink(workspace_url, e.post_channel_id, e.post_ts)
+        else:
+            link = None
         out.append(Row(e.at, e.kind, _label(e.kind, e.milestone), plain(e.text, names), who(e.author_id, names),
                        bool(e.is_key), link, e.id, bool(e.hidden), bool(e.deleted), bool(e.edited_ts),
                        e.kind in EDITABLE_KINDS, T.decode(e.text)))

@@ -95,8 +95,10 @@ def test_the_incident_page_in_the_viewers_zone_across_the_dst_change(berlin, sta
     assert "Time to mitigate" in seen and "from the start of impact until the impact was mitigated" in seen
     # the chart, drawn by the server, with the key event on it
     assert '<svg class="chart phase-chart"' in html and 'class="key-event"' in html
-    # the timeline links each channel message to Slack
+    # the timeline links each channel message, and each log entry as the bot posted it, to Slack
     assert f"https://acme.slack.com/archives/{channel}/p" in html
+    [logged] = [li for li in html.split("<li ") if "deploy 4411 went out" in li]
+    assert 'class="slack"' in logged
     # the message text is shown literally, never as markup
     assert "rolling back &lt;now&gt;" in html
     assert "#1 add retries to the client <b> @alice · due 2026-03-30 · open" in seen  # not overdue on the 29th
