@@ -51,7 +51,7 @@ def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: d
     now = now or services.now()
     with services.db.write() as session:
         entry_id = entries.add_log(session, incident_id, actor.user_id, text, at, now)
-        queue_log_post(session, entry_id, now)
+        outbox_jobs.enqueue(session, LOG_POST_JOB, {"entry_id": entry_id, "post": True}, now)
     return entry_id
 
 
@@ -228,7 +228,8 @@ def _follow_in_slack(session: Session, entry, now: datetime) -> None:
 
 
 def queue_log_post(session: Session, entry_id: int, now: datetime) -> None:
-    """Post (or rewrite) a log entry's message in the incident channel (bot/jobs/curation.py)."""
+    """Rewrite a log entry's post in the incident channel to show it as it is now
+    (bot/jobs/curation_jobs.py; the first post is queued by `add_log`)."""
     outbox_jobs.enqueue(session, LOG_POST_JOB, {"entry_id": entry_id}, now, coalesce_key=f"log_post:{entry_id}")
 
 

@@ -540,3 +540,24 @@ def test_timeline_pages_turn_in_place_and_a_bad_page_says_how(bot, standin):
     [page] = [r for r in standin.responses if r["_key"] == "pages"]
     assert "page 2 of 3" in page["text"] and "message 24" in json.dumps(page["blocks"])
     assert slack_limits.breaches(page) == []
+
+
+def test_an_edit_made_before_the_entry_is_posted_is_shown_once_it_is(bot, standin):
+    channel = open_incident(bot)
+    bot.command("log rolled back", channel_id=channel)
+    [entry] = [e for e in _entries(bot) if e.kind == "log"]
+    standin.reset()
+
+    def edit_meanwhile(call):  # the edit lands while the first post is on its way to Slack
+        if not standin.calls_to("chat.update"):
+            from bot import curation
+            from bot.changes import Actor
+
+            if curation.edit_entry(bot.services, Actor("U0USER1"), 1, entry.id, text="rolled back v41").changed:
+                bot.drain()  # and its rewrite runs at once, on another replica, before the post is stored
+
+    standin.while_answering("chat.postMessage", edit_meanwhile)
+    bot.drain()
+    bot.drain()
+    assert len(standin.calls_to("chat.postMessage")) == 1
+    assert "rolled back v41" in standin.calls_to("chat.update")[-1]["text"]
