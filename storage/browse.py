@@ -12,7 +12,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage.models import ActionItem, Entry, Incident, KeyMark, PostmortemDraft
+from storage.models import ActionItem, Entry, Incident, KeyMark, PostmortemDraft, UserProfile
 
 
 def incident_channels(session: Session) -> list[str]:
@@ -196,3 +196,12 @@ def change_entries(session: Session, incident_id: int) -> list[sa.Row]:
     stmt = (sa.select(Entry.id, Entry.at, Entry.kind, Entry.author_id, Entry.text)
             .where(Entry.incident_id == incident_id, Entry.kind.not_in(TIMELINE_KINDS)).order_by(Entry.at, Entry.id))
     return list(session.execute(stmt))
+
+
+def people_never_looked_up(session: Session, user_ids: Collection[str]) -> list[str]:
+    """Of these people, those the bot has no profile of at all (never asked Slack about)."""
+    ids = sorted({u for u in user_ids if u})
+    if not ids:
+        return []
+    known = set(session.execute(sa.select(UserProfile.user_id).where(UserProfile.user_id.in_(ids))).scalars())
+    return [u for u in ids if u not in known]

@@ -92,6 +92,10 @@ def create_app(services: Services, settings: Settings) -> Flask:
             sessions.check_csrf()
         return viewing.load_viewer(web, open_path=request.path.startswith(OPEN_PATHS))
 
+    @app.teardown_request
+    def _learn(_exc):
+        viewing.learn_names(web)
+
     @app.after_request
     def _headers(response):
         response.headers["Content-Security-Policy"] = CSP

@@ -13,7 +13,8 @@ from flask import Flask, g, redirect, request, session, url_for
 
 from bot import text as T
 from bot.when import format_time, zone_display_name
-from storage import profiles
+from storage import browse, outbox_jobs, profiles
+from storage.db import DatabaseUnavailable
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,33 @@ def load_viewer(web, *, open_path: bool):
     return None
 
 
+LEARN_AT_ONCE = 25  # people whose names one page view asks the outbox to look up, at most
+
+
 def names_for(session_db, user_ids: Iterable[str | None]) -> dict[str, str]:
-    """Display names the bot has stored for these people (someone unknown is shown by their ID)."""
-    return profiles.user_names(session_db, [u for u in user_ids if u])
+    """Display names the bot has stored for these people. Someone it never looked up is shown by their
+    ID this time, and a `profile` job (users.info, in the background) is queued so the next view
+    names them: the page itself never waits on Slack."""
+    ids = [u for u in user_ids if u]
+    names = profiles.user_names(session_db, ids)
+    unknown = browse.people_never_looked_up(session_db, [u for u in ids if u not in names])[:LEARN_AT_ONCE]
+    if unknown:
+        g.setdefault("learn_names", set()).update(unknown)
+    return names
+
+
+def learn_names(web) -> None:
+    """Queue the profile look-ups a page asked for (after it is rendered; a failure costs only names)."""
+    unknown = g.pop("learn_names", None)
+    if not unknown:
+        return
+    now = web.services.now()
+    try:
+        with web.services.db.write() as session:
+            for user_id in sorted(unknown):
+                outbox_jobs.enqueue(session, "profile", {"user_id": user_id}, now, coalesce_key=f"profile:{user_id}")
+    except DatabaseUnavailable:
+        pass
 
 
 def plain(encoded: str | None, names: Mapping[str, str]) -> str:
