@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.server import Runtime
 from bot.slack_wsgi import wsgi_app
 from storage.db import Database, normalise_url
-from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone
+from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone, UserProfile
 from tests.support import slack_requests as sr
 from tests.support.standin import BOT_USER_ID, Channel, SlackStandIn
 from tests.support.web import client_for, sign_in, web_settings
@@ -109,6 +109,10 @@ def fill(db: Database, standin: SlackStandIn, incidents: int, entries: int) -> i
 
         session.execute(Entry.__table__.insert(), [entry_rows.row(**line) for line in lines])
         session.execute(KeyMark.__table__.insert(), marks)
+        # the people, as the bot knows them once it has looked them up (the first views queue that)
+        session.execute(UserProfile.__table__.insert(), [
+            {"user_id": f"U{u:04d}", "tz": "Europe/Berlin", "name": f"person{u}", "fetched_at": t0}
+            for u in range(40)] + [{"user_id": VIEWER, "tz": "Europe/Berlin", "name": "viewer", "fetched_at": t0}])
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             conn.exec_driver_sql("SELECT setval('incident_id_seq', (SELECT max(id) FROM incident))")
