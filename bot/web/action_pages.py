@@ -3,7 +3,6 @@ signed-in person sees their own first (`?owner=mine`, the default), everyone's w
 
 from __future__ import annotations
 
-from datetime import datetime
 from itertools import groupby
 
 from flask import Blueprint, g, render_template, request

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from bot import text as T
+from bot.curation import EDITABLE_KINDS, may_curate
 from bot.drafting import TOPICS, permalink
 from bot.milestones import (
     MILESTONE_LABELS,
@@ -20,7 +21,6 @@ from bot.milestones import (
     order_warnings,
     severity_label,
 )
-from bot.curation import EDITABLE_KINDS, may_curate
 from bot.web import charts
 from bot.web.viewing import Pager, names_for, page_number, plain, who
 from bot.when import format_time, localize
@@ -59,7 +59,8 @@ def home():
     return redirect(url_for("incidents.incident_list"))
 
 
-def _day(raw: str, name: str) -> date | None:
+def parse_day(raw: str, name: str) -> date | None:
+    """A filter's day (YYYY-MM-DD), None when left empty; BadFilter with one line otherwise."""
     raw = raw.strip()
     if not raw:
         return None
@@ -87,7 +88,7 @@ def incident_list():
     problem = None
     since = until = None
     try:
-        first, last = _day(args.get("from", ""), "from"), _day(args.get("to", ""), "to")
+        first, last = parse_day(args.get("from", ""), "from"), parse_day(args.get("to", ""), "to")
         if first is not None:
             since = localize(datetime.combine(first, time()), zone)
         if last is not None:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, render_template, request
 from bot import statistics
 from bot.milestones import METRICS, SEVERITIES
 from bot.web import charts
-from bot.web.incident_pages import BadFilter, _day
+from bot.web.incident_pages import BadFilter, parse_day
 from bot.when import localize
 from storage import browse, stats
 
@@ -33,7 +33,7 @@ def _rows():
     since = until = None
     problem = None
     try:
-        first, last = _day(typed_from, "from"), _day(typed_to, "to")
+        first, last = parse_day(typed_from, "from"), parse_day(typed_to, "to")
         since = localize(datetime.combine(first, time()), zone) if first else None
         until = localize(datetime.combine(last + timedelta(days=1), time()), zone) if last else None
     except BadFilter as exc:
