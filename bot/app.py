@@ -45,10 +45,12 @@ def build_app(services: Services) -> App:
 
 
 def _ignore_oauth_environment() -> None:
-    """Bolt switches to OAuth with file stores when these are set; this bot runs on one token."""
+    """Bolt switches to its OAuth installation flow, with file stores, when it sees these in the
+    environment. They are for Sign in with Slack (the web view), read through Settings before this
+    runs; Bolt stays on SLACK_BOT_TOKEN for a single workspace."""
     for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         if os.environ.pop(name, None) is not None:
-            log.warning("ignoring %s: this bot uses SLACK_BOT_TOKEN for a single workspace", name)
+            log.debug("%s is for Sign in with Slack; Bolt keeps to SLACK_BOT_TOKEN", name)
 
 
 def answer(handler, services: Services, payload: dict) -> dict:

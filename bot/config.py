@@ -83,6 +83,13 @@ class Settings(BaseSettings, DisplayZones):
     jira_webhook_secret: SecretStr | None = None
     postmortem_repo: str | None = None
 
+    # The web view (docs/web.md): Sign in with Slack, or WEB_AUTH=none on a trusted network.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    web_base_url: str | None = None
+    web_auth: Literal["slack", "none"] = "slack"
+    web_session_secret: SecretStr | None = None
+
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret")
     @classmethod
     def _ascii(cls, value: SecretStr | None) -> SecretStr | None:
@@ -105,7 +112,7 @@ class Settings(BaseSettings, DisplayZones):
         return value
 
     @field_validator(*_SECRETS, "github_repo", "jira_base_url", "jira_email", "jira_project", "postmortem_repo",
-                     mode="before")
+                     "slack_client_id", "slack_client_secret", "web_base_url", "web_session_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         return None if value == "" else value
@@ -160,6 +167,34 @@ class Settings(BaseSettings, DisplayZones):
     @classmethod
     def _tracker(cls, value):
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("slack_client_secret", "web_session_secret")
+    @classmethod
+    def _secret_ascii(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            ascii_secret_rule(value.get_secret_value())
+        return value
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9]+\.[0-9]+", value.strip()):
+            raise ValueError("must be the app's Client ID, such as 1111111111.2222222222222 (Basic Information page)")
+        return value.strip() if value is not None else None
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _web_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^/\s?#@]+/?", value):
+            raise ValueError("must be the web view's public origin, without a path, such as https://bot.example.com")
+        return value.rstrip("/")
+
+    @field_validator("web_auth", mode="before")
+    @classmethod
+    def _web_auth(cls, value):
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod
@@ -221,6 +256,27 @@ class Settings(BaseSettings, DisplayZones):
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def sign_in_enabled(self) -> bool:
+        """Sign in with Slack is set up (SLACK_CLIENT_ID given, and WEB_AUTH is not `none`)."""
+        return self.web_auth == "slack" and self.slack_client_id is not None
+
+    @property
+    def web_enabled(self) -> bool:
+        """The web pages are served: with sign-in set up, or opened by WEB_AUTH=none."""
+        return self.web_auth == "none" or self.slack_client_id is not None
+
+    def require_web(self) -> None:
+        """What Sign in with Slack needs beyond the client ID (checked at start, one line each)."""
+        if not self.sign_in_enabled:
+            return
+        if self.slack_client_secret is None:
+            raise ConfigError("SLACK_CLIENT_SECRET is missing: set it to the app's Client Secret (Basic Information "
+                              "page), or unset SLACK_CLIENT_ID to turn the web view off")
+        if self.web_base_url is None:
+            raise ConfigError("WEB_BASE_URL is missing: set it to the web view's public origin (such as "
+                              "https://bot.example.com); add WEB_BASE_URL/auth/slack/callback as a redirect URL")
+
     def require_slack(self) -> None:
         """What `run` and `reminders sweep` need beyond the database."""
         if self.slack_bot_token is None:
@@ -254,6 +310,7 @@ class Settings(BaseSettings, DisplayZones):
 
     def require_server(self) -> None:
         self.require_slack()
+        self.require_web()
         if not self.socket_mode and self.slack_signing_secret is None:
             raise ConfigError(
                 "SLACK_SIGNING_SECRET is missing: set it for HTTP mode, "
@@ -271,7 +328,8 @@ def load_settings(**overrides) -> Settings:
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             message = error["msg"].removeprefix("Value error, ")
             given = error.get("input")
-            hidden = name.lower() in _SECRETS or name.startswith("SLACK_") or isinstance(given, dict)
+            hidden = (name.lower() in _SECRETS or name.startswith("SLACK_") or name == "WEB_SESSION_SECRET"
+                      or isinstance(given, dict))
             shown = "" if hidden else f" (got {shown_setting(name, given)!r})"
             lines.append(f"{name} is invalid: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

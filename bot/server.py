@@ -34,6 +34,7 @@ class Runtime:
         from bot import capture, jobs
         from bot.app import build_app
         from bot.outbox import Outbox
+        from bot.web import create_app
 
         self.settings = settings
         self.db = Database(settings.database_url, pool_size=min(settings.web_threads + 4, 40))
@@ -47,6 +48,7 @@ class Runtime:
         from bot.webhooks import Webhooks
 
         self.webhooks = Webhooks(self.services)
+        self.web = create_app(self.services, settings)  # the web view (bot/web/), off until configured
         self.scheduler = None
         self._stopped = False
 
@@ -82,22 +84,29 @@ class Runtime:
 # HTTP mode
 
 
+def http_server(application: Callable, settings: Settings):
+    """A waitress server bound to PORT, or one line saying the port cannot be used."""
+    from bot.http_serving import HttpServer
+
+    try:
+        return HttpServer(application, port=settings.port, threads=settings.web_threads, max_body=MAX_BODY_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"PORT {settings.port} cannot be used ({exc.strerror or exc}): "
+                          "choose a free port or stop what holds it") from None
+
+
 def run_http(settings: Settings, make_wsgi: Callable[[], Callable] | None = None) -> None:
     """Serve HTTP on PORT until SIGTERM/SIGINT (bot/http_serving.py); `make_wsgi` replaces the bot
     with another WSGI application (the benchmark's bare apps)."""
-    from bot.http_serving import HttpServer
-
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     runtime = Runtime(settings) if make_wsgi is None else None
-    application = make_wsgi() if runtime is None else wsgi_app(runtime.app, runtime.db, runtime.webhooks)
+    application = make_wsgi() if runtime is None else wsgi_app(runtime.app, runtime.db, runtime.webhooks, web=runtime.web)
     try:
-        server = HttpServer(application, port=settings.port, threads=settings.web_threads,
-                            max_body=MAX_BODY_BYTES)
-    except OSError as exc:
+        server = http_server(application, settings)
+    except ConfigError:
         if runtime is not None:
             runtime.close()
-        raise ConfigError(f"PORT {settings.port} cannot be used ({exc.strerror or exc}): "
-                          "choose a free port or stop what holds it") from None
+        raise
     if threading.current_thread() is threading.main_thread():
         server.stop_on_signals()
     if runtime is not None:

@@ -1,5 +1,6 @@
-"""The WSGI application: `POST /slack/events` into Bolt, `GET /healthz` for load balancers, and the
-tracker webhooks under `/webhooks/` (bot/webhooks.py) when a tracker is configured.
+"""The WSGI application: `POST /slack/events` into Bolt, `GET /healthz` for load balancers, the
+tracker webhooks under `/webhooks/` (bot/webhooks.py) when a tracker is configured, and every other
+path to the web view (bot/web/, when one is given).
 
 It is Bolt's own WSGI adapter with three things added, each for a reason:
 - form bodies are parsed by `SlackRequest` (Bolt's "payload" substring bug, see below);
@@ -71,12 +72,19 @@ def _numeric(value: str | None) -> bool:
 
 
 class SlackWSGI(SlackRequestHandler):
-    """Bolt's WSGI adapter, plus /healthz, 405 and 413, and the fixes listed at the top of this module."""
+    """Bolt's WSGI adapter, plus /healthz, 405 and 413, and the fixes listed at the top of this module.
 
-    def __init__(self, app: App, db, webhooks=None):
+    `web` (a WSGI app, bot.web.create_app) answers every path that is not Slack's or /healthz.
+    `events=False` (Socket Mode, where events arrive over the WebSocket and there may be no signing
+    secret to check a request with) leaves /slack/events to the web view, which answers 404.
+    """
+
+    def __init__(self, app: App, db, webhooks=None, web=None, events: bool = True):
         super().__init__(app, EVENTS_PATH)
         self.db = db
         self.webhooks = webhooks
+        self.web = web
+        self.events = events
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -84,6 +92,8 @@ class SlackWSGI(SlackRequestHandler):
             return self.webhooks(environ, start_response)
         if path == HEALTH_PATH:
             return self._health(start_response)
+        if self.web is not None and (path != EVENTS_PATH or not self.events):
+            return self.web(environ, start_response)
         if path == EVENTS_PATH and environ.get("REQUEST_METHOD") != "POST":
             return _plain(start_response, HTTPStatus.METHOD_NOT_ALLOWED, b"POST only")
         if _content_length(environ) > MAX_BODY_BYTES:
@@ -105,10 +115,11 @@ class SlackWSGI(SlackRequestHandler):
         return [body]
 
 
-def wsgi_app(app: App, db, webhooks=None) -> SlackWSGI:
-    """The WSGI application for one Bolt app; `db` answers /healthz (anything with `ping()`);
-    `webhooks` (bot.webhooks.Webhooks) answers /webhooks/github and /webhooks/jira."""
-    return SlackWSGI(app, db, webhooks)
+def wsgi_app(app: App, db, webhooks=None, web=None, events: bool = True) -> SlackWSGI:
+    """The WSGI application for one Bolt app; `db` answers /healthz (anything with `ping()`), `webhooks`
+    (bot.webhooks.Webhooks) /webhooks/github and /webhooks/jira, `web` the web view's paths, `events`
+    whether /slack/events is served (not in Socket Mode)."""
+    return SlackWSGI(app, db, webhooks, web, events)
 
 
 def _content_length(environ) -> int:

@@ -44,27 +44,43 @@ def connection_url(settings: Settings) -> str:
 
 
 def run_socket_mode(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Connect over Socket Mode and serve until SIGTERM/SIGINT (or `stop` is set)."""
-    from bot.server import Runtime
+    """Connect over Socket Mode and serve until SIGTERM/SIGINT (or `stop` is set).
+
+    PORT serves HTTP too, for `/healthz` and the web view (no `/slack/events`: Slack's requests come
+    over the WebSocket)."""
+    from bot.server import Runtime, http_server
+    from bot.slack_wsgi import wsgi_app
 
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     runtime = Runtime(settings)
+    try:
+        server = http_server(wsgi_app(runtime.app, runtime.db, runtime.webhooks, web=runtime.web, events=False), settings)
+    except BaseException:
+        runtime.close()
+        raise
     handler = _handler(settings, runtime)
     try:
         _connect(handler, settings)
     except BaseException:
+        server.stop()
+        server.serve()  # closes the listening socket at once
         runtime.close()
         raise
     log.info("incident-bot connected (Socket Mode)")
+    serving = threading.Thread(target=server.serve, name="http", daemon=True)
+    serving.start()
+    log.info("incident-bot listening on port %s (/healthz and the web view)", server.port)
     runtime.start_background()
     try:
         stop.wait()
     finally:
         log.info("incident-bot stopping")
         handler.close()
+        server.stop()
+        serving.join(timeout=30)
         runtime.close()
         log.info("incident-bot stopped cleanly")
 

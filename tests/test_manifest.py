@@ -37,6 +37,10 @@ METHOD_SCOPES = {
     "views_publish": None,  # the Home tab: no scope, only the bot user
     "auth_test": None,
     "apps_connections_open": None,  # Socket Mode: the app-level token's connections:write, no bot scope
+    # the web view's visibility (bot/web/visibility.py): public channels need the first, private the second
+    "conversations_list": ("channels:read", "groups:read"),
+    "conversations_info": ("channels:read", "groups:read"),
+    "users_conversations": ("channels:read", "groups:read"),
 }
 EVENT_SCOPES = {
     "message.channels": "channels:history",
@@ -95,8 +99,11 @@ def test_scopes_are_exactly_the_ones_the_code_needs():
     called = methods_called_by_the_code()
     unknown = called - METHOD_SCOPES.keys()
     assert not unknown, f"add these Web API methods to METHOD_SCOPES: {unknown}"
-    needed = ({METHOD_SCOPES[m] for m in called} | {EVENT_SCOPES[e] for e in bot_app.BOT_EVENTS} | {"commands"}
-              | fields_read_by_the_code())
+    needed = {EVENT_SCOPES[e] for e in bot_app.BOT_EVENTS} | {"commands"}
+    for method in called:
+        scopes = METHOD_SCOPES[method]
+        needed |= set(scopes) if isinstance(scopes, tuple) else {scopes}
+    needed |= fields_read_by_the_code()
     needed.discard(None)
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(needed)
 
@@ -123,3 +130,13 @@ def test_every_subscribed_event_is_answered_200(bot, event_type):
         event = sr.reaction("pushpin", {"channel": "C0ANY", "ts": "1.000001", "user": "U1"},
                             removed=event_type == "reaction_removed")
     assert bot.event(event).status == 200
+
+
+def test_sign_in_with_slack_is_declared():
+    """The web view's sign-in (docs/web.md): the OpenID scopes as user scopes, and where Slack may
+    send people back (the example origin; each installation adds its own WEB_BASE_URL's)."""
+    from bot.web import oidc
+
+    oauth = MANIFEST["oauth_config"]
+    assert sorted(oauth["scopes"]["user"]) == sorted(oidc.SCOPES.split())
+    assert all(url.endswith(oidc.CALLBACK_PATH) for url in oauth["redirect_urls"])

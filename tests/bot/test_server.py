@@ -44,6 +44,8 @@ def start_incident(server, standin, title="Checkout errors sev1") -> str:
 def test_serves_slack_and_health(server, standin, database_url):
     assert server.get("/healthz") == (200, '{"ok":true}')
     assert server.get("/nowhere")[0] == 404
+    status, page = server.get("/incidents")  # the web view, beside Slack's path: off until configured
+    assert status == 503 and "SLACK_CLIENT_ID" in page
     channel = start_incident(server, standin)
     standin.wait_for("chat.postMessage")  # the header, posted by the outbox in the background
     standin.wait_for("conversations.invite")

@@ -140,3 +140,25 @@ def test_a_socket_mode_connection_slack_never_accepts_is_one_line(database_url, 
         assert "Failed to establish" not in output  # the SDK's own error line is said once, by us
     finally:
         process.close()
+
+
+def test_socket_mode_serves_healthz_and_the_web_view_on_port_but_not_slack_events(database_url, standin,
+                                                                                   socket_standin):
+    process = socket_process(database_url, standin, WEB_AUTH="none")
+    try:
+        process.start(wait=False)
+        assert wait_for_output(process, "connected (Socket Mode)", timeout=30), process.output()
+        process.wait_healthy()
+        assert process.get("/healthz")[0] == 200
+        status, body = process.get("/incidents")
+        assert status == 200 and "WEB_AUTH=none" in body  # the web view, with its banner
+        conn = process.connection()
+        try:  # no signing secret in Socket Mode: nothing may reach Bolt over HTTP
+            conn.request("POST", "/slack/events", body="{}", headers={"Content-Type": "application/json"})
+            assert conn.getresponse().status == 404
+        finally:
+            conn.close()
+        assert f"listening on port {process.port}" in process.output()
+        assert process.terminate() == 0 and "stopped cleanly" in process.output()
+    finally:
+        process.close()

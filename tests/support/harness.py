@@ -54,7 +54,7 @@ class Harness:
         self.settings = settings
         self.standin = standin
         self.runtime = Runtime(settings, clock) if clock else Runtime(settings)
-        self.app = wsgi_app(self.runtime.app, self.runtime.db, self.runtime.webhooks)
+        self.app = wsgi_app(self.runtime.app, self.runtime.db, self.runtime.webhooks, web=self.runtime.web)
         self.db = self.runtime.db
         self.services = self.runtime.services
 

@@ -4,6 +4,9 @@ Point the bot at it with `SLACK_API_URL=standin.api_url`. It also serves `respon
 (`standin.response_url(...)`), the upload URLs of files.uploadV2, and answers
 `apps.connections.open` with the URL of a Socket Mode stand-in when one is set.
 Faults are injected per method (`fail`): Slack errors, HTTP 429 with Retry-After, 5xx, or slowness.
+It is an OpenID provider too (Sign in with Slack, docs/web.md): `/openid/connect/authorize` signs in
+whoever `sign_in_as` names and redirects back with a code, `openid.connect.token` answers an id token
+signed with an RSA key made for this run, and `/openid/connect/keys` publishes that key.
 `while_answering(method, hook)` runs `hook(call)` before a method is answered, as if something else
 happened while the bot waited on Slack (a clock moving on, another replica at work).
 """
@@ -68,6 +71,11 @@ class SlackStandIn:
         self.hooks: dict[str, list] = {}
         self.ws_url: str | None = None
         self.default_tz = "UTC"
+        self.oidc_user: dict | None = None
+        self.oidc_client_secret = "standin-client-secret"
+        self._codes: dict[str, dict] = {}
+        self._rsa = None
+        self._stranger = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
@@ -126,8 +134,8 @@ class SlackStandIn:
                  email: str | None = None) -> None:
         self.users[user_id] = {"tz": tz, "name": name or user_id.lower(), "email": email}
 
-    def add_channel(self, channel_id: str, name: str, private: bool = False) -> None:
-        self.channels[channel_id] = Channel(channel_id, name, private)
+    def add_channel(self, channel_id: str, name: str, private: bool = False, members: tuple[str, ...] = ()) -> None:
+        self.channels[channel_id] = Channel(channel_id, name, private, set(members))
 
     def fail(self, method: str, error: str | None = None, *, status: int = 200, retry_after: int | None = None,
              delay: float = 0.0, times: int | None = 1) -> Fault:
@@ -167,11 +175,81 @@ class SlackStandIn:
 
     # -- request handling -----------------------------------------------------------------------
 
+    # -- OpenID provider -------------------------------------------------------------------------
+
+    def sign_in_as(self, user_id: str | None, *, team_id: str = TEAM_ID, name: str | None = None, **claims) -> None:
+        """Who the authorize endpoint signs in next (None: the person declines), and any claims to
+        change in their id token (`exp`, `iss`, `aud`, `nonce`; `signed_by_stranger=True` signs it
+        with a key the provider does not publish)."""
+        self.oidc_user = None if user_id is None else {"user_id": user_id, "team_id": team_id,
+                                                         "name": name or user_id.lower(), **claims}
+
+    def _oidc_key(self):
+        if self._rsa is None:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self._stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return self._rsa
+
+    def _authorize(self, request, url) -> None:
+        from urllib.parse import urlencode
+
+        query = dict(parse_qsl(url.query))
+        target = query.get("redirect_uri", "")
+        if self.oidc_user is None:
+            back = {"error": "access_denied", "state": query.get("state", "")}
+        else:
+            code = f"code-{next(self._ids)}"
+            with self._lock:
+                self._codes[code] = {"nonce": query.get("nonce"), "client_id": query.get("client_id"),
+                                     "redirect_uri": target, "user": dict(self.oidc_user)}
+            back = {"code": code, "state": query.get("state", "")}
+        request.send_response(302)
+        request.send_header("Location", f"{target}?{urlencode(back)}")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    def _api_openid_connect_token(self, params):
+        import jwt
+
+        with self._lock:
+            grant = self._codes.pop(params.get("code"), None)
+        if grant is None or params.get("client_id") != grant["client_id"]:
+            return {"ok": False, "error": "invalid_code"}
+        if params.get("client_secret") != self.oidc_client_secret:
+            return {"ok": False, "error": "invalid_client_secret"}
+        if params.get("redirect_uri") != grant["redirect_uri"]:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        user = dict(grant["user"])
+        now = int(time.time())
+        claims = {"iss": self.base_url, "sub": user["user_id"], "aud": grant["client_id"], "exp": now + 300,
+                  "iat": now, "auth_time": now, "nonce": grant["nonce"], "https://slack.com/team_id": user["team_id"],
+                  "https://slack.com/user_id": user["user_id"], "email": f"{user['name']}@example.com",
+                  "email_verified": True, "name": user["name"], "locale": "en-US"}
+        stranger = user.pop("signed_by_stranger", False)
+        claims.update({k: v for k, v in user.items() if k not in ("user_id", "team_id", "name")})
+        self._oidc_key()
+        key = self._stranger if stranger else self._rsa
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "standin-key-1"})
+        return {"ok": True, "access_token": "xoxp-standin-user-token", "token_type": "Bearer", "id_token": token}
+
+    def _keys(self, request) -> None:
+        from jwt.algorithms import RSAAlgorithm
+
+        jwk = json.loads(RSAAlgorithm.to_jwk(self._oidc_key().public_key()))
+        jwk.update({"kid": "standin-key-1", "alg": "RS256", "use": "sig"})
+        self._json(request, {"keys": [jwk]})
+
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         url = urlparse(request.path)
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in request.headers.items()}
+        if url.path == "/openid/connect/authorize":
+            return self._authorize(request, url)
+        if url.path == "/openid/connect/keys":
+            return self._keys(request)
         if url.path.startswith("/upload/"):
             with self._lock:
                 self.uploads[url.path.rsplit("/", 1)[-1]] = raw
@@ -191,6 +269,13 @@ class SlackStandIn:
             params.update(json.loads(raw))
         elif raw:
             params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+        basic = headers.get("authorization", "")
+        if basic.startswith("Basic "):  # client credentials (openid.connect.token, oauth.v2.access)
+            import base64
+
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            params.setdefault("client_id", client_id)
+            params.setdefault("client_secret", client_secret)
         for key in ("blocks", "users"):
             if isinstance(params.get(key), str) and params[key].startswith("["):
                 params[key] = json.loads(params[key])
@@ -300,6 +385,49 @@ class SlackStandIn:
     def _api_conversations_replies(self, params):
         messages = self.replies.get((params.get("channel"), params.get("ts")), [])
         return self._page(messages, params)
+
+    def _visible_to_bot(self, channel: Channel | None) -> bool:
+        return channel is not None and (not channel.private or BOT_USER_ID in channel.members)
+
+    def _api_conversations_list(self, params):
+        types = str(params.get("types") or "public_channel").split(",")
+        with self._lock:
+            chosen = [c for c in self.channels.values() if self._visible_to_bot(c)
+                      and ("private_channel" if c.private else "public_channel") in types]
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        page = chosen[start:start + limit]
+        more = start + limit < len(chosen)
+        return {"ok": True, "channels": [{"id": c.id, "name": c.name, "is_private": c.private, "is_channel": True}
+                                         for c in page],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _api_conversations_info(self, params):
+        channel = self.channels.get(params.get("channel"))
+        if not self._visible_to_bot(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel.id, "name": channel.name, "is_private": channel.private}}
+
+    def _api_users_conversations(self, params):
+        user = params.get("user")
+        types = str(params.get("types") or "public_channel").split(",")
+        with self._lock:
+            chosen = [c for c in self.channels.values() if user in c.members and self._visible_to_bot(c)
+                      and ("private_channel" if c.private else "public_channel") in types]
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        more = start + limit < len(chosen)
+        return {"ok": True, "channels": [{"id": c.id, "name": c.name, "is_private": c.private}
+                                         for c in chosen[start:start + limit]],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _api_conversations_members(self, params):
+        channel = self.channels.get(params.get("channel"))
+        if not self._visible_to_bot(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        members = sorted(channel.members)
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        more = start + limit < len(members)
+        return {"ok": True, "members": members[start:start + limit],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _api_conversations_open(self, params):
         users = params.get("users", "")
