@@ -78,6 +78,18 @@ def slack_link(item) -> str | None:
     return None
 
 
+def web_link(item) -> dict | None:
+    """The same for the web view: {"label", "url" (http(s) only, else None), "failed"}; None when the
+    item has no issue (yet) and nothing failed. The page's template escapes both."""
+    key, url = getattr(item, "tracker_key", None), getattr(item, "tracker_url", None)
+    if key:
+        safe = url if url and url.lower().startswith(("https://", "http://")) else None
+        return {"label": tracker_label(getattr(item, "tracker", None), key), "url": safe, "failed": False}
+    if getattr(item, "tracker_error", None):
+        return {"label": CREATE_FAILED, "url": None, "failed": True}
+    return None
+
+
 def markdown_link(item) -> str | None:
     """The same for the Markdown postmortem: `[GitHub #118](url)`."""
     key, url = getattr(item, "tracker_key", None), getattr(item, "tracker_url", None)

@@ -81,12 +81,17 @@ class OpenItem:
     owner_id: str | None
     due: date | None
     created_at: datetime
+    tracker: str | None = None  # its issue in the tracker, when it has one (bot/tracker_items.py)
+    tracker_key: str | None = None
+    tracker_url: str | None = None
+    tracker_error: str | None = None
 
 
 def open_action_items(session: Session, hidden: Collection[str], owner_id: str | None = None) -> list[OpenItem]:
     """Open action items of the incidents the viewer may see, by owner (no owner last), then due date."""
     stmt = (sa.select(ActionItem.id, ActionItem.incident_id, Incident.title, ActionItem.text, ActionItem.owner_id,
-                      ActionItem.due, ActionItem.created_at)
+                      ActionItem.due, ActionItem.created_at, ActionItem.tracker, ActionItem.tracker_key,
+                      ActionItem.tracker_url, ActionItem.tracker_error)
             .join(Incident, Incident.id == ActionItem.incident_id)
             .where(ActionItem.status == "open", _visible(hidden)))
     if owner_id is not None:

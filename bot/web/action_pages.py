@@ -7,6 +7,7 @@ from itertools import groupby
 
 from flask import Blueprint, g, render_template, request
 
+from bot import tracker_items
 from bot.web.viewing import names_for, plain, who
 from storage import browse
 
@@ -34,7 +35,8 @@ def action_list():
     groups = []
     for owner_id, owned in groupby(items, key=lambda i: i.owner_id):
         rows = [{"number": i.id, "incident": i.incident_id, "incident_title": plain(i.incident_title, names),
-                 "text": plain(i.text, names), "due": i.due, "overdue": i.due is not None and i.due < today}
+                 "text": plain(i.text, names), "due": i.due, "overdue": i.due is not None and i.due < today,
+                 "issue": tracker_items.web_link(i)}
                 for i in owned]
         groups.append({"owner": who(owner_id, names) or "No owner", "items": rows,
                        "overdue": sum(r["overdue"] for r in rows)})

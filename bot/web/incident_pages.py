@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from bot import text as T
+from bot import tracker_items
 from bot.curation import EDITABLE_KINDS, may_curate
 from bot.drafting import TOPICS, permalink
 from bot.milestones import (
@@ -271,7 +272,8 @@ def incident_page(number: int):
               for key, label in TOPICS.items()]
     today = web.services.now().astimezone(zone).date()
     actions = [{"number": i.id, "text": plain(i.text, names), "owner": who(i.owner_id, names), "due": i.due,
-                "status": i.status, "overdue": i.status == "open" and i.due is not None and i.due < today}
+                "status": i.status, "overdue": i.status == "open" and i.due is not None and i.due < today,
+                "issue": tracker_items.web_link(i)}
                for i in items]
     return render_template(
         "incident.html", incident=incident, number=number, title=plain(incident.title, names),

@@ -210,6 +210,28 @@ def test_actions_are_by_owner_with_mine_first(berlin, standin):
     assert "page the on-call" in everyone and "overdue" in everyone  # due on 1 March, it is the 29th
 
 
+def test_an_items_tracker_issue_is_linked_where_the_item_is_shown(berlin, standin):
+    """Issue 13: the issue's link is shown wherever the item is, the web view included; a URL that is
+    not http(s) is never made a link, and a create that failed says so."""
+    from storage import action_items as item_rows
+
+    bot, client, clock = berlin
+    channel = run_incident(bot, clock, standin)
+    bot.command("action page the on-call <@U0USER1|alice>", channel_id=channel)
+    bot.command("action write the runbook <@U0USER1|alice>", channel_id=channel)
+    with bot.db.write() as session:
+        first, second, third = [i.id for i in item_rows.action_items(session, 1)][:3]
+        item_rows.set_tracker_issue(session, first, "github", "118", "https://github.com/acme/ops/issues/118", "open")
+        item_rows.set_tracker_issue(session, second, "jira", "OPS-7", "javascript:alert(1)", "open")
+        item_rows.set_tracker_error(session, third, "could not create the tracker issue: GitHub answered 500")
+    sign_in(client, standin, "U0USER1")
+    for path in ("/actions", "/incidents/1"):
+        html = text_of(client.get(path))
+        assert '<a href="https://github.com/acme/ops/issues/118" rel="noopener noreferrer">GitHub #118</a>' in html
+        assert "Jira OPS-7" in html and "javascript:" not in html
+        assert "could not create the tracker issue" in visible_text(html)
+
+
 def test_insights_and_their_csv(berlin, standin):
     bot, client, clock = berlin
     run_incident(bot, clock, standin)
