@@ -24,7 +24,7 @@ from bot import action_blocks, home, postmortem, tracker_items
 from bot.inbound import ButtonPress
 from bot.milestones import duration_text
 from bot.services import Services
-from storage import action_items, home_viewers, incidents, outbox_jobs
+from storage import action_items, browse, home_viewers, incidents, outbox_jobs
 from storage.models import Incident
 
 log = logging.getLogger(__name__)
@@ -109,11 +109,13 @@ def gather(session, services: Services, user_id: str, now: datetime) -> home.Hom
     if viewer is None:
         return None
     zone = services.people.zone_of(user_id)
+    # an incident in a private channel is shown only to that channel's members, as on the web view
+    hidden = services.visibility().hidden(user_id, browse.incident_channels(session))
     per = home.INCIDENTS_PER_PAGE
-    open_rows, open_total = incidents.open_incidents_page(session, viewer.incidents_page * per, per)
+    open_rows, open_total = incidents.open_incidents_page(session, viewer.incidents_page * per, per, hidden)
     incidents_page = min(viewer.incidents_page, home.last_page(open_total, per))
     if incidents_page != viewer.incidents_page:  # incidents were resolved meanwhile: show the last page
-        open_rows, open_total = incidents.open_incidents_page(session, incidents_page * per, per)
+        open_rows, open_total = incidents.open_incidents_page(session, incidents_page * per, per, hidden)
     per_items = home.ITEMS_PER_PAGE
     item_rows, items_total = action_items.open_items_of(session, user_id, viewer.items_page * per_items, per_items)
     items_page = min(viewer.items_page, home.last_page(items_total, per_items))
@@ -122,7 +124,7 @@ def gather(session, services: Services, user_id: str, now: datetime) -> home.Hom
     channels = {i.id: i.channel_id for i in session.exec(_incidents_of(r.incident_id for r in item_rows))}
     questions = _questions(session, services, user_id, now)
     resolved = []
-    for incident, resolved_at in incidents.recently_resolved(session, home.RESOLVED_SHOWN):
+    for incident, resolved_at in incidents.recently_resolved(session, home.RESOLVED_SHOWN, hidden):
         times = {name: m.at for name, m in incidents.milestones(session, incident.id).items()}
         resolved.append(home.Resolved(incident.id, incident.title, incident.severity, incident.channel_id, resolved_at,
                                       duration_text(times, incident.created_at)))

@@ -61,6 +61,16 @@ class Services:
     outage: Outage = field(default_factory=Outage)
     _workspace_url: str | None = field(default=None, init=False, repr=False)
     _tracker: object = field(default=None, init=False, repr=False)
+    _visibility: object = field(default=None, init=False, repr=False)
+
+    def visibility(self):
+        """Who may see an incident in a private channel (bot/visibility.py): one instance, so the web
+        view and the Home tab share Slack's answers."""
+        if self._visibility is None:
+            from bot.visibility import Visibility
+
+            self._visibility = Visibility(self.slack)
+        return self._visibility
 
     def tracker(self):
         """The configured issue tracker (bot/trackers), built once; None for TRACKER=none."""

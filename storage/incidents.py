@@ -3,7 +3,7 @@ The rule "this incident still captures" is defined once, here (`STILL_CAPTURES`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -206,20 +206,30 @@ def mark_prompts_sent(session: Session, incident_id: int, now: datetime) -> bool
 # the Home tab's lists (bot/home_tab.py)
 
 
-def open_incidents_page(session: Session, offset: int, limit: int) -> tuple[list[Incident], int]:
-    """(a page of the incidents not resolved, newest first; how many there are in all)."""
-    unresolved = Incident.status != "resolved"
+def _outside(hidden: Collection[str]):
+    """Incidents outside the hidden channels (an incident without a channel is in none of them)."""
+    if not hidden:
+        return sa.true()
+    return sa.or_(Incident.channel_id.is_(None), Incident.channel_id.not_in(sorted(set(hidden))))
+
+
+def open_incidents_page(session: Session, offset: int, limit: int, hidden: Collection[str] = ()
+                        ) -> tuple[list[Incident], int]:
+    """(a page of the incidents not resolved, outside the `hidden` channels, newest first; how many
+    there are in all)."""
+    unresolved = sa.and_(Incident.status != "resolved", _outside(hidden))
     total = session.execute(sa.select(sa.func.count()).select_from(Incident).where(unresolved)).scalar() or 0
     page = list(session.exec(select(Incident).where(unresolved).order_by(Incident.id.desc())
                              .offset(offset).limit(limit)))
     return page, total
 
 
-def recently_resolved(session: Session, limit: int) -> list[tuple[Incident, datetime]]:
-    """The last `limit` incidents resolved, most recently resolved first, with when they were."""
+def recently_resolved(session: Session, limit: int, hidden: Collection[str] = ()) -> list[tuple[Incident, datetime]]:
+    """The last `limit` incidents resolved (outside the `hidden` channels), most recently resolved
+    first, with when they were."""
     stmt = (select(Incident, Milestone.at)
             .join(Milestone, sa.and_(Milestone.incident_id == Incident.id, Milestone.name == "resolved"))
-            .where(Incident.status == "resolved")
+            .where(Incident.status == "resolved", _outside(hidden))
             .order_by(Milestone.at.desc(), Incident.id.desc()).limit(limit))
     return [(incident, at) for incident, at in session.exec(stmt)]
 

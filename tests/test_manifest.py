@@ -37,7 +37,7 @@ METHOD_SCOPES = {
     "views_publish": None,  # the Home tab: no scope, only the bot user
     "auth_test": None,
     "apps_connections_open": None,  # Socket Mode: the app-level token's connections:write, no bot scope
-    # the web view's visibility (bot/web/visibility.py): public channels need the first, private the second
+    # the web view's visibility (bot/visibility.py): public channels need the first, private the second
     "conversations_list": ("channels:read", "groups:read"),
     "conversations_info": ("channels:read", "groups:read"),
     "users_conversations": ("channels:read", "groups:read"),

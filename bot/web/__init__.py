@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from bot.config import Settings
 from bot.services import Services
 from bot.web import sessions
-from bot.web.visibility import Visibility
+from bot.visibility import Visibility
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def create_app(services: Services, settings: Settings) -> Flask:
                 static_url_path="/static")
     sessions.configure(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
-    web = Web(services, settings, Visibility(services.slack))
+    web = Web(services, settings, services.visibility())
     app.extensions["incident_bot"] = web
     if settings.web_auth == "none":
         log.warning(NO_AUTH_WARNING)

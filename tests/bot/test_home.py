@@ -205,8 +205,10 @@ def test_questions_waiting_on_me_show_their_buttons_until_answered(setup, standi
 # --- never more than 100 blocks ------------------------------------------------------------------
 
 
-def seed(bot, open_count: int, items: int, owner: str = ALICE) -> None:
+def seed(bot, open_count: int, items: int, owner: str = ALICE, standin=None) -> None:
     long_title = (ENCODED + " ") * 40  # far longer than any line shows
+    for n in range(open_count if standin is not None else 0):  # public channels Slack knows
+        standin.add_channel(f"C0SEED{n:05d}", f"inc-seed-{n}")
     with bot.db.write() as session:
         for n in range(open_count):
             incidents.add_incident(session, Incident(title=f"Outage {n + 2} {long_title}", severity="sev3",
@@ -225,7 +227,7 @@ def seed(bot, open_count: int, items: int, owner: str = ALICE) -> None:
 
 def test_500_open_incidents_and_300_items_fit_in_100_blocks_and_page_with_more(setup, standin):
     bot, _ = setup()
-    seed(bot, 500, 300)
+    seed(bot, 500, 300, standin=standin)
     open_home(bot)
     view = last_view(standin)
     assert len(view["blocks"]) <= 100 and breaches(view, surface="view") == []
@@ -259,7 +261,7 @@ def test_500_open_incidents_and_300_items_fit_in_100_blocks_and_page_with_more(s
 
 def test_a_page_beyond_the_end_shows_the_last_one(setup, standin):
     bot, _ = setup()
-    seed(bot, 30, 0)
+    seed(bot, 30, 0, standin=standin)
     open_home(bot)
     bot.interact(sr.home_block_actions("home_page_more_incidents", "incidents:40", block_id="home_pages:incidents"))
     bot.drain()
@@ -344,3 +346,25 @@ def test_time_open_across_a_dst_change_is_the_true_elapsed_time():
     in_tokyo = view_at(datetime(2026, 3, 29, 2, 30, tzinfo=UTC), datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
                        ZoneInfo("Asia/Tokyo"))
     assert "(declared 09:30 JST (UTC+09:00))" in in_tokyo and "your zone, Asia/Tokyo" in in_tokyo
+
+
+def test_an_incident_in_a_private_channel_shows_only_on_its_members_tabs(setup, standin, clock):
+    """As on the web view: to someone outside a private incident channel, the incident does not exist."""
+    bot, _ = setup()
+    from tests.support.standin import BOT_USER_ID
+
+    standin.add_channel("C0SECRET1", "inc-secret", private=True, members=(ALICE, BOT_USER_ID))
+    with bot.db.write() as session:
+        incidents.add_incident(session, Incident(title="Payroll data exposure", severity="sev1", created_by=ALICE,
+                                                 commander_id=ALICE, channel_id="C0SECRET1", created_at=NOW))
+    open_home(bot, ALICE)
+    assert "Payroll data exposure" in texts(last_view(standin))
+    open_home(bot, BOB)
+    view = last_view(standin, BOB)
+    assert "Payroll data exposure" not in texts(view) and "Open incidents (1)" in texts(view)
+
+    standin.fail("conversations.list", "ratelimited", times=None)  # Slack cannot say: hidden, not shown
+    standin.fail("users.conversations", "ratelimited", times=None)
+    bot.services.visibility().__init__(bot.services.slack)  # forget what Slack said before
+    open_home(bot, ALICE)
+    assert "Payroll data exposure" not in texts(last_view(standin))

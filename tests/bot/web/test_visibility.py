@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bot.web import visibility
+from bot import visibility
 from tests.support.standin import BOT_USER_ID
 from tests.support.web import sign_in
 
