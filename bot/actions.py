@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from bot import home_tab, tracking, views
+from bot import home_tab, tracker_items, tracking, views
 from bot.action_blocks import (
     DONE_ACTION,
     DROP_ACTION,
@@ -163,3 +163,26 @@ def rewrite_job(press: ButtonPress, item_id: int, item: ActionItem | None, liste
     if press.response_url:
         return {"response_url": press.response_url, **job}, None
     return None, None
+
+
+def apply_tracker_change(session, tracker_name: str, key: str, state: str, reason: str | None, now) -> str:
+    """Apply "issue `key` is now `state`" to its item, in the caller's transaction; the issue is not
+    touched again. The owner's Home tab, which lists their open items, is published again when the
+    item closed or reopened. Returns what happened (for logs and the webhook's answer)."""
+    item = action_items.item_by_tracker_key(session, tracker_name, key)
+    if item is None:
+        return "no such item"
+    label = tracker_items.tracker_label(tracker_name, key)
+    if state == "closed" and item.status == "open":
+        status = "dropped" if reason == "not_planned" else "done"
+        close_item(session, item.id, None, now, status, via=label)
+        outcome = f"item #{item.id} {status}"
+    elif state == "open" and item.status != "open":
+        reopen_item(session, item.id, now, via=label)
+        outcome = f"item #{item.id} reopened"
+    else:
+        outcome = "no change"
+    if outcome != "no change":
+        home_tab.people_changed(session, [item.owner_id], now)
+    action_items.set_tracker_state(session, item.id, state)
+    return outcome

@@ -12,7 +12,7 @@ checked in this order, and each failure changes nothing:
    issue event whose fields have the wrong type, such as a null repository name or a changelog
    that is a list: 400 and one log line);
 5. in one transaction, the delivery id is remembered (`webhook_delivery`; seen before: 200, nothing
-   changes) and the change is applied to the item (bot.tracking.apply_change), which never sends it
+   changes) and the change is applied to the item (bot.actions.apply_tracker_change), which never sends it
    back to the tracker.
 """
 
@@ -25,7 +25,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from bot.services import Services
-from bot.tracking import apply_change
+from bot.actions import apply_tracker_change
 from storage import webhooks
 from storage.db import DatabaseUnavailable
 
@@ -89,7 +89,7 @@ class Webhooks:
             with self.services.db.write() as session:
                 if not webhooks.remember_delivery(session, source, delivery, now):
                     return HTTPStatus.OK, {"ok": True, "result": "already applied"}
-                outcome = apply_change(session, tracker.name, change.key, change.state, change.reason, now)
+                outcome = apply_tracker_change(session, tracker.name, change.key, change.state, change.reason, now)
         except DatabaseUnavailable as exc:
             log.warning("%s webhook not applied, database unavailable: %s", source, exc)
             return HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "error": "database unavailable; redeliver later"}

@@ -31,7 +31,8 @@ from bot.outbox import PermanentFailure, RetryAfter
 from bot.services import Services
 from bot.slack import forget_dm, open_dm
 from bot.trackers import Tracker, TrackerAuthError, TrackerError, TrackerRetryLater
-from bot.tracking import ALERT_JOB, apply_change, queue_close
+from bot.actions import apply_tracker_change
+from bot.tracking import ALERT_JOB, queue_close
 from storage import action_items, incidents, outbox_jobs
 from storage.models import ActionItem, Incident
 
@@ -204,7 +205,7 @@ def poll(services: Services, payload: dict) -> None:
             if seen is None:
                 continue
             if seen.state != item.tracker_state:  # it changed there since we last looked
-                apply_change(session, tracker.name, item.tracker_key, seen.state, seen.reason, now)
+                apply_tracker_change(session, tracker.name, item.tracker_key, seen.state, seen.reason, now)
                 changed += 1
             elif item.status != "open" and seen.state == "open":  # closed here; the close has not got there
                 queue_close(session, item.id, now)
