@@ -112,7 +112,12 @@ def _tell(services: Services, response_url: str | None, text: str, *, direct: bo
         log.warning("could not answer through the response_url: %s", exc)
 
 
-def _open(services: Services, trigger_id: str | None, view: dict) -> None:
+NOT_OPENED = (":warning: Slack did not open the form ({reason}). Press the shortcut again; if it keeps "
+              "failing, use `/incident log` in the incident channel instead.")
+
+
+def _open(services: Services, trigger_id: str | None, view: dict, response_url: str | None = None) -> None:
+    """Open a modal; when Slack refuses it, the person is told (ephemeral) rather than left waiting."""
     if not trigger_id:
         log.warning("no trigger_id: modal %s not opened", view.get("callback_id"))
         return
@@ -120,6 +125,9 @@ def _open(services: Services, trigger_id: str | None, view: dict) -> None:
         services.slack.views_open(trigger_id=trigger_id, view=view)
     except (SlackApiError, SlackClientError, OSError) as exc:
         log.warning("views.open failed for %s: %s", view.get("callback_id"), exc)
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+        _tell(services, response_url, NOT_OPENED.format(
+            reason=f"`{T.escape_mrkdwn(str(reason))[:60]}`" if reason else "it did not answer"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +141,7 @@ def open_edit_from_message(services: Services, shortcut: MessageShortcut | None)
         entry = entries.entry_of_message(session, shortcut.channel_id, shortcut.message_ts)
     if entry is None:
         raise CurationRefused(NOT_AN_ENTRY)
-    _open_edit(services, shortcut.user_id, shortcut.trigger_id, entry.incident_id, entry.id)
+    _open_edit(services, shortcut.user_id, shortcut.trigger_id, entry.incident_id, entry.id, shortcut.response_url)
 
 
 def open_edit_from_button(services: Services, press: ButtonPress | None) -> None:
@@ -141,10 +149,11 @@ def open_edit_from_button(services: Services, press: ButtonPress | None) -> None
     if target is None:
         return
     incident_id, entry_id, _ = target
-    _open_edit(services, press.user_id, press.trigger_id, incident_id, entry_id)
+    _open_edit(services, press.user_id, press.trigger_id, incident_id, entry_id, press.response_url)
 
 
-def _open_edit(services: Services, user_id: str, trigger_id: str | None, incident_id: int, entry_id: int) -> None:
+def _open_edit(services: Services, user_id: str, trigger_id: str | None, incident_id: int, entry_id: int,
+               response_url: str | None = None) -> None:
     zone = services.people.zone_of(user_id)
     with services.db.read() as session:
         curation.check_may_curate(session, incident_id, user_id)
@@ -156,7 +165,7 @@ def _open_edit(services: Services, user_id: str, trigger_id: str | None, inciden
         key = bool(entry.key) or entries.marked_key(session, entry, services.settings.key_event_emoji)
     view = curation_views.edit_modal(incident_id=incident_id, entry=entry, zone=zone, key=key,
                                      editable=entry.kind in curation.EDITABLE_KINDS)
-    _open(services, trigger_id, view)
+    _open(services, trigger_id, view, response_url)
 
 
 def _errors(**errors: str) -> dict:
@@ -229,7 +238,8 @@ def open_add(services: Services, shortcut: MessageShortcut | None) -> None:
     metadata = curation_views.add_metadata(shortcut.channel_id, shortcut.message_ts, shortcut.author_id,
                                            shortcut.text, permalink)
     _open(services, shortcut.trigger_id, curation_views.add_modal(
-        incidents=open_ones, message_text=shortcut.text, author_id=shortcut.author_id, metadata=metadata))
+        incidents=open_ones, message_text=shortcut.text, author_id=shortcut.author_id, metadata=metadata),
+        shortcut.response_url)
 
 
 def _permalink(services: Services, shortcut: MessageShortcut) -> str | None:

@@ -120,10 +120,11 @@ def add_modal(*, incidents: Sequence, message_text: str, author_id: str | None, 
     """Pick one of the open incidents (most recent first) for a message."""
     options = [_option(str(i.id), f"{views.ref(i.id)} · {T.plain(i.title)}") for i in incidents[:SELECT_OPTIONS]]
     who = f"<@{author_id}>: " if author_id else ""
+    shown = T.mrkdwn_cut(message_text, 2500) if message_text.strip() else "_(no text)_"  # never an empty section
     return {"type": "modal", "callback_id": ADD_VIEW, "private_metadata": metadata,
             "title": views.plain_text("Add to a timeline", 24), "submit": views.plain_text("Add", 24),
             "close": views.plain_text("Cancel", 24), "blocks": [
-                {"type": "section", "text": views.mrkdwn_text(who + T.mrkdwn_cut(message_text, 2500))},
+                {"type": "section", "text": views.mrkdwn_text(who + shown)},
                 {"type": "input", "block_id": "incident", "label": views.plain_text("Incident"),
                  "element": {"type": "static_select", "action_id": "value", "options": options,
                              "initial_option": options[0]}},

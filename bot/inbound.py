@@ -188,14 +188,58 @@ class MessageShortcut:
         ts = _slack_ts(body.get("message_ts")) or _slack_ts(message.get("ts"))
         if user_id is None or channel_id is None or ts is None:
             return None
-        text = message.get("text")
+        text = message_text(message)
         return cls(callback_id=_text(body.get("callback_id")) or "", user_id=user_id, channel_id=channel_id,
                    message_ts=ts, trigger_id=_text(body.get("trigger_id")),
                    response_url=_text(body.get("response_url")),
                    author_id=None if is_from_bot(message) else _slack_id(message.get("user")),
-                   text=T.storable(text) if isinstance(text, str) else "",
+                   text=T.storable(text),
                    thread_ts=_slack_ts(message.get("thread_ts")),
                    team_domain=_text(_dict(body.get("team")).get("domain")))
+
+
+MESSAGE_TEXT_LIMIT = 40_000  # Slack's own limit for a message's text
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """A message's text in Slack's encoding. Alerting bots (PagerDuty, Datadog, Grafana) post with an
+    empty `text` and say everything in `attachments` (title, text, else fallback) or `blocks` (section,
+    header and context text): their text is taken from there, one part a line."""
+    text = message.get("text")
+    if isinstance(text, str) and text.strip():
+        return text
+    parts: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value.strip() and value.strip() not in parts:
+            parts.append(value.strip())
+
+    def add_text_object(value: Any) -> None:
+        add(_dict(value).get("text"))
+
+    blocks = message.get("blocks")
+    for block in blocks if isinstance(blocks, list) else []:
+        block = _dict(block)
+        if block.get("type") in ("section", "header"):
+            add_text_object(block.get("text"))
+            fields = block.get("fields")
+            for item in fields if isinstance(fields, list) else []:
+                add_text_object(item)
+        elif block.get("type") == "context":
+            elements = block.get("elements")
+            for item in elements if isinstance(elements, list) else []:
+                if _dict(item).get("type") in ("mrkdwn", "plain_text"):
+                    add_text_object(item)
+    attachments = message.get("attachments")
+    for attachment in attachments if isinstance(attachments, list) else []:
+        attachment = _dict(attachment)
+        before = len(parts)
+        add(attachment.get("pretext"))
+        add(attachment.get("title"))
+        add(attachment.get("text"))
+        if len(parts) == before:
+            add(attachment.get("fallback"))
+    return "\n".join(parts)[:MESSAGE_TEXT_LIMIT]
 
 
 @dataclass(frozen=True)

@@ -561,3 +561,41 @@ def test_an_edit_made_before_the_entry_is_posted_is_shown_once_it_is(bot, standi
     bot.drain()
     assert len(standin.calls_to("chat.postMessage")) == 1
     assert "rolled back v41" in standin.calls_to("chat.update")[-1]["text"]
+
+
+# --- review of issue 11 -------------------------------------------------------------------------------
+
+def test_an_alert_posted_with_attachments_or_blocks_only_is_added_with_its_text(bot, standin):
+    """PagerDuty, Datadog and Grafana post with an empty `text`: the modal shows, and stores, what the
+    attachments and blocks say."""
+    open_incident(bot)
+    pager = {"type": "message", "subtype": "bot_message", "bot_id": "B0PAGER", "username": "PagerDuty",
+             "text": "", "ts": "1700000000.000100", "channel": "C0ALERTS",
+             "attachments": [{"fallback": "Triggered: checkout 5xx > 2%", "title": "checkout 5xx > 2%",
+                              "text": "p99 latency 4s"}]}
+    bot.interact(message_action("add_to_timeline", pager, standin=standin))
+    view = _opened_view(standin)
+    assert "checkout 5xx" in json.dumps(view["blocks"][0])
+    _submit(bot, standin, _modal_state(view), callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    grafana = {"type": "message", "subtype": "bot_message", "bot_id": "B0GRAF", "text": "",
+               "ts": "1700000000.000200", "channel": "C0ALERTS",
+               "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "[FIRING] disk full"}},
+                          {"type": "section", "text": {"type": "mrkdwn", "text": "db-3 at 99%"}}]}
+    bot.interact(message_action("add_to_timeline", grafana, standin=standin))
+    view = _opened_view(standin)
+    _submit(bot, standin, _modal_state(view), callback=curation_views.ADD_VIEW, metadata=view["private_metadata"])
+    texts = sorted(e.text for e in _entries(bot) if e.kind == "added")
+    assert texts == ["[FIRING] disk full\ndb-3 at 99%", "checkout 5xx > 2%\np99 latency 4s"]
+
+
+def test_a_message_without_any_text_opens_a_valid_modal_and_a_refused_modal_is_told(bot, standin):
+    open_incident(bot)
+    empty = {"type": "message", "subtype": "bot_message", "bot_id": "B0PAGER", "text": "",
+             "ts": "1700000000.000100", "channel": "C0ALERTS", "attachments": [{"image_url": "https://x/y.png"}]}
+    bot.interact(message_action("add_to_timeline", empty, standin=standin))
+    view = _opened_view(standin)  # within Slack's limits: no empty section
+    assert "_(no text)_" in json.dumps(view["blocks"][0])
+    standin.fail("views.open", "invalid_blocks")
+    bot.interact(message_action("add_to_timeline", empty, standin=standin))
+    [said] = _told(bot, standin)
+    assert "did not open the form" in said and "invalid_blocks" in said
