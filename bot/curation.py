@@ -16,6 +16,7 @@ curated for the postmortem.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +67,32 @@ def tell(services: Services, response_url: str | None, text: str, now: datetime 
 
 class CurationRefused(Exception):
     """A curation that cannot be done; str() is one line telling the person why, and how to go on."""
+
+
+class EditConflict(CurationRefused):
+    """Someone changed a field of the entry since the editor opened it, and the editor changed it too.
+    `field` is the field (at, text, key, hidden)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def digest(text: str) -> str:
+    """A short fingerprint of a text (what an edit modal showed, carried in its private_metadata)."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What an editor showed when it was opened: an edit applies only the fields the person changed
+    from these, and is refused for a field someone else changed meanwhile (None: not known)."""
+
+    at: datetime | None = None
+    text: str | None = None  # digest of the stored text
+    shown: str | None = None  # digest of the text as the editor showed it
+    key: bool | None = None
+    hidden: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -151,12 +178,15 @@ def check_time(at: datetime, now: datetime, zone) -> None:
 
 def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int, *, at: datetime | None = None,
                text: str | None = None, key: bool | None = None, hidden: bool | None = None,
-               now: datetime | None = None) -> EntryEdit:
+               now: datetime | None = None, seen: Seen | None = None) -> EntryEdit:
     """Change an entry's time, text (as typed, raw: stored in Slack's encoding, so a typed `<@U…>` or
     `<!channel>` stays text and never becomes a mention), key-event mark or hidden flag. None leaves a
     value as it is, and so does a value equal to the stored one: an edit that changes nothing records
-    nothing."""
+    nothing. With `seen` (what the editor showed), a value equal to the one shown is left as it is now
+    (a stale editor never undoes someone else's change), and a changed one is refused with
+    `EditConflict` when someone else changed that field since."""
     now = now or services.now()
+    seen = seen or Seen()
     with services.db.write() as session:
         incident = _incident(session, incident_id)
         check_may_curate(session, incident_id, actor.user_id)
@@ -166,27 +196,48 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
         after: dict[str, Any] = {}
         if at is not None and at != entry.at:
             _check_editable(entry, "time")
+            if seen.at is not None and entry.at != seen.at:
+                raise EditConflict("at", f"Someone changed the time to {format_time(entry.at, zone)} since you "
+                                         "opened this; press Cancel and open the entry again.")
             check_time(at, now, zone)
             before["at"], after["at"] = entry.at, at
         if text is not None:
             typed = T.storable(text).strip()
-            # untouched: the text as an editor shows it, readable (`@bob`) or decoded (`<@U0BOB>`)
-            if typed not in (T.plain(entry.text).strip(), T.decode(entry.text).strip()):
+            if seen.shown is not None:
+                untouched = digest(typed) == seen.shown
+            else:  # the text as an editor shows it, readable (`@bob`) or decoded (`<@U0BOB>`)
+                untouched = typed in (T.plain(entry.text).strip(), T.decode(entry.text).strip())
+            if not untouched:
                 _check_editable(entry, "text")
                 if not typed:
                     raise CurationRefused("The text cannot be empty; hide the entry to leave it out instead.")
                 if len(typed) > TEXT_LIMIT:
                     raise CurationRefused(f"The text is {len(typed):,} characters long; keep it to {TEXT_LIMIT:,}.")
-                before["text"], after["text"] = entry.text, T.encode(typed)
+                if seen.text is not None and digest(entry.text) != seen.text:
+                    raise EditConflict("text", "Someone edited this text since you opened it; copy your "
+                                               "version, press Cancel and open the entry again.")
+                encoded = T.encode(typed)
+                if encoded != entry.text:
+                    before["text"], after["text"] = entry.text, encoded
         if key is not None:
             marked = entries.marked_key(session, entry, services.settings.key_event_emoji)
-            if key != (bool(entry.key) or marked):
+            current = bool(entry.key) or marked
+            if seen.key is not None and key == seen.key:
+                pass  # left as shown: whatever it is now stays
+            elif key != current:
+                if seen.key is not None and current != seen.key:
+                    raise EditConflict("key", "Someone changed “key event” since you opened this; press Cancel "
+                                              "and open the entry again.")
                 if not key and marked:
                     raise CurationRefused(
                         f"Someone marked that message with :{services.settings.key_event_emoji}:; remove the "
                         "reaction in Slack to make it an ordinary message again.")
                 before["key"], after["key"] = bool(entry.key), key
-        if hidden is not None and hidden != entry.hidden:
+        if hidden is not None and not (seen.hidden is not None and hidden == seen.hidden) \
+                and hidden != entry.hidden:
+            if seen.hidden is not None and entry.hidden != seen.hidden:
+                raise EditConflict("hidden", "Someone hid or showed this entry since you opened it; press Cancel "
+                                             "and open it again.")
             before["hidden"], after["hidden"] = entry.hidden, hidden
         if not after:
             return EntryEdit(incident_id, entry_id, None, {}, {})

@@ -213,7 +213,10 @@ def save_edit(services: Services, submitted: ViewSubmission | None) -> dict:
             services, Actor(submitted.user_id), incident_id, entry_id, at=at,
             text=text if isinstance(text, str) else None,
             key=None if flags is None else "key" in flags, hidden=None if flags is None else "hidden" in flags,
-            now=now)
+            now=now, seen=_seen(meta))
+    except curation.EditConflict as exc:
+        block = {"at": "when", "text": "text"}.get(exc.field, "flags")
+        return _errors(**{block if block in submitted.inputs else "flags": str(exc)})
     except CurationRefused as exc:
         return _notice("Not saved", T.escape_mrkdwn(str(exc)))
     except DatabaseUnavailable:
@@ -221,6 +224,22 @@ def save_edit(services: Services, submitted: ViewSubmission | None) -> dict:
         return _notice("Not saved", NOT_SAVED)
     log.info("entry %s of INC-%s: %s", entry_id, incident_id, edit.action or "unchanged")
     return {}  # the modal closes: saved
+
+
+def _seen(meta: dict) -> curation.Seen:
+    """What the modal showed (curation_views.edit_metadata); a modal opened before it said so: nothing."""
+    def flag(name: str) -> bool | None:
+        return meta.get(name) if isinstance(meta.get(name), bool) else None
+
+    def fingerprint(name: str) -> str | None:
+        return meta.get(name) if isinstance(meta.get(name), str) else None
+
+    try:
+        at = datetime.fromisoformat(meta["at"]) if isinstance(meta.get("at"), str) else None
+    except ValueError:
+        at = None
+    return curation.Seen(at=at if at and at.tzinfo else None, text=fingerprint("text"),
+                         shown=fingerprint("shown"), key=flag("key"), hidden=flag("hidden"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 
 from bot import text as T
 from bot import views
+from bot.curation import digest
 from bot.when import format_time, slack_date
 
 LOG_TEXT_LIMIT = 3000
@@ -51,8 +52,15 @@ def editable_time(at: datetime, zone: tzinfo) -> str:
     return f"{local:%Y-%m-%d} {clock} {key}"
 
 
-def edit_metadata(incident_id: int, entry_id: int, shown_time: str | None) -> str:
-    return json.dumps({"incident": incident_id, "entry": entry_id, "time": shown_time})
+def edit_metadata(incident_id: int, entry_id: int, shown_time: str | None, *, at: datetime | None = None,
+                  text: str | None = None, shown: str | None = None, key: bool | None = None,
+                  hidden: bool | None = None) -> str:
+    """What the edit modal showed, for its submission: only what the person changed is saved, and a
+    field someone else changed meanwhile is refused (bot/curation.py `Seen`). Fingerprints, not texts:
+    well within private_metadata's 3,000 characters."""
+    return json.dumps({"incident": incident_id, "entry": entry_id, "time": shown_time,
+                       "at": at.isoformat() if at else None, "text": text, "shown": shown, "key": key,
+                       "hidden": hidden})
 
 
 def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bool) -> dict:
@@ -69,7 +77,8 @@ def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bo
             "hint": views.plain_text("e.g. 14:05, 2:05pm, 2026-11-22 14:05 or with a zone: 14:05 UTC", 2000),
             "element": {"type": "plain_text_input", "action_id": "value", "initial_value": shown_time,
                         "max_length": 100}})
-    if editable and len(raw) <= TEXT_INPUT_LIMIT:
+    shown = editable and len(raw) <= TEXT_INPUT_LIMIT
+    if shown:
         blocks.append({"type": "input", "block_id": "text", "label": views.plain_text("Text"),
                        "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
                                    "initial_value": raw, "max_length": TEXT_INPUT_LIMIT}})
@@ -84,7 +93,9 @@ def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bo
     blocks.append({"type": "input", "block_id": "flags", "optional": True,
                    "label": views.plain_text("Postmortem"), "element": flags})
     return {"type": "modal", "callback_id": EDIT_VIEW,
-            "private_metadata": edit_metadata(incident_id, entry.id, shown_time),
+            "private_metadata": edit_metadata(incident_id, entry.id, shown_time, at=entry.at,
+                                              text=digest(entry.text), shown=digest(raw) if shown else None,
+                                              key=key, hidden=bool(entry.hidden)),
             "title": views.plain_text(f"Edit · {views.ref(incident_id)}", 24), "submit": views.plain_text("Save", 24),
             "close": views.plain_text("Cancel", 24), "blocks": blocks}
 

@@ -599,3 +599,59 @@ def test_a_message_without_any_text_opens_a_valid_modal_and_a_refused_modal_is_t
     bot.interact(message_action("add_to_timeline", empty, standin=standin))
     [said] = _told(bot, standin)
     assert "did not open the form" in said and "invalid_blocks" in said
+
+
+def _open_editor(bot, standin, channel, entry):
+    bot.interact(message_action("edit_timeline_entry", {"channel": channel, "ts": entry.post_ts, "text": "x",
+                                                        "bot_id": "B0BOT01"}, standin=standin))
+    return _opened_view(standin)
+
+
+def test_a_stale_editor_saves_only_what_its_user_changed(bot, standin):
+    """Alice opens the editor; Bob hides the entry and edits its text meanwhile; Alice unticks "key event"
+    only: Bob's changes stay, Alice's is saved."""
+    from bot import curation
+    from bot.changes import Actor
+
+    channel = open_incident(bot)
+    bot.command("log bob was here", channel_id=channel, user_id="U0USER2")
+    entry = _log_and_post(bot, standin, channel, "rolled back")
+    curation.edit_entry(bot.services, Actor("U0USER1"), 1, entry.id, key=True)
+    view = _open_editor(bot, standin, channel, entry)
+    curation.set_hidden(bot.services, Actor("U0USER2"), 1, entry.id, True)
+    curation.edit_entry(bot.services, Actor("U0USER2"), 1, entry.id, text="rolled back deploy 42")
+    values = _modal_state(view)
+    values["flags"]["value"]["selected_options"] = []  # unticks "key event" (and the shown "hidden" was off)
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    [now] = [e for e in _entries(bot) if e.id == entry.id]
+    assert (now.hidden, now.text, now.key) == (True, "rolled back deploy 42", False)
+
+
+def test_a_stale_editor_changing_what_someone_else_changed_is_refused_inline(bot, standin):
+    from bot import curation
+    from bot.changes import Actor
+
+    channel = open_incident(bot)
+    bot.command("log bob was here", channel_id=channel, user_id="U0USER2")
+    entry = _log_and_post(bot, standin, channel, "rolled back")
+    view = _open_editor(bot, standin, channel, entry)
+    curation.edit_entry(bot.services, Actor("U0USER2"), 1, entry.id, text="rolled back deploy 42")
+    values = _modal_state(view)
+    values["text"]["value"]["value"] = "rolled back deploy 41"
+    answer = _submit(bot, standin, values, metadata=view["private_metadata"])
+    assert answer["response_action"] == "errors" and "Someone edited this text" in answer["errors"]["text"]
+    curation.set_hidden(bot.services, Actor("U0USER2"), 1, entry.id, True)
+    values = _modal_state(view)
+    values["flags"]["value"]["selected_options"] = [{"value": "hidden"}]  # hides it too: already done
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    curation.edit_entry(bot.services, Actor("U0USER2"), 1, entry.id, key=False)
+    values = _modal_state(view)  # "key event" still ticked as shown: Bob's unmarking stays
+    values["flags"]["value"]["selected_options"] = values["flags"]["value"]["selected_options"] + [{"value": "hidden"}]
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    values["flags"]["value"]["selected_options"] = [{"value": "hidden"}]  # unticks the key Bob took away
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    [now] = [e for e in _entries(bot) if e.id == entry.id]
+    assert (now.text, now.hidden, bool(now.key)) == ("rolled back deploy 42", True, False)
+    values["flags"]["value"]["selected_options"] = []  # as shown (not hidden): Bob's hiding stays
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    assert [e for e in _entries(bot) if e.id == entry.id][0].hidden
