@@ -341,9 +341,20 @@ def undo(services: Services, actor: Actor, incident_id: int, now: datetime | Non
         raise CurationRefused(f"Nothing of yours to undo in {views.ref(incident_id)} from the last 30 minutes.")
     if log is not None and (record is None or log.recorded_at > record.at):
         return _undo_log(services, actor, incident_id, log.id, now)
-    if record.action in ENTRY_ACTIONS:
-        return _undo_entry_change(services, actor, incident_id, record, now, zone)
-    return _undo_incident_change(services, actor, incident_id, record, now, zone)
+    try:
+        if record.action in ENTRY_ACTIONS:
+            return _undo_entry_change(services, actor, incident_id, record, now, zone)
+        return _undo_incident_change(services, actor, incident_id, record, now, zone)
+    except ChangedSince as exc:
+        # passed over from now on: undo is not stuck on it, the next one reaches the change before
+        with services.db.write() as session:
+            activity.skip_undo(session, record.id, now)
+        raise CurationRefused(f"{exc} Nothing was undone; your next `/incident undo` goes to the change "
+                              "before it.") from None
+
+
+class ChangedSince(CurationRefused):
+    """The change to undo was changed again by someone since: it cannot be put back."""
 
 
 def _undo_log(services: Services, actor: Actor, incident_id: int, entry_id: int, now: datetime) -> str:
@@ -370,7 +381,7 @@ def _undo_entry_change(services: Services, actor: Actor, incident_id: int, recor
         current = {name: getattr(entry, name) for name in restore if name != "key"}
         expected = {name: _stored(name, value) for name, value in record.after.items() if name in current}
         if record.action != "add" and current != expected:
-            raise CurationRefused("Someone changed that entry again since; open it with Edit in timeline instead.")
+            raise ChangedSince("Someone changed that entry again since; open it with Edit in timeline instead.")
         if not activity.mark_undone(session, record.id, now):
             raise CurationRefused("That change was just undone.")
         entries.update_entry(session, entry.id, restore)
@@ -414,13 +425,13 @@ def _undo_incident_change(services: Services, actor: Actor, incident_id: int, re
             name = before["name"]
             current = incidents.milestones(session, incident_id).get(name)
             if (current.at if current else None) != _stored("at", after.get("at")):
-                raise CurationRefused(f"{MILESTONE_LABELS[name]} was changed again since; set it with "
+                raise ChangedSince(f"{MILESTONE_LABELS[name]} was changed again since; set it with "
                                       f"`/incident {name}` instead.")
         elif kind == "role":
             if incidents.roles(session, incident_id).get(before["role"]) != after.get("user_id"):
-                raise CurationRefused(f"The {before['role']} role was given again since; set it with `/incident role`.")
+                raise ChangedSince(f"The {before['role']} role was given again since; set it with `/incident role`.")
         elif any(getattr(incident, field) != value for field, value in after.items()):
-            raise CurationRefused(f"The {kind} was changed again since; set it with `/incident {kind}` instead.")
+            raise ChangedSince(f"The {kind} was changed again since; set it with `/incident {kind}` instead.")
         if not activity.mark_undone(session, record.id, now):
             raise CurationRefused("That change was just undone.")
         change = _restoring_change(session, incident, kind, before, zone, actor, now)

@@ -64,10 +64,12 @@ def history(conn, incident_id: int) -> list[Record]:
 
 
 def latest_undoable(conn, incident_id: int, actor: str, actions: tuple[str, ...], since: datetime) -> Record | None:
-    """The actor's most recent record of one of `actions` since `since` that is not undone yet."""
+    """The actor's most recent record of one of `actions` since `since` that is not undone yet, nor
+    passed over by an undo that could not put it back (`skip_undo`)."""
     stmt = (sa.select(_ACTIVITY)
             .where(_ACTIVITY.c.incident_id == incident_id, _ACTIVITY.c.actor == actor,
-                   _ACTIVITY.c.action.in_(actions), _ACTIVITY.c.undone_at.is_(None), _ACTIVITY.c.at >= since)
+                   _ACTIVITY.c.action.in_(actions), _ACTIVITY.c.undone_at.is_(None),
+                   _ACTIVITY.c.undo_skipped_at.is_(None), _ACTIVITY.c.at >= since)
             .order_by(_ACTIVITY.c.at.desc(), _ACTIVITY.c.id.desc()).limit(1))
     row = conn.execute(stmt).first()
     return _record(row) if row is not None else None
@@ -91,6 +93,13 @@ def mark_undone(conn, record_id: int, at: datetime) -> bool:
     result = conn.execute(sa.update(_ACTIVITY).where(_ACTIVITY.c.id == record_id, _ACTIVITY.c.undone_at.is_(None))
                           .values(undone_at=at))
     return (result.rowcount or 0) == 1
+
+
+def skip_undo(conn, record_id: int, at: datetime) -> None:
+    """Mark a record `/incident undo` could not put back (it was changed again since): the next undo
+    reaches the record before it."""
+    conn.execute(sa.update(_ACTIVITY).where(_ACTIVITY.c.id == record_id, _ACTIVITY.c.undone_at.is_(None))
+                 .values(undo_skipped_at=at))
 
 
 UNDO_WINDOW = timedelta(minutes=30)

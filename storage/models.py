@@ -150,6 +150,9 @@ class Activity(SQLModel, table=True):
     at: datetime = _when()
     undone_at: datetime | None = _when(nullable=True)  # set when `/incident undo` put `before` back
     undoes: int | None = Field(default=None)  # on an `undo` record: the record it undid
+    # set when `/incident undo` refused it (someone changed the same thing again since): the next undo
+    # passes over it to the change before
+    undo_skipped_at: datetime | None = _when(nullable=True)
 
 
 class KeyMark(SQLModel, table=True):

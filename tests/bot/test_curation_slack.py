@@ -655,3 +655,20 @@ def test_a_stale_editor_changing_what_someone_else_changed_is_refused_inline(bot
     values["flags"]["value"]["selected_options"] = []  # as shown (not hidden): Bob's hiding stays
     assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
     assert [e for e in _entries(bot) if e.id == entry.id][0].hidden
+
+
+def test_undo_passes_over_a_change_someone_changed_again(bot, standin):
+    channel = open_incident(bot)
+    bot.command("log rolled back", channel_id=channel)
+    bot.command("severity sev1", channel_id=channel)
+    bot.command("severity sev3", channel_id=channel, user_id="U0USER2")
+    first = bot.text("undo", channel_id=channel)
+    assert "changed again since" in first and "next `/incident undo` goes to the change before" in first
+    second = bot.text("undo", channel_id=channel)
+    assert "rolled back" in second and "hidden" in second
+    assert "Nothing of yours to undo" in bot.text("undo", channel_id=channel)
+    assert [r.action for r in _history(bot) if r.action in ("severity", "undo")][-1] == "undo"
+    [skipped] = [r for r in _history(bot) if r.action == "severity" and r.actor == "U0USER1"]
+    with bot.db.read() as session:
+        from storage.models import Activity
+        assert session.get(Activity, skipped.id).undo_skipped_at is not None
