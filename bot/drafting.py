@@ -171,7 +171,8 @@ def _event_text(item: Item, names: Mapping[str, str], workspace_url: str | None)
 
 
 def _change_row(change: TimelineChange, zone: tzinfo, names: Mapping[str, str]) -> dict:
-    """`14:20 · @dana · moved the entry of 14:05: time 14:05 → 14:02`; a hidden entry's text is not shown."""
+    """`14:20 · @dana · moved the entry of 14:05: time 14:05 → 14:02`. An entry's text, old or new, is
+    never shown here: an edit often removes what must not be published (a pasted password)."""
     parts = []
     for name in ("at", "text", "key", "hidden"):
         if name not in change.before and name not in change.after:
@@ -179,8 +180,8 @@ def _change_row(change: TimelineChange, zone: tzinfo, names: Mapping[str, str]) 
         was, now = change.before.get(name), change.after.get(name)
         if name == "at":
             parts.append("time " + " → ".join(_shown_time(v, zone) for v in (was, now) if v))
-        elif name == "text" and not change.entry_hidden:
-            parts.append("text “" + "” → “".join(T.markdown(str(v), names) for v in (was, now) if v is not None) + "”")
+        elif name == "text" and change.action != "add":
+            parts.append("text edited")
         elif name == "key":
             parts.append("key event" if now else "not a key event")
         elif name == "hidden":

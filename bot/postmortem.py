@@ -30,14 +30,26 @@ PROMPT_PACE = timedelta(seconds=1.1)  # one DM a second: within chat.postMessage
 TIMELINE_ACTIONS = ("edit", "retime", "hide", "show", "add", "undo", "slack_edit")
 
 
-def timeline_changes(session, incident_id: int, items) -> list[drafting.TimelineChange]:
-    """The activity log's records about timeline entries, with each entry's time and hidden flag now."""
+ENTRY_ACTIONS = ("edit", "retime", "hide", "show", "add")  # what an `undo` in the appendix may have undone
+
+
+def timeline_changes(session, incident_id: int, items, key_only: bool = False) -> list[drafting.TimelineChange]:
+    """The activity log's records about timeline entries, with each entry's time and hidden flag now.
+    An `undo` is listed only when what it undid was about an entry (or it hid a log entry), not a
+    severity or role put back; a key-only draft lists only the changes to key events."""
     by_entry = {i.entry_id: i for i in items if i.entry_id is not None}
+    records = activity.history(session, incident_id)
+    by_id = {r.id: r for r in records}
     changes = []
-    for r in activity.history(session, incident_id):
+    for r in records:
         if r.action not in TIMELINE_ACTIONS or r.entry_id is None:
             continue
+        if r.action == "undo" and r.undoes is not None \
+                and getattr(by_id.get(r.undoes), "action", None) not in ENTRY_ACTIONS:
+            continue
         item = by_entry.get(r.entry_id)
+        if key_only and not (item is not None and item.key):
+            continue
         changes.append(drafting.TimelineChange(
             at=r.at, actor=r.actor, action=r.action, entry_time=item.time if item else None,
             entry_hidden=item is None or item.hidden or item.deleted, before=r.before, after=r.after))
@@ -55,7 +67,7 @@ def gather(session, incident: Incident, settings: Settings, now: datetime, *,
                for a in action_items.action_items(session, incident.id)]
     roles = incidents.roles(session, incident.id)
     people = participants(session, incident.id, roles)
-    changes = timeline_changes(session, incident.id, items)
+    changes = timeline_changes(session, incident.id, items, key_only)
     mentioned = {i.author for i in items if i.author} | {c.actor for c in changes} | {a.owner_id for a in actions if a.owner_id} | set(people)
     if incident.commander_id:
         mentioned.add(incident.commander_id)

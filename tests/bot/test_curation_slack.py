@@ -672,3 +672,29 @@ def test_undo_passes_over_a_change_someone_changed_again(bot, standin):
     with bot.db.read() as session:
         from storage.models import Activity
         assert session.get(Activity, skipped.id).undo_skipped_at is not None
+
+
+def test_the_changes_appendix_never_prints_an_edits_text_nor_non_key_changes_in_key_only(bot, standin):
+    """Someone removes a pasted password: the draft must not publish it again in its appendix."""
+    from bot import curation
+    from bot.changes import Actor
+    from tests.bot.test_cli import cli
+
+    channel = open_incident(bot)
+    bot.event(sr.message("db password is hunter2 oops", channel=channel))
+    [chat] = [e for e in _entries(bot) if e.kind == "message"]
+    curation.edit_entry(bot.services, Actor("U0USER1"), 1, chat.id, text="db password is <redacted> oops")
+    kept = _log_and_post(bot, standin, channel, "rolled back deploy")
+    curation.edit_entry(bot.services, Actor("U0USER1"), 1, kept.id, text="rolled back deploy 42")
+    bot.command("severity sev1", channel_id=channel)
+    bot.text("undo", channel_id=channel)  # puts the severity back: not a change to the timeline
+    env = {"DATABASE_URL": bot.settings.database_url}
+    full = cli("postmortem", "export", "1", env=env).stdout
+    appendix = full.split("## Appendix: changes to the timeline")[1]
+    assert "hunter2" not in full and "text edited" in appendix
+    assert "rolled back deploy\n" not in appendix and "rolled back deploy |" not in appendix
+    assert "undid" not in appendix
+    key_only = cli("postmortem", "export", "1", "--key-only", env=env).stdout
+    changes = key_only.split("## Appendix: changes to the timeline")[1]
+    assert "redacted" not in key_only and "hunter2" not in key_only
+    assert len([line for line in changes.splitlines() if "text edited" in line]) == 1  # the log entry's only
