@@ -137,9 +137,14 @@ def print_insights(rows, zone, dates, *, fmt: str = "table") -> None:
         for note in notes:
             print(note)
 def _history_value(name: str, value):
-    """A before/after value as printed: text made plain (no live tokens), times as stored (ISO 8601)."""
-    if name == "text" and isinstance(value, str):
+    """A before/after value as printed: every string made plain (text, summary, impact, a milestone's
+    note, …: no live token ever), times as stored (ISO 8601)."""
+    if isinstance(value, str):
         return T.plain(value)
+    if isinstance(value, list):
+        return [_history_value(name, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _history_value(k, v) for k, v in value.items()}
     return value
 
 

@@ -698,3 +698,20 @@ def test_the_changes_appendix_never_prints_an_edits_text_nor_non_key_changes_in_
     changes = key_only.split("## Appendix: changes to the timeline")[1]
     assert "redacted" not in key_only and "hunter2" not in key_only
     assert len([line for line in changes.splitlines() if "text edited" in line]) == 1  # the log entry's only
+
+
+def test_history_never_prints_a_live_token_in_any_value(bot, standin):
+    from tests.bot.test_cli import cli
+
+    channel = open_incident(bot)
+    bot.command("summary <!channel> call <@U0VICTIM> see <https://evil.example|docs>", channel_id=channel)
+    bot.command("impact <!here> everyone down", channel_id=channel)
+    bot.command("mitigated 1 min ago <!everyone> note", channel_id=channel)
+    env = {"DATABASE_URL": bot.settings.database_url}
+    as_json = cli("timeline", "1", "--history", "--json", env=env).stdout
+    printed = cli("timeline", "1", "--history", env=env).stdout
+    for out in (as_json, printed):
+        assert not LIVE.search(out), out
+    records = json.loads(as_json)
+    [summary] = [r for r in records if r["action"] == "summary"]
+    assert summary["after"]["summary"] == "@channel call @U0VICTIM see docs (https://evil.example)"
