@@ -17,6 +17,7 @@ curated for the postmortem.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +82,37 @@ class EditConflict(CurationRefused):
 def digest(text: str) -> str:
     """A short fingerprint of a text (what an edit modal showed, carried in its private_metadata)."""
     return hashlib.sha256(text.strip().encode()).hexdigest()[:20]
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|([^<>|]*))?>")
+
+
+def mentioned(encoded: str) -> list[str]:
+    """The ids of the people mentioned in a text in Slack's encoding, in order, once each."""
+    return list(dict.fromkeys(m.group(1) for m in _MENTION.finditer(encoded)))
+
+
+def editable_text(encoded: str, names: T.NameLookup | None = None) -> str:
+    """A stored text as the editor shows it: plain, mentions as `@name` (or `@U…` when the name is
+    not known)."""
+    return T.plain(encoded, names)
+
+
+def restore_mentions(typed_encoded: str, original: str, names: T.NameLookup | None = None) -> str:
+    """Turn `@name` back into `<@ID>` in an edited text (in Slack's encoding), for the people mentioned
+    in the original only: whatever else someone types stays text, never a new mention."""
+    forms: dict[str, str] = {}
+    for match in _MENTION.finditer(original):
+        user_id, label = match.group(1), match.group(2)
+        name = names(user_id) if names else None
+        for shown in (label, T.encode(name) if name else None, user_id):
+            if shown and shown.strip():
+                forms.setdefault("@" + shown, f"<@{user_id}>")
+    if not forms:
+        return typed_encoded
+    pattern = re.compile(r"(?<![\w@<|])(" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+                         + r")(?!\w)")
+    return pattern.sub(lambda m: forms[m.group(1)], typed_encoded)
 
 
 @dataclass(frozen=True)
@@ -178,13 +210,15 @@ def check_time(at: datetime, now: datetime, zone) -> None:
 
 def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int, *, at: datetime | None = None,
                text: str | None = None, key: bool | None = None, hidden: bool | None = None,
-               now: datetime | None = None, seen: Seen | None = None) -> EntryEdit:
+               now: datetime | None = None, seen: Seen | None = None,
+               names: T.NameLookup | None = None) -> EntryEdit:
     """Change an entry's time, text (as typed, raw: stored in Slack's encoding, so a typed `<@U…>` or
     `<!channel>` stays text and never becomes a mention), key-event mark or hidden flag. None leaves a
     value as it is, and so does a value equal to the stored one: an edit that changes nothing records
     nothing. With `seen` (what the editor showed), a value equal to the one shown is left as it is now
     (a stale editor never undoes someone else's change), and a changed one is refused with
-    `EditConflict` when someone else changed that field since."""
+    `EditConflict` when someone else changed that field since. `names` (id → name) reads back the
+    `@name` the editor showed for each person mentioned in the stored text as that mention."""
     now = now or services.now()
     seen = seen or Seen()
     with services.db.write() as session:
@@ -206,7 +240,8 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
             if seen.shown is not None:
                 untouched = digest(typed) == seen.shown
             else:  # the text as an editor shows it, readable (`@bob`) or decoded (`<@U0BOB>`)
-                untouched = typed in (T.plain(entry.text).strip(), T.decode(entry.text).strip())
+                untouched = typed in (T.plain(entry.text).strip(), T.decode(entry.text).strip(),
+                                      editable_text(entry.text, names).strip())
             if not untouched:
                 _check_editable(entry, "text")
                 if not typed:
@@ -216,7 +251,7 @@ def edit_entry(services: Services, actor: Actor, incident_id: int, entry_id: int
                 if seen.text is not None and digest(entry.text) != seen.text:
                     raise EditConflict("text", "Someone edited this text since you opened it; copy your "
                                                "version, press Cancel and open the entry again.")
-                encoded = T.encode(typed)
+                encoded = restore_mentions(T.encode(typed), entry.text, names)
                 if encoded != entry.text:
                     before["text"], after["text"] = entry.text, encoded
         if key is not None:

@@ -163,8 +163,9 @@ def _open_edit(services: Services, user_id: str, trigger_id: str | None, inciden
         if entry.deleted:
             raise CurationRefused("That message was deleted in Slack, so it is no longer in the timeline.")
         key = bool(entry.key) or entries.marked_key(session, entry, services.settings.key_event_emoji)
+    names = {user: services.people.known_name(user) for user in curation.mentioned(entry.text)[:20]}
     view = curation_views.edit_modal(incident_id=incident_id, entry=entry, zone=zone, key=key,
-                                     editable=entry.kind in curation.EDITABLE_KINDS)
+                                     editable=entry.kind in curation.EDITABLE_KINDS, names=names.get)
     _open(services, trigger_id, view, response_url)
 
 
@@ -213,7 +214,7 @@ def save_edit(services: Services, submitted: ViewSubmission | None) -> dict:
             services, Actor(submitted.user_id), incident_id, entry_id, at=at,
             text=text if isinstance(text, str) else None,
             key=None if flags is None else "key" in flags, hidden=None if flags is None else "hidden" in flags,
-            now=now, seen=_seen(meta))
+            now=now, seen=_seen(meta), names=services.people.known_name)
     except curation.EditConflict as exc:
         block = {"at": "when", "text": "text"}.get(exc.field, "flags")
         return _errors(**{block if block in submitted.inputs else "flags": str(exc)})

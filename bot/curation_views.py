@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 
 from bot import text as T
 from bot import views
-from bot.curation import digest
+from bot.curation import digest, editable_text
 from bot.when import format_time, slack_date
 
 LOG_TEXT_LIMIT = 3000
@@ -63,14 +63,16 @@ def edit_metadata(incident_id: int, entry_id: int, shown_time: str | None, *, at
                        "hidden": hidden})
 
 
-def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bool) -> dict:
+def edit_modal(*, incident_id: int, entry, zone: tzinfo, key: bool, editable: bool,
+               names: T.NameLookup | None = None) -> dict:
     """The modal for one entry: its time (in the editor's zone, named), its text, key event, hidden.
     A change record (severity, role, …) or a text too long for the input shows only the flags."""
     shown_time = editable_time(entry.at, zone) if editable else None
     who = f" by <@{entry.author_id}>" if entry.author_id else ""
     blocks: list[dict] = [{"type": "context", "elements": [views.mrkdwn_text(
         f"{views.ref(incident_id)} · {entry.kind}{who} · {format_time(entry.at, zone)}", 2000)]}]
-    raw = T.plain(entry.text)  # readable: `@bob`, `label (https://…)`; saved back untouched as it was
+    # readable: `@bob`, `label (https://…)`; saved back untouched as it was, `@bob` back as the mention
+    raw = editable_text(entry.text, names)
     if editable:
         blocks.append({"type": "input", "block_id": "when", "label": views.plain_text(
             f"Time (in your zone, {getattr(zone, 'key', None) or 'UTC'})", 2000),

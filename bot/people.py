@@ -60,6 +60,14 @@ class People:
         fetched = self.fetch(user_id)
         return fetched or stored or cached
 
+    def known_name(self, user_id: str) -> str | None:
+        """The person's name as remembered (cache or database), without asking Slack: for what must
+        answer fast, such as a modal opened within a trigger's 3 seconds."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+        person = cached or self._stored(user_id)
+        return person.name if person else None
+
     def fetch(self, user_id: str, client: WebClient | None = None) -> Person | None:
         """Ask Slack (users.info) and store the answer; None when Slack did not answer."""
         try:

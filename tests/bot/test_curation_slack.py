@@ -715,3 +715,22 @@ def test_history_never_prints_a_live_token_in_any_value(bot, standin):
     records = json.loads(as_json)
     [summary] = [r for r in records if r["action"] == "summary"]
     assert summary["after"]["summary"] == "@channel call @U0VICTIM see docs (https://evil.example)"
+
+
+def test_an_edited_message_keeps_its_mentions_and_gains_none(bot, standin):
+    """The editor shows each mention by name (`@U…` when the name is not known yet); saving reads those
+    back as the mentions, and only those: a typed `@someone` or `<@U0VICTIM>` stays text."""
+    standin.add_user("U0USER3", name="Dana Scully")
+    bot.services.people.fetch("U0USER3")
+    channel = open_incident(bot)
+    said = sr.message("<@U0USER2> and <@U0USER3> are restarting the db", channel=channel)
+    bot.event(said)
+    bot.interact(message_action("edit_timeline_entry", said, standin=standin))
+    view = _opened_view(standin)
+    values = _modal_state(view)
+    shown = values["text"]["value"]["value"]
+    assert shown == "@U0USER2 and @Dana Scully are restarting the db"
+    values["text"]["value"]["value"] = shown.replace("restarting", "restarted") + ", ask @U0VICTIM <@U0VICTIM>"
+    assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
+    [entry] = [e for e in _entries(bot) if e.kind == "message"]
+    assert entry.text == "<@U0USER2> and <@U0USER3> are restarted the db, ask @U0VICTIM &lt;@U0VICTIM&gt;"
