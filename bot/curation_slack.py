@@ -24,7 +24,7 @@ from bot import text as T
 from bot.changes import Actor
 from bot.commands.common import Reply
 from bot.curation import CurationRefused, ElsewhereMessage
-from bot.inbound import ButtonPress, MessageShortcut, ViewSubmission, number_in
+from bot.inbound import ButtonPress, MessageShortcut, ViewSubmission, message_text, number_in
 from bot.services import Services
 from bot.when import ACCEPTED_FORMS, FUTURE_SLACK, WhenError, format_time, split_when
 from storage import entries, incidents
@@ -256,7 +256,7 @@ def open_add(services: Services, shortcut: MessageShortcut | None) -> None:
         raise CurationRefused("No incident is open. Start one with `/incident start <title>`.")
     permalink = _permalink(services, shortcut)
     metadata = curation_views.add_metadata(shortcut.channel_id, shortcut.message_ts, shortcut.author_id,
-                                           shortcut.text, permalink)
+                                           shortcut.text, permalink, shortcut.thread_ts)
     _open(services, shortcut.trigger_id, curation_views.add_modal(
         incidents=open_ones, message_text=shortcut.text, author_id=shortcut.author_id, metadata=metadata),
         shortcut.response_url)
@@ -273,6 +273,10 @@ def _permalink(services: Services, shortcut: MessageShortcut) -> str | None:
     return link
 
 
+CUT_NOTE = (" Only its first 2,000 characters were stored: the bot cannot read that channel. Invite it "
+            "there and add the message again to keep it whole.")
+
+
 def save_add(services: Services, submitted: ViewSubmission | None) -> dict:
     try:
         meta = json.loads(submitted.private_metadata) if submitted else None
@@ -283,6 +287,13 @@ def save_add(services: Services, submitted: ViewSubmission | None) -> dict:
     incident_id = number_in(submitted.selected_option("incident") or "")
     if incident_id is None:
         return _errors(incident="Pick an incident from the list.")
+    note = ""
+    if meta.get("cut") is True:  # the modal could carry only the start of a long message: read it whole
+        whole = _whole_text(services, message.channel_id, message.ts, meta.get("thread"))
+        if whole:
+            message = ElsewhereMessage(message.channel_id, message.ts, message.user_id, whole, message.permalink)
+        else:
+            note = CUT_NOTE
     try:
         added = curation.add_from_elsewhere(services, Actor(submitted.user_id), incident_id, message)
     except CurationRefused as exc:
@@ -292,8 +303,28 @@ def save_add(services: Services, submitted: ViewSubmission | None) -> dict:
         return _notice("Not added", NOT_SAVED)
     ref = views.ref(incident_id)
     if added.created:
-        return _notice("Added", f"Added to the timeline of {ref} as a key event.")
+        return _notice("Added", f"Added to the timeline of {ref} as a key event." + note)
     return _notice("Already there", f"That message is already in the timeline of {ref}.")
+
+
+def _whole_text(services: Services, channel_id: str, ts: str, thread_ts) -> str | None:
+    """A message's whole text, read again from Slack (conversations.history, or .replies in a thread)
+    with the fast client, before the submission's 3-second acknowledgement; None when the bot cannot
+    read the channel (not a member, private, Slack slow or down)."""
+    try:
+        if isinstance(thread_ts, str) and thread_ts != ts:
+            answer = services.slack.conversations_replies(channel=channel_id, ts=thread_ts, oldest=ts, latest=ts,
+                                                          inclusive=True, limit=1)
+        else:
+            answer = services.slack.conversations_history(channel=channel_id, oldest=ts, latest=ts, inclusive=True,
+                                                          limit=1)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.info("could not read message %s in %s again: %s", ts, channel_id, getattr(exc, "response", exc))
+        return None
+    for found in answer.get("messages") or []:
+        if isinstance(found, dict) and found.get("ts") == ts:
+            return message_text(found) or None
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

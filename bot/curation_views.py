@@ -118,14 +118,17 @@ def notice_view(title: str, text: str) -> dict:
 ADD_METADATA_TEXT = 2000  # characters of the message kept in private_metadata (at most 3,000 in all)
 
 
-def add_metadata(channel_id: str, ts: str, author_id: str | None, text: str, permalink: str | None) -> str:
-    """What the add modal carries to its submission: the message (its text cut to fit Slack's 3,000)."""
-    data = {"channel": channel_id, "ts": ts, "user": author_id, "permalink": permalink, "text": ""}
+def add_metadata(channel_id: str, ts: str, author_id: str | None, text: str, permalink: str | None,
+                 thread_ts: str | None = None) -> str:
+    """What the add modal carries to its submission: the message (its text cut to fit Slack's 3,000;
+    `cut` says so, and the submission then reads the whole message again from Slack)."""
+    data = {"channel": channel_id, "ts": ts, "user": author_id, "permalink": permalink, "thread": thread_ts,
+            "cut": False, "text": ""}
     room = 2900 - len(json.dumps(data))
     cut = T.truncate(text, ADD_METADATA_TEXT)
     while len(json.dumps(cut)) > room:  # escapes in JSON take more room than the characters
         cut = T.truncate(cut, max(len(cut) - 200, 1))
-    data["text"] = cut
+    data["text"], data["cut"] = cut, cut != text
     return json.dumps(data)
 
 

@@ -734,3 +734,27 @@ def test_an_edited_message_keeps_its_mentions_and_gains_none(bot, standin):
     assert _submit(bot, standin, values, metadata=view["private_metadata"]) == {}
     [entry] = [e for e in _entries(bot) if e.kind == "message"]
     assert entry.text == "<@U0USER2> and <@U0USER3> are restarted the db, ask @U0VICTIM &lt;@U0VICTIM&gt;"
+
+
+def test_a_long_message_is_added_whole_or_says_it_was_cut(bot, standin):
+    """The modal can carry only 2,000 characters; the submission reads the message again from Slack."""
+    open_incident(bot)
+    text = "stack trace line\n" * 250  # 4,250 characters: Slack allows 40,000
+    said = sr.message(text, user="U0OTHER", channel="C0OTHER", ts="1700000000.000200")
+    standin.history["C0OTHER"] = [{"type": "message", "user": "U0OTHER", "text": text, "ts": said["ts"]}]
+    bot.interact(message_action("add_to_timeline", said, standin=standin))
+    view = _opened_view(standin)
+    answer = _submit(bot, standin, _modal_state(view), callback=curation_views.ADD_VIEW,
+                     metadata=view["private_metadata"])
+    assert "first 2,000" not in json.dumps(answer)
+    [added] = [e for e in _entries(bot) if e.kind == "added"]
+    assert added.text == text
+    secret = sr.message("x" * 3000, user="U0OTHER", channel="C0SECRET", ts="1700000000.000300")
+    standin.add_channel("C0SECRET", "secret", private=True)  # the bot is not in it
+    bot.interact(message_action("add_to_timeline", secret, standin=standin))
+    view = _opened_view(standin)
+    answer = _submit(bot, standin, _modal_state(view), callback=curation_views.ADD_VIEW,
+                     metadata=view["private_metadata"])
+    assert "Only its first 2,000 characters were stored" in json.dumps(answer)
+    [cut] = [e for e in _entries(bot) if e.kind == "added" and e.source_channel_id == "C0SECRET"]
+    assert len(cut.text) <= 2000
