@@ -3,6 +3,8 @@ and a short answer to the person who pressed a shortcut or a button."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
@@ -22,6 +24,9 @@ def log_post(services: Services, payload: dict) -> None:
 
     Only the first job posts: a rewrite queued before the post exists does nothing, and the first job,
     once it has stored the post, reads the entry again and rewrites the post if it changed meanwhile.
+    A post carries the entry's id in its message metadata; the entry notes the channel before posting,
+    so a retry after a post whose ts could not be stored finds that post in the channel's history
+    (`_earlier_post`) instead of posting the entry twice.
     """
     entry_id = payload["entry_id"]
     entry, message, channel_id = _current(services, entry_id)
@@ -33,15 +38,47 @@ def log_post(services: Services, payload: dict) -> None:
             return
         if not payload.get("post"):
             return  # not posted yet: the job that posts it shows the entry as it is then
-        answer = services.background.chat_postMessage(channel=channel_id, unfurl_links=False, unfurl_media=False,
-                                                      **message)
+        posted = _earlier_post(services, entry) if entry.post_channel_id else None
+        if posted is None:
+            with services.db.write() as session:
+                entries.mark_posting(session, entry_id, channel_id)
+            answer = services.background.chat_postMessage(
+                channel=channel_id, unfurl_links=False, unfurl_media=False,
+                metadata={"event_type": POST_EVENT, "event_payload": {"entry_id": entry_id}}, **message)
+            posted = (answer["channel"], answer["ts"])
         with services.db.write() as session:
-            entries.set_post(session, entry_id, answer["channel"], answer["ts"])
+            entries.set_post(session, entry_id, *posted)
         entry, now_shown, _ = _current(services, entry_id)
         if entry is not None and now_shown != message:
             _rewrite(services, entry, now_shown)
     except SlackApiError as exc:
         raise_for(exc, "log post")
+
+
+POST_EVENT = "incident_log_entry"  # the message metadata event type of a log entry's post
+SEARCH_PAGES = 5  # conversations.history pages of 200 read back for an earlier post (1,000 messages)
+
+
+def _earlier_post(services: Services, entry) -> tuple[str, str] | None:
+    """The entry's post made by an earlier attempt whose ts was not stored: (channel, ts), or None.
+    It is looked for from the entry's time on, by its metadata; a post further back than 1,000
+    messages is not found, and the entry is posted again (a busy channel and an outage of hours)."""
+    since = entry.recorded_at if entry.recorded_at.tzinfo else entry.recorded_at.replace(tzinfo=UTC)
+    oldest = f"{since.timestamp() - 60:.6f}"
+    cursor = None
+    for _ in range(SEARCH_PAGES):
+        answer = services.background.conversations_history(
+            channel=entry.post_channel_id, oldest=oldest, limit=200, include_all_metadata=True,
+            **({"cursor": cursor} if cursor else {}))
+        for found in answer.get("messages") or []:
+            metadata = found.get("metadata") if isinstance(found, dict) else None
+            if isinstance(metadata, dict) and metadata.get("event_type") == POST_EVENT \
+                    and (metadata.get("event_payload") or {}).get("entry_id") == entry.id:
+                return entry.post_channel_id, found["ts"]
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not answer.get("has_more") or not cursor:
+            break
+    return None
 
 
 def _current(services: Services, entry_id: int):

@@ -758,3 +758,33 @@ def test_a_long_message_is_added_whole_or_says_it_was_cut(bot, standin):
     assert "Only its first 2,000 characters were stored" in json.dumps(answer)
     [cut] = [e for e in _entries(bot) if e.kind == "added" and e.source_channel_id == "C0SECRET"]
     assert len(cut.text) <= 2000
+
+
+def test_a_log_post_whose_ts_could_not_be_stored_is_found_again_not_posted_twice(make_bot, standin, monkeypatch):
+    """chat.postMessage succeeds, storing the post's ts fails once (a database blip, a crash): the retry
+    finds the post by its metadata in the channel's history and stores it, rather than posting again."""
+    clock = [datetime(2026, 11, 22, 15, 0, tzinfo=UTC)]
+    bot = make_bot(lambda: clock[0])
+    channel = open_incident(bot)
+    standin.keep_posts = True
+    real, calls = entries.set_post, []
+
+    def flaky(conn, entry_id, channel_id, ts):
+        calls.append(ts)
+        if len(calls) == 1:
+            raise RuntimeError("connection reset while storing the post")
+        return real(conn, entry_id, channel_id, ts)
+
+    monkeypatch.setattr(entries, "set_post", flaky)
+    standin.reset()
+    bot.command("log rolled back", channel_id=channel)
+    bot.drain()
+    clock[0] += timedelta(minutes=5)
+    bot.drain()
+    posts = [c for c in standin.calls_to("chat.postMessage") if "logged by" in (c.get("text") or "")]
+    assert len(posts) == 1, f"the log entry was posted {len(posts)} times"
+    [entry] = [e for e in _entries(bot) if e.kind == "log"]
+    assert entry.post_ts == calls[0] == calls[1]
+    bot.text("undo", channel_id=channel)  # the post found again is the one rewritten
+    bot.drain()
+    assert standin.calls_to("chat.update")[-1]["ts"] == entry.post_ts

@@ -66,6 +66,7 @@ class SlackStandIn:
         self.users: dict[str, dict] = {}
         self.channels: dict[str, Channel] = {}
         self.history: dict[str, list[dict]] = {}
+        self.keep_posts = False  # when True, chat.postMessage adds its message to `history` (with metadata)
         self.replies: dict[tuple[str, str], list[dict]] = {}
         self.faults: list[Fault] = []
         self.hooks: dict[str, list] = {}
@@ -435,6 +436,13 @@ class SlackStandIn:
 
     def _api_chat_postMessage(self, params):
         ts = self._next_ts()
+        if self.keep_posts:
+            metadata = params.get("metadata")
+            metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+            with self._lock:
+                self.history.setdefault(params.get("channel"), []).append(
+                    {"type": "message", "ts": ts, "text": params.get("text"), "bot_id": BOT_ID,
+                     **({"metadata": metadata} if metadata else {})})
         return {"ok": True, "channel": params.get("channel"), "ts": ts,
                 "message": {"text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
 
