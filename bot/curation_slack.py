@@ -252,6 +252,10 @@ def open_add(services: Services, shortcut: MessageShortcut | None) -> None:
         return
     with services.db.read() as session:
         open_ones = [i for i in reversed(incidents.list_incidents(session, open_only=True))]
+    # an incident in a private channel is listed only to its members, as on the Home tab and the web
+    # view (Slack not answering: not listed)
+    hidden = services.visibility().hidden(shortcut.user_id, [i.channel_id for i in open_ones if i.channel_id])
+    open_ones = [i for i in open_ones if i.channel_id not in hidden]
     if not open_ones:
         raise CurationRefused("No incident is open. Start one with `/incident start <title>`.")
     permalink = _permalink(services, shortcut)

@@ -13,7 +13,7 @@ import yaml
 from sqlmodel import select
 
 from bot import curation_views
-from storage import activity, entries
+from storage import activity, entries, incidents
 from storage.models import PostmortemDraft
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_limits
@@ -467,6 +467,7 @@ def test_the_add_modal_stays_within_slacks_limits_for_the_largest_message(bot, s
 
         now = datetime.now(UTC)
         for n in range(150):
+            standin.add_channel(f"C{n:08d}", f"inc-{n}")  # public: listed to everyone
             session.add(Incident(title=f"Incident {n} " + "t" * 300, created_by="U0USER1", created_at=now,
                                  commander_id="U0USER1", channel_id=f"C{n:08d}"))
     huge = ('"&lt;&amp;\\' + "é<!channel>") * 3000  # 45,000 characters that JSON and escaping make longer
@@ -788,3 +789,20 @@ def test_a_log_post_whose_ts_could_not_be_stored_is_found_again_not_posted_twice
     bot.text("undo", channel_id=channel)  # the post found again is the one rewritten
     bot.drain()
     assert standin.calls_to("chat.update")[-1]["ts"] == entry.post_ts
+
+
+def test_the_add_modal_lists_a_private_incident_to_its_members_only(bot, standin):
+    from storage.models import Incident
+    from tests.support.standin import BOT_USER_ID
+
+    open_incident(bot, "Checkout errors")
+    standin.add_channel("C0SECRET1", "inc-secret", private=True, members=("U0USER1", BOT_USER_ID))
+    with bot.db.write() as session:
+        incidents.add_incident(session, Incident(title="Payroll data exposure", severity="sev1", created_by="U0USER1",
+                                                 commander_id="U0USER1", channel_id="C0SECRET1",
+                                                 created_at=datetime.now(UTC)))
+    said = sr.message("checkout 5xx", user="U0PAGER", channel="C0ALERTS", ts="1700000000.000100")
+    for user, expected in (("U0USER1", ["INC-2", "INC-1"]), ("U0USER2", ["INC-1"])):
+        bot.interact(message_action("add_to_timeline", said, user_id=user, standin=standin))
+        [select] = [b for b in _opened_view(standin)["blocks"] if b.get("block_id") == "incident"]
+        assert [o["text"]["text"].split(" ·")[0] for o in select["element"]["options"]] == expected
