@@ -44,6 +44,7 @@ ENTRY_ACTIONS = ("edit", "retime", "hide", "show", "add")
 UNDOABLE_ACTIONS = ENTRY_ACTIONS + changes.UNDOABLE
 LOG_POST_JOB = "log_post"  # bot/jobs/curation_jobs.py
 RESPOND_JOB = "answer_ephemeral"  # a short answer through a response_url
+UNDO_QUOTE = 200  # characters of a restored summary or impact quoted by `/incident undo`
 
 
 def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: datetime,
@@ -512,6 +513,6 @@ def _restoring_change(session: Session, incident: Incident, kind: str, before: M
         value = before.get("display_tz")
         return Change(kind="timezone", text=T.encode(f"Undone: times are shown in {value or 'the default zone'} again"),
                       fields={"display_tz": value})
-    value = before.get(kind)  # summary, impact
-    return Change(kind=kind, text=T.encode(f"Undone: the {kind} is " + ("empty again" if not value else "as before")),
-                  fields={kind: value})
+    value = before.get(kind)  # summary, impact (in Slack's encoding): quoted plain, cut, never a live token
+    restored = f"“{T.truncate(T.one_line(T.plain(value)), UNDO_QUOTE)}” again" if value else "empty again"
+    return Change(kind=kind, text=T.encode(f"Undone: the {kind} is {restored}"), fields={kind: value})

@@ -806,3 +806,17 @@ def test_the_add_modal_lists_a_private_incident_to_its_members_only(bot, standin
         bot.interact(message_action("add_to_timeline", said, user_id=user, standin=standin))
         [select] = [b for b in _opened_view(standin)["blocks"] if b.get("block_id") == "incident"]
         assert [o["text"]["text"].split(" ·")[0] for o in select["element"]["options"]] == expected
+
+
+def test_undo_of_a_summary_quotes_the_value_put_back(bot, standin):
+    channel = open_incident(bot)
+    long = "checkout fails for <@U0VICTIM> and <!channel> " + "x" * 400
+    bot.command(f"summary {long}", channel_id=channel)
+    bot.command("summary nothing to see", channel_id=channel)
+    said = bot.text("undo", channel_id=channel)
+    assert "Undone: the summary is “checkout fails for @U0VICTIM and @channel xxx" in said and "” again" in said
+    assert not LIVE.search(said) and len(said) < 400
+    with bot.db.read() as session:
+        from storage.models import Incident
+        assert session.get(Incident, 1).summary.startswith("checkout fails for <@U0VICTIM>")
+    assert "Undone: the summary is empty again" in bot.text("undo", channel_id=channel)
