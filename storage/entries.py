@@ -162,8 +162,10 @@ def set_post(conn, entry_id: int, channel_id: str, ts: str) -> None:
 
 
 def took_part(conn, incident_id: int, user_id: str) -> bool:
-    """Whether someone wrote or logged in the incident, recorded a change, or holds one of its roles."""
-    wrote = sa.exists().where(_ENTRY.c.incident_id == incident_id, _ENTRY.c.author_id == user_id)
+    """Whether someone wrote or logged in the incident, recorded a change, or holds one of its roles.
+    The author of a message added from another channel (kind `added`) did not take part by that."""
+    wrote = sa.exists().where(_ENTRY.c.incident_id == incident_id, _ENTRY.c.author_id == user_id,
+                              _ENTRY.c.kind != "added")
     role = sa.exists().where(Role.__table__.c.incident_id == incident_id, Role.__table__.c.user_id == user_id)
     inc = Incident.__table__
     opened = sa.exists().where(inc.c.id == incident_id, sa.or_(inc.c.created_by == user_id,

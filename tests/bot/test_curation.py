@@ -97,3 +97,12 @@ def test_undo_takes_back_own_changes_newest_first(bot):
     assert "hidden" in third and _entry(bot, entry_id).hidden
     with pytest.raises(CurationRefused, match="Nothing of yours to undo in INC-1"):
         curation.undo(bot.services, BOB, 1)
+
+
+def test_the_author_of_a_message_added_from_elsewhere_has_not_taken_part(bot):
+    """Someone whose alert or message was added by another person cannot curate the incident by that."""
+    open_incident(bot)
+    curation.add_from_elsewhere(bot.services, Actor("U0USER1"), 1, ElsewhereMessage(
+        "C0OTHER", "1700000000.000100", "U0OUTSIDER", "checkout 5xx"))
+    assert curation.may_curate(bot.services, 1, "U0USER1")
+    assert not curation.may_curate(bot.services, 1, "U0OUTSIDER")
