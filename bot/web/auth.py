@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
@@ -22,9 +23,20 @@ def _web():
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after sign-in: a path on this site only (never another site's URL)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("incidents.incident_list")
+    """Where to go after sign-in (or a form): a path on this site only, never another site's URL.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so "/<tab>/evil.example/"
+    would become `//evil.example/` (another site): a target with any control character, space or
+    backslash is refused, as is anything with a scheme or a host, or not starting with a single "/"."""
+    home = url_for("incidents.incident_list")
+    if not target or any(ord(c) <= 0x20 or c == "\x7f" for c in target) or "\\" in target:
+        return home
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return home
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return home
     return target
 
 

@@ -122,6 +122,24 @@ def test_login_never_sends_anyone_to_another_site_afterwards(client, standin):
         assert done.headers["Location"] == "/incidents", target
 
 
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "/\n/evil.example/", "/\r/evil.example/", "/ /evil.example/",
+                                    "/incidents\r\nX-Evil: 1", "/\x00/evil.example", "http:/evil.example/"])
+def test_a_next_with_control_characters_stays_on_the_site(client, standin, target):
+    # browsers drop tabs and line breaks from a URL: "/<tab>/evil.example/" would be "//evil.example/"
+    done = sign_in(client, standin, next_path=target)
+    assert done.status_code == 302 and done.headers["Location"] == "/incidents", repr(target)
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "//evil.example/", "/\\evil.example", "https://evil.example/"])
+def test_the_zone_switch_goes_back_only_to_this_site(client, standin, target):
+    sign_in(client, standin)
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    switched = client.post("/zone", data={"csrf_token": token, "zone": "utc", "back": target})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/incidents", repr(target)
+    kept = client.post("/zone", data={"csrf_token": token, "zone": "own", "back": "/insights?from=2026-01-01"})
+    assert kept.headers["Location"] == "/insights?from=2026-01-01"
+
+
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(client, standin):
     sign_in(client, standin)
     assert client.post("/logout").status_code == 403
