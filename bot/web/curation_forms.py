@@ -74,6 +74,8 @@ def entry_change(number: int, entry_id: int):
     web = _web()
     with web.services.db.read() as session:
         _visible(session, number)
+        if browse.entry_incident(session, entry_id) != number:
+            abort(404)  # never say which incident it is in: that one may be private
     change = request.form.get("change", "")
     try:
         if change in CHANGES:

@@ -113,3 +113,28 @@ def test_nobody_is_a_member_without_sign_in(make_bot, standin):
     bot.command("start Secret breach sev1", channel_id="C0PRIV", user_id="U0MEMBER")
     client = client_for(bot)
     assert listed(client) == set() and client.get("/incidents/1").status_code == 404
+
+
+def test_curating_never_tells_a_non_member_about_a_private_incident(two_incidents, standin):
+    from sqlmodel import select
+
+    from storage.models import ActionItem, Entry
+    from tests.support.web import csrf
+
+    bot, client = two_incidents
+    bot.command("log outsider was here", channel_id="C0PUB", user_id="U0OUTSIDER")
+    bot.drain()
+    with bot.db.read() as session:
+        private_entry = session.exec(select(Entry.id).where(Entry.incident_id == 2)).first()
+        private_item = session.exec(select(ActionItem.id).where(ActionItem.incident_id == 2)).first()
+    sign_in(client, standin, "U0OUTSIDER")
+    token = csrf(client.get("/incidents/1").get_data(as_text=True))
+    for path in (f"/incidents/1/entries/{private_entry}", f"/incidents/2/entries/{private_entry}",
+                 "/incidents/1/entries/99999", f"/actions/{private_item}/done", "/actions/99999/done"):
+        answer = client.post(path, data={"csrf_token": token, "change": "hide"})
+        assert answer.status_code == 404, path
+    page = client.get("/incidents/1").get_data(as_text=True)
+    assert "INC-2" not in page and "Secret" not in page
+    with bot.db.read() as session:
+        assert not session.get(Entry, private_entry).hidden
+        assert session.get(ActionItem, private_item).status == "open"
