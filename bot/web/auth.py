@@ -80,7 +80,7 @@ def callback():
 
 @blueprint.post("/logout")
 def logout():
-    sessions.end()
+    sessions.end(_web().services.db)
     return redirect(url_for("auth.signed_out"), code=303)
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Flask, g, redirect, request, session, url_for
 
 from bot import text as T
+from bot.web import sessions
 from bot.when import format_time, zone_display_name
 from storage import browse, outbox_jobs, profiles
 from storage.db import DatabaseUnavailable
@@ -47,7 +48,7 @@ def load_viewer(web, *, open_path: bool):
     if not settings.sign_in_enabled:
         g.viewer = Viewer(None, None, settings.zone, utc)
         return None
-    user_id = session.get("uid")
+    user_id = sessions.signed_in_user(web.services.db)
     if user_id is None:
         g.viewer = None
         if open_path:

@@ -150,6 +150,33 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(client, standin):
     assert client.get("/incidents").status_code == 302
 
 
+def test_a_cookie_copied_before_sign_out_is_dead_after_it(make_web, standin):
+    bot, client = make_web()
+    sign_in(client, standin)
+    copied = client.get_cookie("incident_bot_session").value
+    other_browser = client_for(bot)
+    other_browser.set_cookie("incident_bot_session", copied, domain="localhost")
+    assert other_browser.get("/incidents").status_code == 200
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    client.set_cookie("incident_bot_session", copied, domain="localhost")
+    assert client.get("/incidents").status_code == 302
+    assert other_browser.get("/incidents").status_code == 302  # signing out ends every session begun before
+    sign_in(client, standin)  # ... but not the ones after
+    assert client.get("/incidents").status_code == 200
+
+
+def test_the_session_ends_twelve_hours_after_sign_in_however_often_it_is_written(client, standin, monkeypatch):
+    real = time.time
+    sign_in(client, standin)
+    monkeypatch.setattr(time, "time", lambda: real() + 11 * 3600)
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    switched = client.post("/zone", data={"csrf_token": token, "zone": "utc", "back": "/incidents"})
+    assert switched.status_code == 303 and client.get("/incidents").status_code == 200  # the cookie was written
+    monkeypatch.setattr(time, "time", lambda: real() + 12 * 3600 + 60)
+    assert client.get("/incidents").status_code == 302  # 12 hours after sign-in, not after the last write
+
+
 def test_without_a_client_id_the_pages_say_how_to_turn_them_on(make_bot):
     bot = make_bot()
     client = client_for(bot)
