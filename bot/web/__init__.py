@@ -120,7 +120,9 @@ def create_app(services: Services, settings: Settings) -> Flask:
 
     @app.context_processor
     def _shared():
-        return {"viewer": g.get("viewer"), "csrf_token": sessions.csrf_token, "no_auth": settings.web_auth == "none",
+        viewer = g.get("viewer")
+        return {"viewer": viewer, "csrf_token": sessions.csrf_token, "no_auth": settings.web_auth == "none",
+                "slack_trouble": web.visibility.trouble(viewer.user_id if viewer else None),
                 "no_auth_warning": NO_AUTH_WARNING, "sign_in": settings.sign_in_enabled}
 
     @app.errorhandler(DatabaseUnavailable)
