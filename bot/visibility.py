@@ -54,6 +54,7 @@ class Visibility:
         self._directory_at = 0.0
         self._clock = clock
         self._failed_until = 0.0
+        self._fetching = threading.Lock()  # one conversations.list at a time
         self._trouble: tuple[str, str | None] | None = None  # the list's last failure: (error, scope needed)
         self._member_trouble: TTLCache[str, tuple[str, str | None]] = TTLCache(maxsize=10_000, ttl=MEMBERS_SECONDS,
                                                                               timer=clock)
@@ -151,7 +152,12 @@ class Visibility:
             cached = self._cached()
             if cached is not None:
                 return cached
-        return self._fetch_directory()
+        with self._fetching:  # one fetch at a time: whoever waited here finds the answer it got
+            with self._lock:
+                cached = self._cached()
+                if cached is not None:
+                    return cached
+            return self._fetch_directory()
 
     def _cached(self) -> tuple[dict[str, bool] | None, bool] | None:
         now = self._clock()

@@ -201,6 +201,19 @@ class _SlowSlack:
         return {"channels": [{"id": "C0PRIV"}], "response_metadata": {}}
 
 
+def test_requests_that_find_the_list_expired_together_ask_slack_once():
+    slack = _SlowSlack()
+    seen = visibility.Visibility(slack)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(seen.hidden(None, ["C0PUB", "C0PRIV"])))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert slack.calls == 1 and answers == [{"C0PRIV"}] * 8
+
+
 def test_the_last_list_keeps_public_channels_visible_for_an_hour_then_nothing_is():
     ticks = [0.0]
     slack = _SlowSlack()
