@@ -131,14 +131,15 @@ def page_number(raw: str | None, name: str = "page") -> int:
 
 
 def with_args(**changes) -> str:
-    """This page's URL with some query arguments changed (None removes one)."""
-    args = {k: v for k, v in request.args.items(multi=False)}
+    """This page's URL with some query arguments changed (None removes one); every value of a
+    repeated argument (`?status=open&status=mitigated`) is kept."""
+    args = request.args.to_dict(flat=False)
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
         else:
-            args[key] = str(value)
-    query = urlencode(args)
+            args[key] = [str(value)]
+    query = urlencode(args, doseq=True)
     return request.path + (f"?{query}" if query else "")
 
 

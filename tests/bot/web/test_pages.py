@@ -272,6 +272,19 @@ def test_an_unknown_incident_is_404_and_a_crash_is_one_line(client, standin):
     assert client.get("/nowhere").status_code == 404
 
 
+def test_the_next_page_keeps_every_chosen_filter(client, bot, standin):
+    with bot.db.write() as session:
+        for n in range(60):
+            incident_rows.add_incident(session, Incident(title=f"Outage {n}", created_by="U0USER9", status="open",
+                                                         created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n)))
+    sign_in(client, standin)
+    first = text_of(client.get("/incidents?status=open&status=mitigated&q=Outage"))
+    link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert sorted(re.findall(r"status=(\w+)", link)) == ["mitigated", "open"] and "q=Outage" in link and "page=2" in link
+    second = text_of(client.get(link))
+    assert len(re.findall(r">INC-\d+<", second)) == 10
+
+
 HUGE = "99999999999999999999"
 
 
