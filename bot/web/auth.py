@@ -50,6 +50,23 @@ def login():
     return redirect(oidc.authorize_url(web.settings, state, nonce))
 
 
+GUESTS_REFUSED = ("The web view is for members of the workspace, not guests: it shows every incident in a public "
+                  "channel, and Slack shows a guest only the channels they were invited to. Follow the incident in "
+                  "its Slack channel instead.")
+
+
+def is_guest(slack, user_id: str) -> bool | None:
+    """Whether this person is a multi- or single-channel guest (users.info); None when Slack did not say."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    try:
+        user = slack.users_info(user=user_id).get("user") or {}
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("users.info for %s at sign-in failed: %s", user_id, type(exc).__name__)
+        return None
+    return bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
+
+
 def _failed(message: str, status: int = 400):
     return render_template("message.html", title="Sign-in failed", message=message, sign_in_again=True), status
 
@@ -73,6 +90,12 @@ def callback():
     except oidc.SignInFailed as exc:
         log.info("sign-in refused: %s", exc)
         return _failed(str(exc))
+    guest = is_guest(web.services.slack, identity.user_id)
+    if guest is None:
+        return _failed("Slack did not say whether you are a member of the workspace: sign in again in a minute.", 503)
+    if guest:
+        log.info("sign-in refused: %s is a guest of the workspace", identity.user_id)
+        return render_template("message.html", title="Not for guests", message=GUESTS_REFUSED), 403
     sessions.start(identity.user_id, identity.team_id, identity.name)
     log.info("%s signed in to the web view", identity.user_id)
     return redirect(safe_next(started.get("next")))

@@ -50,6 +50,24 @@ def test_sign_in_lands_on_the_page_asked_for_and_names_the_person(bot, client, s
     assert token_call["redirect_uri"] == f"{BASE_URL}/auth/slack/callback"
 
 
+@pytest.mark.parametrize("guest", ["multi", "single"])
+def test_a_guest_of_the_workspace_is_not_signed_in(client, standin, guest):
+    standin.add_user("U0GUEST", name="visitor", guest=guest)
+    done = sign_in(client, standin, "U0GUEST")
+    assert done.status_code == 403 and _message(done).startswith("The web view is for members of the workspace, not guests")
+    assert client.get("/incidents").status_code == 302  # not signed in
+    assert [c["user"] for c in standin.calls_to("users.info")] == ["U0GUEST"]
+
+
+def test_when_slack_cannot_say_whether_someone_is_a_guest_nobody_is_signed_in(client, standin):
+    standin.fail("users.info", "internal_error")
+    done = sign_in(client, standin, "U0USER1")
+    assert done.status_code == 503 and _message(done) == ("Slack did not say whether you are a member of the "
+                                                          "workspace: sign in again in a minute.")
+    assert client.get("/incidents").status_code == 302
+    assert sign_in(client, standin, "U0USER1").headers["Location"] == "/incidents"
+
+
 def test_the_session_cookie_is_httponly_lax_and_expires(client, standin):
     done = sign_in(client, standin)
     morsel = _cookie(done)["incident_bot_session"]
