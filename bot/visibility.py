@@ -15,7 +15,12 @@ Slack is asked with the bot token, and the answers are kept briefly:
   `conversations.members` per private channel would cost one call per channel a minute instead).
 
 It fails closed: when Slack does not answer, private and unknown channels are hidden from everyone,
-and nobody (no signed-in person: WEB_AUTH=none) is a member of any private channel.
+and nobody (no signed-in person: WEB_AUTH=none) is a member of any private channel. Public channels
+stay visible meanwhile: the last list Slack gave is used for them, for up to `STALE_SECONDS` (a channel
+made private since is the risk taken for that hour); an unknown channel is not asked about while the
+list fails. `trouble(user)` is the one line the pages show while this is so (and, for a missing
+scope, which scopes to add). One fetch of the list at a time: requests that find it expired while
+another one fetches it wait for that answer rather than asking again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ log = logging.getLogger(__name__)
 DIRECTORY_SECONDS = 300
 MEMBERS_SECONDS = 60
 RETRY_SECONDS = 15  # after conversations.list failed, how long before it is asked again
+STALE_SECONDS = 3600  # how long the last good list still tells which channels are public, while Slack fails
+SCOPES = "channels:read and groups:read"
 PAGE = 1000
 
 PUBLIC, PRIVATE, UNKNOWN = "public", "private", "unknown"
@@ -47,6 +54,10 @@ class Visibility:
         self._directory_at = 0.0
         self._clock = clock
         self._failed_until = 0.0
+        self._fetching = threading.Lock()  # one conversations.list at a time
+        self._trouble: tuple[str, str | None] | None = None  # the list's last failure: (error, scope needed)
+        self._member_trouble: TTLCache[str, tuple[str, str | None]] = TTLCache(maxsize=10_000, ttl=MEMBERS_SECONDS,
+                                                                              timer=clock)
         self._single: TTLCache[str, str] = TTLCache(maxsize=10_000, ttl=DIRECTORY_SECONDS, timer=clock)
         self._members: TTLCache[str, frozenset[str]] = TTLCache(maxsize=10_000, ttl=MEMBERS_SECONDS, timer=clock)
 
@@ -64,7 +75,7 @@ class Visibility:
 
     def hidden(self, user_id: str | None, channel_ids: Iterable[str]) -> set[str]:
         """Of these channels, the ones this person may not see (one look at the directory for all)."""
-        directory = self._current_directory()
+        directory, _fresh = self._current_directory()
         hidden = set()
         for channel_id in set(channel_ids):
             if directory is not None and directory.get(channel_id) is False:
@@ -73,12 +84,30 @@ class Visibility:
                 hidden.add(channel_id)
         return hidden
 
+    def trouble(self, user_id: str | None) -> str | None:
+        """One line for the pages while Slack cannot be asked who sees what (None: all is well)."""
+        with self._lock:
+            listing = self._trouble
+            known = self._stale(self._clock()) is not None
+            failed = listing or (self._member_trouble.get(user_id) if user_id is not None else None)
+        if failed is None:
+            return None
+        error, needed = failed
+        hidden = ("incidents in private channels are hidden" if listing is None or known
+                  else "incidents in Slack channels are hidden, public ones too")
+        if error == "missing_scope":
+            return (f"The bot's Slack app is missing a scope: add {needed or SCOPES} under OAuth & Permissions "
+                    f"and reinstall the app to the workspace. Until then {hidden}.")
+        return f"Slack is not answering ({error}): {hidden} until it does."
+
     # -- what Slack says ----------------------------------------------------------------------------
 
     def kind(self, channel_id: str) -> str:
-        directory = self._current_directory()
+        directory, fresh = self._current_directory()
         if directory is None:  # Slack is not answering: nothing is known to be public
             return UNKNOWN
+        if not fresh:  # only what the last list said is public is still shown
+            return PUBLIC if directory.get(channel_id) is False else UNKNOWN
         if channel_id in directory:
             return PRIVATE if directory[channel_id] else PUBLIC
         with self._lock:
@@ -107,18 +136,43 @@ class Visibility:
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("users.conversations for %s failed (%s): private incidents are hidden from them",
                         user_id, _error(exc))
+            with self._lock:
+                self._member_trouble[user_id] = (_error(exc), _needed(exc))
             return frozenset()  # not kept: asked again on the next page
         channels = frozenset(found)
         with self._lock:
             self._members[user_id] = channels
+            self._member_trouble.pop(user_id, None)
         return channels
 
-    def _current_directory(self) -> dict[str, bool] | None:
+    def _current_directory(self) -> tuple[dict[str, bool] | None, bool]:
+        """(which channels are private, whether that is Slack's current answer). While Slack fails,
+        the last answer for up to STALE_SECONDS, not current; None when there is none."""
         with self._lock:
-            if self._clock() < self._failed_until:
-                return None
-            if self._directory is not None and self._clock() - self._directory_at < DIRECTORY_SECONDS:
-                return self._directory
+            cached = self._cached()
+            if cached is not None:
+                return cached
+        with self._fetching:  # one fetch at a time: whoever waited here finds the answer it got
+            with self._lock:
+                cached = self._cached()
+                if cached is not None:
+                    return cached
+            return self._fetch_directory()
+
+    def _cached(self) -> tuple[dict[str, bool] | None, bool] | None:
+        now = self._clock()
+        if now < self._failed_until:
+            return self._stale(now), False
+        if self._directory is not None and now - self._directory_at < DIRECTORY_SECONDS:
+            return self._directory, True
+        return None
+
+    def _stale(self, now: float) -> dict[str, bool] | None:
+        if self._directory is not None and now - self._directory_at < STALE_SECONDS:
+            return self._directory
+        return None
+
+    def _fetch_directory(self) -> tuple[dict[str, bool] | None, bool]:
         directory: dict[str, bool] = {}
         cursor = None
         try:
@@ -135,10 +189,12 @@ class Visibility:
                         _error(exc))
             with self._lock:
                 self._failed_until = self._clock() + RETRY_SECONDS
-            return None
+                self._trouble = (_error(exc), _needed(exc))
+                return self._stale(self._clock()), False
         with self._lock:
             self._directory, self._directory_at = directory, self._clock()
-        return directory
+            self._trouble = None
+        return directory, True
 
     def _ask(self, channel_id: str) -> str:
         try:
@@ -147,6 +203,16 @@ class Visibility:
             log.info("conversations.info for %s failed (%s): its incidents are hidden", channel_id, _error(exc))
             return UNKNOWN
         return PRIVATE if channel.get("is_private") else PUBLIC
+
+
+def _needed(exc: BaseException) -> str | None:
+    """The scope Slack says a call lacks (missing_scope answers name it in `needed`)."""
+    response = getattr(exc, "response", None)
+    try:
+        needed = response.get("needed") if response is not None else None
+    except AttributeError:
+        return None
+    return str(needed)[:100] if needed else None
 
 
 def _error(exc: BaseException) -> str:

@@ -112,6 +112,11 @@ def item_incident(session: Session, item_id: int) -> int | None:
     return session.execute(sa.select(ActionItem.incident_id).where(ActionItem.id == item_id)).scalar()
 
 
+def entry_incident(session: Session, entry_id: int) -> int | None:
+    """The incident a timeline entry belongs to (None: no such entry)."""
+    return session.execute(sa.select(Entry.incident_id).where(Entry.id == entry_id)).scalar()
+
+
 @dataclass(frozen=True)
 class DraftVersion:
     version: int

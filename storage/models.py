@@ -313,6 +313,16 @@ class HomeViewer(SQLModel, table=True):
     items_page: int = 0  # which page of their action items
 
 
+class WebSignOut(SQLModel, table=True):
+    """When someone last signed out of the web view (bot/web/sessions.py): every session of theirs
+    that started before then is over, a copied cookie included."""
+
+    __tablename__ = "web_sign_out"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    signed_out_at: datetime = _when()
+
+
 class WebhookDelivery(SQLModel, table=True):
     """Tracker webhook deliveries already applied, by the tracker's delivery id (a replay is skipped)."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from bot.config import Settings
 from bot.services import Services
@@ -38,6 +39,17 @@ HOW_TO_TURN_ON = ("The web view is off. To turn it on, set SLACK_CLIENT_ID, SLAC
                   "trusted network, and restart the bot.")
 NO_AUTH_WARNING = ("WEB_AUTH=none: the web view is open to anyone who can reach this port, without sign-in; "
                    "use it only on a trusted network")
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:...>` in a path: a number the database can hold (a larger one is no page: 404, never a 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+MAX_ID = 2_147_483_647  # the largest INTEGER in PostgreSQL
 
 
 @dataclass
@@ -108,7 +120,9 @@ def create_app(services: Services, settings: Settings) -> Flask:
 
     @app.context_processor
     def _shared():
-        return {"viewer": g.get("viewer"), "csrf_token": sessions.csrf_token, "no_auth": settings.web_auth == "none",
+        viewer = g.get("viewer")
+        return {"viewer": viewer, "csrf_token": sessions.csrf_token, "no_auth": settings.web_auth == "none",
+                "slack_trouble": web.visibility.trouble(viewer.user_id if viewer else None),
                 "no_auth_warning": NO_AUTH_WARNING, "sign_in": settings.sign_in_enabled}
 
     @app.errorhandler(DatabaseUnavailable)
@@ -132,6 +146,7 @@ def create_app(services: Services, settings: Settings) -> Flask:
                                message=f"Something went wrong on our side (reference {reference}). "
                                        "Reload the page; if it keeps failing, tell whoever runs the bot."), 500
 
+    app.url_map.converters["int"] = BoundedInt  # before the routes: every <int:...> is one
     for blueprint in (auth.blueprint, incident_pages.blueprint, action_pages.blueprint, insight_pages.blueprint,
                       curation_forms.blueprint):
         app.register_blueprint(blueprint)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
@@ -22,9 +23,20 @@ def _web():
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after sign-in: a path on this site only (never another site's URL)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("incidents.incident_list")
+    """Where to go after sign-in (or a form): a path on this site only, never another site's URL.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so "/<tab>/evil.example/"
+    would become `//evil.example/` (another site): a target with any control character, space or
+    backslash is refused, as is anything with a scheme or a host, or not starting with a single "/"."""
+    home = url_for("incidents.incident_list")
+    if not target or any(ord(c) <= 0x20 or c == "\x7f" for c in target) or "\\" in target:
+        return home
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return home
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return home
     return target
 
 
@@ -36,6 +48,23 @@ def login():
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     session["oidc"] = {"state": state, "nonce": nonce, "next": safe_next(request.args.get("next"))}
     return redirect(oidc.authorize_url(web.settings, state, nonce))
+
+
+GUESTS_REFUSED = ("The web view is for members of the workspace, not guests: it shows every incident in a public "
+                  "channel, and Slack shows a guest only the channels they were invited to. Follow the incident in "
+                  "its Slack channel instead.")
+
+
+def is_guest(slack, user_id: str) -> bool | None:
+    """Whether this person is a multi- or single-channel guest (users.info); None when Slack did not say."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    try:
+        user = slack.users_info(user=user_id).get("user") or {}
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("users.info for %s at sign-in failed: %s", user_id, type(exc).__name__)
+        return None
+    return bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
 
 
 def _failed(message: str, status: int = 400):
@@ -61,6 +90,12 @@ def callback():
     except oidc.SignInFailed as exc:
         log.info("sign-in refused: %s", exc)
         return _failed(str(exc))
+    guest = is_guest(web.services.slack, identity.user_id)
+    if guest is None:
+        return _failed("Slack did not say whether you are a member of the workspace: sign in again in a minute.", 503)
+    if guest:
+        log.info("sign-in refused: %s is a guest of the workspace", identity.user_id)
+        return render_template("message.html", title="Not for guests", message=GUESTS_REFUSED), 403
     sessions.start(identity.user_id, identity.team_id, identity.name)
     log.info("%s signed in to the web view", identity.user_id)
     return redirect(safe_next(started.get("next")))
@@ -68,7 +103,7 @@ def callback():
 
 @blueprint.post("/logout")
 def logout():
-    sessions.end()
+    sessions.end(_web().services.db)
     return redirect(url_for("auth.signed_out"), code=303)
 
 

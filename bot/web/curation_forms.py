@@ -13,12 +13,14 @@ from datetime import datetime
 from bot import actions, curation
 from bot.changes import Actor
 from bot.web.auth import safe_next
-from bot.when import localize
+from bot.when import WhenError, localize, zone_display_name
 from storage import browse
 
 CHANGES = {"hide": {"hidden": True}, "show": {"hidden": False}, "key": {"key": True}, "unkey": {"key": False}}
 
 blueprint = Blueprint("curation", __name__)
+
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998  # outside them a time cannot be shown in every zone
 
 
 def _web():
@@ -65,7 +67,15 @@ def _typed_time(raw: str, zone) -> datetime:
         raise curation.CurationRefused(f"“{raw[:30]}” is not a time: give it as 2026-03-29 14:05.") from None
     if naive.tzinfo is not None:
         raise curation.CurationRefused("Give the time without a zone: it is read in the zone the page shows.")
-    return localize(naive, zone)
+    if not EARLIEST_YEAR <= naive.year <= LATEST_YEAR:
+        raise curation.CurationRefused(f"“{raw[:30]}” is out of range: give a time between {EARLIEST_YEAR} "
+                                       f"and {LATEST_YEAR}, such as 2026-03-29 14:05.")
+    try:
+        return localize(naive, zone)
+    except WhenError:  # a time the clocks skipped (daylight saving time)
+        raise curation.CurationRefused(
+            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_display_name(zone)}: the clocks skipped it for "
+            "daylight saving time. Give a time just before or after it, or switch the page to UTC.") from None
 
 
 @blueprint.post("/incidents/<int:number>/entries/<int:entry_id>")
@@ -74,6 +84,8 @@ def entry_change(number: int, entry_id: int):
     web = _web()
     with web.services.db.read() as session:
         _visible(session, number)
+        if browse.entry_incident(session, entry_id) != number:
+            abort(404)  # never say which incident it is in: that one may be private
     change = request.form.get("change", "")
     try:
         if change in CHANGES:

@@ -75,6 +75,22 @@ class BadFilter(ValueError):
     pass
 
 
+def day_range(typed_from: str, typed_to: str, zone) -> tuple[datetime | None, datetime | None]:
+    """The instants from the start of the first day to the end of the last (the viewer's days);
+    BadFilter with one line for a day that is not a date, or one too far off for the calendar."""
+    first, last = parse_day(typed_from, "from"), parse_day(typed_to, "to")
+    for day, typed in ((first, typed_from), (last, typed_to)):
+        if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise BadFilter(f"“{typed.strip()[:40]}” is too far off: choose days between the years {FIRST_YEAR} "
+                            f"and {LAST_YEAR}.")
+    since = localize(datetime.combine(first, time()), zone) if first is not None else None
+    until = localize(datetime.combine(last + timedelta(days=1), time()), zone) if last is not None else None
+    return since, until
+
+
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # (the end of 9999-12-31 in New York is past the last instant a datetime holds)
+
+
 def _bad(name: str, raw: str):
     raise BadFilter(f"“{raw[:40]}” is not a date: write the {name} date as YYYY-MM-DD, such as 2026-03-31.")
 
@@ -89,11 +105,7 @@ def incident_list():
     problem = None
     since = until = None
     try:
-        first, last = parse_day(args.get("from", ""), "from"), parse_day(args.get("to", ""), "to")
-        if first is not None:
-            since = localize(datetime.combine(first, time()), zone)
-        if last is not None:
-            until = localize(datetime.combine(last + timedelta(days=1), time()), zone)
+        since, until = day_range(args.get("from", ""), args.get("to", ""), zone)
     except BadFilter as exc:
         problem = str(exc)
     query = browse.IncidentQuery(statuses=statuses, severities=severities, since=since, until=until,
@@ -300,7 +312,7 @@ def local_input(at: datetime, zone) -> str:
 def _version(raw: str | None) -> int | None:
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         abort(400, description=f"“{raw[:20]}” is not a draft version: use a number such as ?version=2.")
     return int(raw)
 

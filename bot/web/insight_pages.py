@@ -4,15 +4,12 @@ the same as `incident-bot stats`; months are the viewer's (their zone, or UTC)."
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from flask import Blueprint, Response, g, render_template, request
 
 from bot import statistics
 from bot.milestones import METRICS, SEVERITIES
 from bot.web import charts
-from bot.web.incident_pages import BadFilter, parse_day
-from bot.when import localize
+from bot.web.incident_pages import BadFilter, day_range
 from storage import browse, stats
 
 blueprint = Blueprint("insights", __name__)
@@ -33,9 +30,7 @@ def _rows():
     since = until = None
     problem = None
     try:
-        first, last = parse_day(typed_from, "from"), parse_day(typed_to, "to")
-        since = localize(datetime.combine(first, time()), zone) if first else None
-        until = localize(datetime.combine(last + timedelta(days=1), time()), zone) if last else None
+        since, until = day_range(typed_from, typed_to, zone)
     except BadFilter as exc:
         problem = str(exc)
     with _web().services.db.read() as session:

@@ -1,8 +1,14 @@
 """The web view's session (a signed cookie) and its CSRF token.
 
 The session is Flask's: the cookie holds a few values (who signed in, the CSRF token, the UTC
-switch) signed with HMAC under a key no browser sees; a changed cookie is ignored. It is HttpOnly,
-SameSite=Lax, Secure when WEB_BASE_URL is https, and expires `LIFETIME` after sign-in.
+switch, when they signed in) signed with HMAC under a key no browser sees; a changed cookie is
+ignored. It is HttpOnly, SameSite=Lax and Secure when WEB_BASE_URL is https.
+
+A session ends `LIFETIME` after sign-in, however often the cookie is written again since (a UTC
+switch, a flashed line): every request checks the sign-in time the session holds (wall-clock
+seconds, as the cookie's own signature). Signing out is real: the time is kept in the database
+(storage/web_sessions.py), and every session of that person begun before it is over, a copied
+cookie included (so signing out in one browser signs you out in all of them).
 
 The key is WEB_SESSION_SECRET when it is set. Otherwise it is derived with HKDF-SHA256 from
 SLACK_CLIENT_SECRET (which sign-in needs anyway), or with WEB_AUTH=none from SLACK_BOT_TOKEN: every
@@ -18,13 +24,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, abort, request, session
 
 from bot.config import Settings
+from storage import web_sessions
 
 LIFETIME = timedelta(hours=12)
 COOKIE = "incident_bot_session"
@@ -77,9 +85,38 @@ def start(user_id: str, team_id: str, name: str | None) -> None:
     utc = session.get("utc", False)
     session.clear()
     session.update({"uid": user_id, "team": team_id, "name": name or user_id, "utc": utc,
-                    "csrf": secrets.token_urlsafe(32)})
+                    "csrf": secrets.token_urlsafe(32), "at": time.time()})
     session.permanent = True
 
 
-def end() -> None:
+def signed_in_user(db) -> str | None:
+    """Who this session belongs to, while it lasts: None when nobody signed in, or when the session
+    is older than LIFETIME or older than its person's last sign-out (then it is dropped)."""
+    user_id, started = session.get("uid"), session.get("at")
+    if user_id is None:
+        return None
+    if not isinstance(started, (int, float)) or not 0 <= time.time() - started < LIFETIME.total_seconds():
+        _drop()
+        return None
+    with db.read() as s:
+        out = web_sessions.last_sign_out(s, user_id)
+    if out is not None and datetime.fromtimestamp(started, UTC) <= out:
+        _drop()
+        return None
+    return user_id
+
+
+def _drop() -> None:
+    utc = session.get("utc", False)
+    session.clear()
+    if utc:
+        session["utc"] = True
+
+
+def end(db) -> None:
+    """Sign out: this session and every other one the same person began before now."""
+    user_id = session.get("uid")
+    if user_id is not None:
+        with db.write() as s:
+            web_sessions.signed_out(s, user_id, datetime.fromtimestamp(time.time(), UTC))
     session.clear()

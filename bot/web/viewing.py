@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Flask, g, redirect, request, session, url_for
 
 from bot import text as T
+from bot.web import sessions
 from bot.when import format_time, zone_display_name
 from storage import browse, outbox_jobs, profiles
 from storage.db import DatabaseUnavailable
@@ -47,7 +48,7 @@ def load_viewer(web, *, open_path: bool):
     if not settings.sign_in_enabled:
         g.viewer = Viewer(None, None, settings.zone, utc)
         return None
-    user_id = session.get("uid")
+    user_id = sessions.signed_in_user(web.services.db)
     if user_id is None:
         g.viewer = None
         if open_path:
@@ -130,14 +131,15 @@ def page_number(raw: str | None, name: str = "page") -> int:
 
 
 def with_args(**changes) -> str:
-    """This page's URL with some query arguments changed (None removes one)."""
-    args = {k: v for k, v in request.args.items(multi=False)}
+    """This page's URL with some query arguments changed (None removes one); every value of a
+    repeated argument (`?status=open&status=mitigated`) is kept."""
+    args = request.args.to_dict(flat=False)
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)
         else:
-            args[key] = str(value)
-    query = urlencode(args)
+            args[key] = [str(value)]
+    query = urlencode(args, doseq=True)
     return request.path + (f"?{query}" if query else "")
 
 

@@ -132,8 +132,9 @@ class SlackStandIn:
     # -- set-up and inspection -------------------------------------------------------------------
 
     def add_user(self, user_id: str, tz: str = "UTC", name: str | None = None,
-                 email: str | None = None) -> None:
-        self.users[user_id] = {"tz": tz, "name": name or user_id.lower(), "email": email}
+                 email: str | None = None, guest: str | None = None) -> None:
+        """`guest`: None for a full member, "multi" or "single" for a multi- or single-channel guest."""
+        self.users[user_id] = {"tz": tz, "name": name or user_id.lower(), "email": email, "guest": guest}
 
     def add_channel(self, channel_id: str, name: str, private: bool = False, members: tuple[str, ...] = ()) -> None:
         self.channels[channel_id] = Channel(channel_id, name, private, set(members))
@@ -339,8 +340,10 @@ class SlackStandIn:
         profile = {"display_name": user["name"], "real_name": user["name"].title()}
         if user.get("email"):  # only with the users:read.email scope, as on Slack
             profile["email"] = user["email"]
+        guest = user.get("guest")
         return {"ok": True, "user": {"id": user_id, "name": user["name"], "tz": user["tz"],
-                                     "real_name": user["name"].title(), "profile": profile}}
+                                     "real_name": user["name"].title(), "profile": profile,
+                                     "is_restricted": guest is not None, "is_ultra_restricted": guest == "single"}}
 
     def _api_conversations_create(self, params):
         name = params.get("name", "")

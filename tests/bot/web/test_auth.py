@@ -50,6 +50,24 @@ def test_sign_in_lands_on_the_page_asked_for_and_names_the_person(bot, client, s
     assert token_call["redirect_uri"] == f"{BASE_URL}/auth/slack/callback"
 
 
+@pytest.mark.parametrize("guest", ["multi", "single"])
+def test_a_guest_of_the_workspace_is_not_signed_in(client, standin, guest):
+    standin.add_user("U0GUEST", name="visitor", guest=guest)
+    done = sign_in(client, standin, "U0GUEST")
+    assert done.status_code == 403 and _message(done).startswith("The web view is for members of the workspace, not guests")
+    assert client.get("/incidents").status_code == 302  # not signed in
+    assert [c["user"] for c in standin.calls_to("users.info")] == ["U0GUEST"]
+
+
+def test_when_slack_cannot_say_whether_someone_is_a_guest_nobody_is_signed_in(client, standin):
+    standin.fail("users.info", "internal_error")
+    done = sign_in(client, standin, "U0USER1")
+    assert done.status_code == 503 and _message(done) == ("Slack did not say whether you are a member of the "
+                                                          "workspace: sign in again in a minute.")
+    assert client.get("/incidents").status_code == 302
+    assert sign_in(client, standin, "U0USER1").headers["Location"] == "/incidents"
+
+
 def test_the_session_cookie_is_httponly_lax_and_expires(client, standin):
     done = sign_in(client, standin)
     morsel = _cookie(done)["incident_bot_session"]
@@ -122,6 +140,24 @@ def test_login_never_sends_anyone_to_another_site_afterwards(client, standin):
         assert done.headers["Location"] == "/incidents", target
 
 
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "/\n/evil.example/", "/\r/evil.example/", "/ /evil.example/",
+                                    "/incidents\r\nX-Evil: 1", "/\x00/evil.example", "http:/evil.example/"])
+def test_a_next_with_control_characters_stays_on_the_site(client, standin, target):
+    # browsers drop tabs and line breaks from a URL: "/<tab>/evil.example/" would be "//evil.example/"
+    done = sign_in(client, standin, next_path=target)
+    assert done.status_code == 302 and done.headers["Location"] == "/incidents", repr(target)
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "//evil.example/", "/\\evil.example", "https://evil.example/"])
+def test_the_zone_switch_goes_back_only_to_this_site(client, standin, target):
+    sign_in(client, standin)
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    switched = client.post("/zone", data={"csrf_token": token, "zone": "utc", "back": target})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/incidents", repr(target)
+    kept = client.post("/zone", data={"csrf_token": token, "zone": "own", "back": "/insights?from=2026-01-01"})
+    assert kept.headers["Location"] == "/insights?from=2026-01-01"
+
+
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(client, standin):
     sign_in(client, standin)
     assert client.post("/logout").status_code == 403
@@ -130,6 +166,33 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(client, standin):
     out = client.post("/logout", data={"csrf_token": token})
     assert out.status_code == 303 and out.headers["Location"] == "/signed-out"
     assert client.get("/incidents").status_code == 302
+
+
+def test_a_cookie_copied_before_sign_out_is_dead_after_it(make_web, standin):
+    bot, client = make_web()
+    sign_in(client, standin)
+    copied = client.get_cookie("incident_bot_session").value
+    other_browser = client_for(bot)
+    other_browser.set_cookie("incident_bot_session", copied, domain="localhost")
+    assert other_browser.get("/incidents").status_code == 200
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    client.set_cookie("incident_bot_session", copied, domain="localhost")
+    assert client.get("/incidents").status_code == 302
+    assert other_browser.get("/incidents").status_code == 302  # signing out ends every session begun before
+    sign_in(client, standin)  # ... but not the ones after
+    assert client.get("/incidents").status_code == 200
+
+
+def test_the_session_ends_twelve_hours_after_sign_in_however_often_it_is_written(client, standin, monkeypatch):
+    real = time.time
+    sign_in(client, standin)
+    monkeypatch.setattr(time, "time", lambda: real() + 11 * 3600)
+    token = csrf(client.get("/incidents").get_data(as_text=True))
+    switched = client.post("/zone", data={"csrf_token": token, "zone": "utc", "back": "/incidents"})
+    assert switched.status_code == 303 and client.get("/incidents").status_code == 200  # the cookie was written
+    monkeypatch.setattr(time, "time", lambda: real() + 12 * 3600 + 60)
+    assert client.get("/incidents").status_code == 302  # 12 hours after sign-in, not after the last write
 
 
 def test_without_a_client_id_the_pages_say_how_to_turn_them_on(make_bot):

@@ -110,6 +110,27 @@ def test_a_refusal_is_one_line_and_changes_nothing(incident):
     assert entry(bot, entry_id).text == "rollback started"
 
 
+@pytest.mark.parametrize("typed", ["0001-01-01T00:00", "1900-01-01T00:00", "1969-12-31T23:59"])
+def test_a_time_the_calendar_cannot_show_everywhere_is_refused(incident, typed):
+    bot, client, clock, entry_id = incident  # the viewer is in Berlin: 0001-01-01 00:00 is before year 1 in UTC
+    post(client, f"/incidents/1/entries/{entry_id}", change="edit", at=typed, at_was="2026-03-29T01:31:00",
+         text="rollback started")
+    assert flashed(client) == (f"“{typed}” is out of range: give a time between 1970 and 9998, "
+                               "such as 2026-03-29 14:05.")
+    assert entry(bot, entry_id).at == datetime(2026, 3, 29, 0, 31, tzinfo=UTC)
+    assert client.get("/incidents/1").status_code == 200
+
+
+def test_a_time_the_clocks_skipped_is_refused_in_one_line(incident):
+    bot, client, clock, entry_id = incident
+    answer = post(client, f"/incidents/1/entries/{entry_id}", change="edit", at="2026-03-29T02:30",
+                  at_was="2026-03-29T01:31:00", text="rollback started")
+    assert answer.status_code == 303
+    assert flashed(client) == ("2026-03-29 02:30 does not exist in Europe/Berlin: the clocks skipped it for "
+                               "daylight saving time. Give a time just before or after it, or switch the page to UTC.")
+    assert entry(bot, entry_id).at == datetime(2026, 3, 29, 0, 31, tzinfo=UTC)
+
+
 def test_someone_who_took_no_part_is_refused(incident, standin):
     bot, client, clock, entry_id = incident
     sign_in(client, standin, "U0STRANGER")

@@ -272,6 +272,56 @@ def test_an_unknown_incident_is_404_and_a_crash_is_one_line(client, standin):
     assert client.get("/nowhere").status_code == 404
 
 
+def test_the_next_page_keeps_every_chosen_filter(client, bot, standin):
+    with bot.db.write() as session:
+        for n in range(60):
+            incident_rows.add_incident(session, Incident(title=f"Outage {n}", created_by="U0USER9", status="open",
+                                                         created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n)))
+    sign_in(client, standin)
+    first = text_of(client.get("/incidents?status=open&status=mitigated&q=Outage"))
+    link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert sorted(re.findall(r"status=(\w+)", link)) == ["mitigated", "open"] and "q=Outage" in link and "page=2" in link
+    second = text_of(client.get(link))
+    assert len(re.findall(r">INC-\d+<", second)) == 10
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize("path", [f"/incidents/{HUGE}", f"/incidents/{HUGE}/draft.md", f"/incidents/{HUGE}/drafts/1",
+                                  f"/incidents/1/drafts/{HUGE}", "/incidents/2147483648"])
+def test_a_number_too_large_for_the_database_is_no_page(berlin, standin, path):
+    bot, client, clock = berlin
+    run_incident(bot, clock, standin)
+    sign_in(client, standin)
+    assert client.get(path).status_code == 404, path
+    token = csrf(text_of(client.get("/incidents/1")))
+    assert client.post(f"/actions/{HUGE}/done", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/incidents/1/entries/{HUGE}", data={"csrf_token": token, "change": "hide"}).status_code == 404
+
+
+@pytest.mark.parametrize("version", ["²", "٣", "-1", "1.0"])  # str.isdigit() accepts the first two
+def test_a_draft_version_that_is_not_a_plain_number_is_one_line(berlin, standin, version):
+    bot, client, clock = berlin
+    run_incident(bot, clock, standin)
+    sign_in(client, standin)
+    answer = client.get("/incidents/1/draft.md", query_string={"version": version})
+    assert answer.status_code == 400 and "is not a draft version: use a number such as ?version=2." in text_of(answer)
+
+
+@pytest.mark.parametrize("days", [{"to": "9999-12-31"}, {"from": "0001-01-01"}, {"from": "9999-12-31"},
+                                  {"to": "1969-12-31"}])
+@pytest.mark.parametrize("page", ["/incidents", "/insights", "/insights.csv"])
+def test_a_day_at_the_edge_of_the_calendar_is_a_bad_filter_not_a_crash(berlin, standin, page, days):
+    bot, client, clock = berlin
+    run_incident(bot, clock, standin)
+    sign_in(client, standin, "U0USER2")  # New York: 9999-12-31 ends after the last instant a datetime holds
+    answer = client.get(page, query_string=days)
+    assert answer.status_code == 400, (page, days)
+    typed = next(iter(days.values()))
+    assert f"“{typed}” is too far off: choose days between the years 1970 and 9998." in text_of(answer)
+
+
 def test_the_pages_of_the_timeline_are_the_whole_timeline_in_order(make_web, standin):
     """Milestones are placed among the entries page by page without reading the whole timeline: the
     pages, put together, are the timeline the drafts use (bot.timeline), in its order, both modes."""

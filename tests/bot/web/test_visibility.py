@@ -5,10 +5,14 @@ absent from the list, search, action items and insights. When Slack cannot say, 
 from __future__ import annotations
 
 import csv
+import html as html_text
 import io
 import re
+import threading
+import time
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot import visibility
 from tests.support.standin import BOT_USER_ID
@@ -113,3 +117,112 @@ def test_nobody_is_a_member_without_sign_in(make_bot, standin):
     bot.command("start Secret breach sev1", channel_id="C0PRIV", user_id="U0MEMBER")
     client = client_for(bot)
     assert listed(client) == set() and client.get("/incidents/1").status_code == 404
+
+
+def test_curating_never_tells_a_non_member_about_a_private_incident(two_incidents, standin):
+    from sqlmodel import select
+
+    from storage.models import ActionItem, Entry
+    from tests.support.web import csrf
+
+    bot, client = two_incidents
+    bot.command("log outsider was here", channel_id="C0PUB", user_id="U0OUTSIDER")
+    bot.drain()
+    with bot.db.read() as session:
+        private_entry = session.exec(select(Entry.id).where(Entry.incident_id == 2)).first()
+        private_item = session.exec(select(ActionItem.id).where(ActionItem.incident_id == 2)).first()
+    sign_in(client, standin, "U0OUTSIDER")
+    token = csrf(client.get("/incidents/1").get_data(as_text=True))
+    for path in (f"/incidents/1/entries/{private_entry}", f"/incidents/2/entries/{private_entry}",
+                 "/incidents/1/entries/99999", f"/actions/{private_item}/done", "/actions/99999/done"):
+        answer = client.post(path, data={"csrf_token": token, "change": "hide"})
+        assert answer.status_code == 404, path
+    page = client.get("/incidents/1").get_data(as_text=True)
+    assert "INC-2" not in page and "Secret" not in page
+    with bot.db.read() as session:
+        assert not session.get(Entry, private_entry).hidden
+        assert session.get(ActionItem, private_item).status == "open"
+
+
+def _banner(html: str) -> str:
+    found = re.search(r'<p class="banner warning slack-trouble" role="alert">(.*?)</p>', html, re.S)
+    return html_text.unescape(found.group(1)) if found else ""
+
+
+def test_while_slack_is_not_answering_public_incidents_stay_and_the_page_says_why(two_incidents, standin,
+                                                                                    monkeypatch):
+    bot, client = two_incidents
+    sign_in(client, standin, "U0MEMBER")
+    assert listed(client) == {"1", "2"} and _banner(client.get("/incidents").get_data(as_text=True)) == ""
+    monkeypatch.setattr(visibility, "DIRECTORY_SECONDS", 0)  # the list Slack gave has expired ...
+    monkeypatch.setattr(visibility, "RETRY_SECONDS", 0)
+    standin.fail("conversations.list", "ratelimited", times=None)  # ... and Slack does not give another
+    page = client.get("/incidents").get_data(as_text=True)
+    assert set(re.findall(r">INC-(\d+)<", page)) == {"1"}
+    assert _banner(page) == "Slack is not answering (ratelimited): incidents in private channels are hidden until it does."
+    assert client.get("/incidents/1").status_code == 200 and client.get("/incidents/2").status_code == 404
+    standin.clear_faults()
+    page = client.get("/incidents").get_data(as_text=True)
+    assert set(re.findall(r">INC-(\d+)<", page)) == {"1", "2"} and _banner(page) == ""
+
+
+def test_a_missing_scope_says_which_scopes_to_add(make_web, standin):
+    bot, client = make_web(incident_channel_mode="current")
+    standin.fail("conversations.list", "missing_scope", times=None)
+    standin.add_channel("C0PUB", "war-room", members=(BOT_USER_ID,))
+    bot.command("start Public outage sev2", channel_id="C0PUB", user_id="U0MEMBER")
+    sign_in(client, standin, "U0MEMBER")
+    page = client.get("/incidents").get_data(as_text=True)
+    assert listed(client) == set()  # Slack never said which channels are public
+    assert _banner(page) == ("The bot's Slack app is missing a scope: add channels:read and groups:read under "
+                             "OAuth & Permissions and reinstall the app to the workspace. Until then incidents "
+                             "in Slack channels are hidden, public ones too.")
+    standin.clear_faults()
+
+
+class _SlowSlack:
+    """conversations.list that takes a while and says C0PUB is public, C0PRIV private."""
+
+    def __init__(self, fail=False):
+        self.calls = 0
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def conversations_list(self, **_):
+        with self.lock:
+            self.calls += 1
+        time.sleep(0.2)
+        if self.fail:
+            raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
+        return {"channels": [{"id": "C0PUB", "is_private": False}, {"id": "C0PRIV", "is_private": True}],
+                "response_metadata": {}}
+
+    def users_conversations(self, user, **_):
+        return {"channels": [{"id": "C0PRIV"}], "response_metadata": {}}
+
+
+def test_requests_that_find_the_list_expired_together_ask_slack_once():
+    slack = _SlowSlack()
+    seen = visibility.Visibility(slack)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(seen.hidden(None, ["C0PUB", "C0PRIV"])))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert slack.calls == 1 and answers == [{"C0PRIV"}] * 8
+
+
+def test_the_last_list_keeps_public_channels_visible_for_an_hour_then_nothing_is():
+    ticks = [0.0]
+    slack = _SlowSlack()
+    seen = visibility.Visibility(slack, clock=lambda: ticks[0])
+    assert seen.hidden("U0MEMBER", ["C0PUB", "C0PRIV"]) == set() and seen.trouble("U0MEMBER") is None
+    slack.fail = True
+    ticks[0] += visibility.DIRECTORY_SECONDS + 1
+    assert seen.hidden("U0MEMBER", ["C0PUB", "C0PRIV", "C0NEW"]) == {"C0PRIV", "C0NEW"}
+    assert seen.trouble(None) == "Slack is not answering (ratelimited): incidents in private channels are hidden until it does."
+    ticks[0] = visibility.STALE_SECONDS + 1
+    assert seen.hidden("U0MEMBER", ["C0PUB", "C0PRIV"]) == {"C0PUB", "C0PRIV"}
+    assert seen.trouble(None).endswith("incidents in Slack channels are hidden, public ones too until it does.")
