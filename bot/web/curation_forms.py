@@ -93,7 +93,10 @@ def entry_change(number: int, entry_id: int):
         elif change == "edit":
             typed = request.form.get("at", "")
             at = None if typed == request.form.get("at_was") else _typed_time(typed, g.viewer.zone)
-            values = {"at": at, "text": request.form.get("text", "")}
+            # what the page showed: a stale page never undoes someone else's edit (bot.curation.Seen)
+            seen = curation.Seen(at=None, text=request.form.get("text_seen") or None,
+                                 shown=request.form.get("text_shown") or None)
+            values = {"at": at, "text": request.form.get("text", ""), "seen": seen}
         else:
             abort(400, description="Choose what to change: hide, show, key event or save an edit.")
         done = curation.edit_entry(web.services, Actor(user_id), number, entry_id, **values)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from bot import text as T
 from bot import tracker_items
-from bot.curation import EDITABLE_KINDS, may_curate
+from bot.curation import EDITABLE_KINDS, digest, may_curate
 from bot.drafting import TOPICS, permalink
 from bot.milestones import (
     MILESTONE_LABELS,
@@ -147,6 +147,8 @@ class Row:
     edited: bool = False
     editable: bool = False  # time and text may be edited (bot.curation.EDITABLE_KINDS)
     raw_text: str = ""  # what the edit box starts with
+    text_seen: str = ""  # fingerprints of the stored text and of the edit box's text (bot.curation.Seen)
+    text_shown: str = ""
 
 
 def _label(kind: str, milestone: str | None) -> str:
@@ -175,7 +177,8 @@ def timeline_rows(items, current, names, workspace_url: str | None) -> list[Row]
             link = None
         out.append(Row(e.at, e.kind, _label(e.kind, e.milestone), plain(e.text, names), who(e.author_id, names),
                        bool(e.is_key), link, e.id, bool(e.hidden), bool(e.deleted), bool(e.edited_ts),
-                       e.kind in EDITABLE_KINDS, T.decode(e.text)))
+                       e.kind in EDITABLE_KINDS, T.decode(e.text), digest(e.text),
+                       digest(T.storable(T.decode(e.text)))))
     return out
 
 

@@ -180,3 +180,32 @@ def test_the_utc_switch_needs_its_token_too(incident):
     assert "Times in <strong>Europe/Berlin" in page(client)
     client.post("/zone", data={"zone": "utc", "csrf_token": csrf(page(client)), "back": "/incidents/1"})
     assert 'value="2026-03-29T00:31:00"' in page(client) and "Times in <strong>UTC" in page(client)
+
+
+def _form_fields(html: str, entry_id: int) -> dict[str, str]:
+    """The hidden fields of an entry's edit form as the page rendered them."""
+    forms = [part.split("</form>", 1)[0] for part in html.split(f'action="/incidents/1/entries/{entry_id}"')[1:]]
+    [edit] = [form for form in forms if 'name="at_was"' in form]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', edit))
+
+
+def test_a_stale_page_never_undoes_someone_elses_edit(incident):
+    """The page was opened before someone edited the text in Slack: saving only a new time from it
+    keeps their text; saving a new text from it is refused, and nothing changes."""
+    from bot import curation
+    from bot.changes import Actor
+
+    bot, client, clock, entry_id = incident
+    fields = _form_fields(page(client), entry_id)
+    curation.edit_entry(bot.services, Actor("U0USER1"), 1, entry_id, text="rollback started on db-2")
+    moved = post(client, f"/incidents/1/entries/{entry_id}", change="edit", at="2026-03-29T01:40:00",
+                 at_was=fields["at_was"], text="rollback started", text_seen=fields["text_seen"],
+                 text_shown=fields["text_shown"])
+    assert moved.status_code == 303
+    stored = entry(bot, entry_id)
+    assert stored.text == "rollback started on db-2" and stored.at == datetime(2026, 3, 29, 0, 40, tzinfo=UTC)
+
+    post(client, f"/incidents/1/entries/{entry_id}", change="edit", at=fields["at_was"], at_was=fields["at_was"],
+         text="rollback finished", text_seen=fields["text_seen"], text_shown=fields["text_shown"])
+    assert "Someone edited this text since you opened it" in flashed(client)
+    assert entry(bot, entry_id).text == "rollback started on db-2"
