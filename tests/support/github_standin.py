@@ -25,7 +25,6 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlparse
 
 import jsonschema
 
-from tests.support.http_standin import HTTPStandIn
+from tests.support.http_standin import HTTPCall, HTTPStandIn
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "github"
 TOKEN = "ghp_standInToken0000000000000000000000"
@@ -92,12 +91,7 @@ PER_PAGE_MAX = 100
 
 
 @dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    body: object
-    headers: dict
+class Call(HTTPCall):
     status: int = 0
 
 
@@ -132,11 +126,10 @@ class GitHubStandIn(HTTPStandIn):
     methods = ("GET", "POST", "PATCH", "PUT")
 
     def __init__(self, token: str = TOKEN, repo: str = REPO):
+        super().__init__()
         self.token = token
         self.repo = repo
-        self.calls: list[Call] = []
         self.violations: list[str] = []
-        self.faults: list[Fault] = []
         self.issues: dict[int, Issue] = {}
         self.refs: dict[str, str] = {"main": "a" * 40}
         self.files: dict[tuple[str, str], str] = {}  # (branch, path) -> content
@@ -146,7 +139,6 @@ class GitHubStandIn(HTTPStandIn):
         self.search_lag = False  # True: the search API does not see issues yet (GitHub's index lag)
         self.remaining = 5000
         self._down: tuple | None = None
-        self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._template = json.loads((FIXTURES / "github_issue_response.json").read_text())
 
@@ -162,17 +154,15 @@ class GitHubStandIn(HTTPStandIn):
              secondary: bool = False, after: bool = False, delay: float = 0.0, message: str | None = None,
              reset_in: int | None = None) -> None:
         """Answer requests matching `method` and the regex `path` with an error, `times` times (None: always)."""
-        with self._lock:
-            self.faults.append(Fault(method, re.compile(path), status, times, retry_after, secondary, after, delay,
-                                     message, reset_in))
+        self._add_fault(Fault(method, re.compile(path), status, times, retry_after, secondary, after, delay,
+                              message, reset_in))
 
     def down(self, clock, until) -> None:
         """503 to everything while `clock()` is before `until`."""
         self._down = (clock, until)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
+        super().clear_faults()
         self._down = None
 
     def calls_to(self, method: str, path_pattern: str) -> list[Call]:

@@ -5,7 +5,19 @@ start and stop, and writing one answer. What each answers, records and fails is 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class HTTPCall:
+    """One request a stand-in received (the path without its query; header names in lower case)."""
+
+    method: str
+    path: str
+    query: dict
+    body: object
+    headers: dict
 
 
 class HTTPStandIn:
@@ -14,6 +26,20 @@ class HTTPStandIn:
     server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
     _server: ThreadingHTTPServer | None = None
     _port = 0  # 0: any free port; after the first start, the same port again
+
+    def __init__(self):
+        self.calls: list = []  # what was received, in order (each stand-in's own record of a call)
+        self.faults: list = []  # the errors still to answer (each stand-in's own Fault)
+        self._lock = threading.Lock()
+
+    def _add_fault(self, fault):
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:  # the method is `request.command`
         raise NotImplementedError

@@ -23,14 +23,13 @@ import itertools
 import json
 import re
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse
 
-from tests.support.http_standin import HTTPStandIn
+from tests.support.http_standin import HTTPCall, HTTPStandIn
 
 EMAIL = "bot@acme.example"
 TOKEN = "ATATT3xFfGF0-standin-token"
@@ -54,12 +53,7 @@ _NODE_KEYS = {"type", "content", "attrs", "marks", "text"}
 
 
 @dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    body: object
-    headers: dict
+class Call(HTTPCall):
     at: float
 
 
@@ -171,6 +165,7 @@ class JiraStandIn(HTTPStandIn):
     methods = ("GET", "POST", "PUT")
 
     def __init__(self, *, email: str = EMAIL, token: str = TOKEN, project: str = PROJECT):
+        super().__init__()
         self.email, self.token, self.project = email, token, project
         self.project_id = "10000"
         self.project_name = "Operations"
@@ -188,13 +183,10 @@ class JiraStandIn(HTTPStandIn):
         self.users: list[dict] = []
         self.unassignable: set[str] = set()
         self.issues: dict[str, Issue] = {}
-        self.calls: list[Call] = []
         self.violations: list[str] = []
-        self.faults: list[Fault] = []
         self.search_lag = 0.0
         self.latency = 0.0  # seconds every answer takes
         self.page_size = 50
-        self._lock = threading.Lock()
         self._ids = itertools.count(10042)
         self._numbers = itertools.count(17)
         self._comment_ids = itertools.count(10100)
@@ -256,14 +248,7 @@ class JiraStandIn(HTTPStandIn):
     def fail(self, method: str, path: str, status: int = 500, *, retry_after: float | None = None,
              body: dict | None = None, times: int | None = 1, effect: bool = False, drop: bool = False,
              delay: float = 0.0, headers: dict | None = None) -> Fault:
-        fault = Fault(method, path, status, retry_after, body, times, effect, drop, delay, headers)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
+        return self._add_fault(Fault(method, path, status, retry_after, body, times, effect, drop, delay, headers))
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         with self._lock:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -64,14 +63,13 @@ class SlackStandIn(HTTPStandIn):
     name = "slack"
 
     def __init__(self):
-        self.calls: list[Recorded] = []
+        super().__init__()
         self.responses: list[dict] = []  # what was posted to response_urls
         self.uploads: dict[str, bytes] = {}
         self.users: dict[str, dict] = {}
         self.channels: dict[str, Channel] = {}
         self.history: dict[str, list[dict]] = {}
         self.replies: dict[tuple[str, str], list[dict]] = {}
-        self.faults: list[Fault] = []
         self.hooks: dict[str, list] = {}
         self.ws_url: str | None = None
         self.default_tz = "UTC"
@@ -80,7 +78,6 @@ class SlackStandIn(HTTPStandIn):
         self._codes: dict[str, dict] = {}
         self._rsa = None
         self._stranger = None
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
 
@@ -108,14 +105,11 @@ class SlackStandIn(HTTPStandIn):
 
     def fail(self, method: str, error: str | None = None, *, status: int = 200, retry_after: int | None = None,
              delay: float = 0.0, times: int | None = 1) -> Fault:
-        fault = Fault(method, error, status, retry_after, delay, times)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
+        return self._add_fault(Fault(method, error, status, retry_after, delay, times))
 
     def clear_faults(self) -> None:
+        super().clear_faults()
         with self._lock:
-            self.faults.clear()
             self.hooks.clear()
 
     def while_answering(self, method: str, hook) -> None:
