@@ -14,7 +14,6 @@ the statement building and session bookkeeping, not database time, so the ratio 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -25,8 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fresh_db import drop_postgres, fresh_postgres
+
 from storage import capture_sql, entries, incidents, messages
-from storage.db import Database, normalise_url
+from storage.db import Database
 from storage.models import Entry, Incident
 
 NOW = datetime(2026, 11, 22, 14, 5, tzinfo=UTC)
@@ -36,21 +37,8 @@ DAYS = 7
 def fresh_database(kind: str, workdir: str) -> tuple[str, callable]:
     if kind == "sqlite":
         return f"sqlite:///{workdir}/bench.db", lambda: None
-    import sqlalchemy as sa
-
-    base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"incident_bot_capture_bench_{os.getpid()}"
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return base.rsplit("/", 1)[0] + "/" + name, drop
+    url, name = fresh_postgres("capture")
+    return url, lambda: drop_postgres(name, force=True)
 
 
 def per_row(write, rows: int) -> float:

@@ -31,8 +31,10 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fresh_db import drop_postgres, fresh_postgres
+
 from bot.statistics import insights, times_from_rows, to_csv
-from storage.db import Database, normalise_url
+from storage.db import Database
 from storage.models import Incident, Milestone
 from storage.stats import incident_times
 
@@ -43,26 +45,7 @@ def database_url(kind: str, workdir: str) -> tuple[str, str | None]:
     """(url, the PostgreSQL database's name to drop afterwards)."""
     if kind == "sqlite":
         return f"sqlite:///{workdir}/insights.db", None
-    import sqlalchemy as sa
-
-    base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"incident_bot_insights_bench_{os.getpid()}"
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name, name
-
-
-def drop_postgres(name: str) -> None:
-    import sqlalchemy as sa
-
-    base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
+    return fresh_postgres("insights")
 
 
 def fill(db: Database, count: int, seed: int = 12) -> None:

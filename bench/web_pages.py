@@ -32,10 +32,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fresh_db import fresh_postgres
+
 from bot.config import Settings
 from bot.server import Runtime
 from bot.slack_wsgi import wsgi_app
-from storage.db import Database, normalise_url
+from storage.db import Database
 from storage.models import ActionItem, Entry, Incident, KeyMark, Milestone, UserProfile
 from tests.support import slack_requests as sr
 from tests.support.standin import BOT_USER_ID, Channel, SlackStandIn
@@ -48,16 +50,7 @@ TARGETS = {"incident": 150, "list": 150, "insights": 300}
 def database_url(kind: str, workdir: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{workdir}/bench.db"
-    import sqlalchemy as sa
-
-    base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"incident_bot_web_bench_{os.getpid()}"
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
+    return fresh_postgres("web")[0]
 
 
 def fill(db: Database, standin: SlackStandIn, incidents: int, entries: int) -> int:

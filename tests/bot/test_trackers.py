@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,27 +17,14 @@ from bot.trackers import github as github_client
 from storage import action_items
 from storage.models import ActionItem, Incident
 from tests.bot.commands.test_incident import open_incident
-from tests.support import rows
+from tests.support import rows, trackers
 from tests.support import slack_requests as sr
 from tests.support.github_standin import REPO, TOKEN, GitHubStandIn
 from tests.support.harness import Harness, call_wsgi
+from tests.support.trackers import Clock, drain_at_once, items
 
 SECRET = "It's a Secret to Everybody"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, **kwargs) -> None:
-        with self._lock:
-            self.now += timedelta(**kwargs)
 
 
 @pytest.fixture
@@ -65,14 +51,8 @@ def tracked(make_bot, github):
     return make
 
 
-def items(bot, number=1) -> list[ActionItem]:
-    with bot.db.read() as session:
-        return action_items.action_items(session, number)
-
-
 def add_item(bot, channel, text="add retry backoff <@U0DANA|dana> due 2026-12-04") -> ActionItem:
-    bot.text(f"action {text}", channel_id=channel)
-    return items(bot)[-1]
+    return trackers.add_item(bot, channel, text)
 
 
 def creates(github):
@@ -155,17 +135,7 @@ def test_two_replicas_draining_at_once_create_the_issue_once(tracked, github):
     channel = open_incident(first)
     for n in range(5):
         add_item(first, channel, f"item {n}")
-    barrier = threading.Barrier(2)
-
-    def drain(bot):
-        barrier.wait()
-        bot.runtime.outbox.drain(workers=2)
-
-    threads = [threading.Thread(target=drain, args=(b,)) for b in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    drain_at_once(first, second)
     assert len(creates(github)) == 5
     assert sorted(i.tracker_key for i in items(first)) == ["1", "2", "3", "4", "5"]
 

@@ -6,36 +6,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-from storage import action_items
 from storage.models import ActionItem
 from tests.bot.commands.test_incident import open_incident
 from bot.outbox import MAX_ATTEMPTS
-from tests.support import rows
+from tests.support import rows, trackers
 from tests.support import slack_requests as sr
 from tests.support.harness import call_wsgi
 from tests.support.jira_standin import EMAIL, TOKEN, JiraStandIn
+from tests.support.trackers import Clock, drain_at_once, items
 
 SECRET = "jira-webhook-secret-0123456789"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, **kwargs) -> None:
-        with self._lock:
-            self.now += timedelta(**kwargs)
 
 
 @pytest.fixture
@@ -64,14 +49,8 @@ def tracked(make_bot, jira, standin):
         bot.services.tracker().shutdown()
 
 
-def items(bot, number=1) -> list[ActionItem]:
-    with bot.db.read() as session:
-        return action_items.action_items(session, number)
-
-
 def add_item(bot, channel, text="fix the retry storm <@U0DANA|dana> due 2026-12-04") -> ActionItem:
-    bot.text(f"action {text}", channel_id=channel)
-    return items(bot)[-1]
+    return trackers.add_item(bot, channel, text)
 
 
 def creates(jira):
@@ -305,17 +284,7 @@ def test_two_replicas_draining_at_once_create_each_issue_once(tracked, jira):
     for n in range(4):
         add_item(first, channel, f"item {n}")
     jira.latency = 0.05  # each create takes a while: the other replica has time to try the same
-    barrier = threading.Barrier(2)
-
-    def drain(bot):
-        barrier.wait()
-        bot.runtime.outbox.drain(workers=2)
-
-    threads = [threading.Thread(target=drain, args=(b,)) for b in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    drain_at_once(first, second)
     assert len(creates(jira)) == 4
     assert sorted(i.tracker_key for i in items(first)) == ["OPS-17", "OPS-18", "OPS-19", "OPS-20"]
 

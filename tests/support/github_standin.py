@@ -25,15 +25,16 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlparse
 
 import jsonschema
+
+from tests.support.http_standin import HTTPCall, HTTPStandIn
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "github"
 TOKEN = "ghp_standInToken0000000000000000000000"
@@ -90,12 +91,7 @@ PER_PAGE_MAX = 100
 
 
 @dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    body: object
-    headers: dict
+class Call(HTTPCall):
     status: int = 0
 
 
@@ -125,13 +121,15 @@ class Issue:
     pull_request: bool = False
 
 
-class GitHubStandIn:
+class GitHubStandIn(HTTPStandIn):
+    name = "github"
+    methods = ("GET", "POST", "PATCH", "PUT")
+
     def __init__(self, token: str = TOKEN, repo: str = REPO):
+        super().__init__()
         self.token = token
         self.repo = repo
-        self.calls: list[Call] = []
         self.violations: list[str] = []
-        self.faults: list[Fault] = []
         self.issues: dict[int, Issue] = {}
         self.refs: dict[str, str] = {"main": "a" * 40}
         self.files: dict[tuple[str, str], str] = {}  # (branch, path) -> content
@@ -141,50 +139,14 @@ class GitHubStandIn:
         self.search_lag = False  # True: the search API does not see issues yet (GitHub's index lag)
         self.remaining = 5000
         self._down: tuple | None = None
-        self._lock = threading.Lock()
         self._numbers = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
         self._template = json.loads((FIXTURES / "github_issue_response.json").read_text())
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> GitHubStandIn:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                standin._handle(self, "GET")
-
-            def do_POST(self):
-                standin._handle(self, "POST")
-
-            def do_PATCH(self):
-                standin._handle(self, "PATCH")
-
-            def do_PUT(self):
-                standin._handle(self, "PUT")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="github-standin", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
     @property
     def api_url(self) -> str:
-        assert self._server
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     # -- knobs ----------------------------------------------------------------------------------
 
@@ -192,17 +154,15 @@ class GitHubStandIn:
              secondary: bool = False, after: bool = False, delay: float = 0.0, message: str | None = None,
              reset_in: int | None = None) -> None:
         """Answer requests matching `method` and the regex `path` with an error, `times` times (None: always)."""
-        with self._lock:
-            self.faults.append(Fault(method, re.compile(path), status, times, retry_after, secondary, after, delay,
-                                     message, reset_in))
+        self._add_fault(Fault(method, re.compile(path), status, times, retry_after, secondary, after, delay,
+                              message, reset_in))
 
     def down(self, clock, until) -> None:
         """503 to everything while `clock()` is before `until`."""
         self._down = (clock, until)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
+        super().clear_faults()
         self._down = None
 
     def calls_to(self, method: str, path_pattern: str) -> list[Call]:
@@ -245,7 +205,8 @@ class GitHubStandIn:
 
     # -- request handling -----------------------------------------------------------------------
 
-    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        method = request.command
         url = urlparse(request.path)
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
@@ -317,20 +278,14 @@ class GitHubStandIn:
 
     def _json(self, request, status: int, data, extra: dict | None = None) -> None:
         payload = json.dumps(data).encode() if data is not None else b""
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(payload)))
         with self._lock:
             self.remaining = max(0, self.remaining - 1)
-        headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": str(self.remaining),
+        headers = {"Content-Type": "application/json; charset=utf-8", "x-ratelimit-limit": "5000", "x-ratelimit-remaining": str(self.remaining),
                    "x-ratelimit-used": str(5000 - self.remaining), "x-ratelimit-resource": "core",
                    "x-ratelimit-reset": str(int(time.time()) + 3600),
                    "x-github-request-id": uuid.uuid4().hex[:20].upper()}
         headers.update(extra or {})
-        for key, value in headers.items():
-            request.send_header(key, value)
-        request.end_headers()
-        request.wfile.write(payload)
+        self._write(request, status, payload, headers)
 
     # -- endpoints ------------------------------------------------------------------------------
 

@@ -23,12 +23,13 @@ import itertools
 import json
 import re
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse
+
+from tests.support.http_standin import HTTPCall, HTTPStandIn
 
 EMAIL = "bot@acme.example"
 TOKEN = "ATATT3xFfGF0-standin-token"
@@ -52,12 +53,7 @@ _NODE_KEYS = {"type", "content", "attrs", "marks", "text"}
 
 
 @dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    body: object
-    headers: dict
+class Call(HTTPCall):
     at: float
 
 
@@ -156,8 +152,20 @@ def adf_problems(doc: object, where: str = "description") -> list[str]:
     return problems
 
 
-class JiraStandIn:
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a dropped connection is on purpose: stay quiet
+        pass
+
+
+class JiraStandIn(HTTPStandIn):
+    name = "jira"
+    methods = ("GET", "POST", "PUT")
+
     def __init__(self, *, email: str = EMAIL, token: str = TOKEN, project: str = PROJECT):
+        super().__init__()
         self.email, self.token, self.project = email, token, project
         self.project_id = "10000"
         self.project_name = "Operations"
@@ -175,32 +183,24 @@ class JiraStandIn:
         self.users: list[dict] = []
         self.unassignable: set[str] = set()
         self.issues: dict[str, Issue] = {}
-        self.calls: list[Call] = []
         self.violations: list[str] = []
-        self.faults: list[Fault] = []
         self.search_lag = 0.0
         self.latency = 0.0  # seconds every answer takes
         self.page_size = 50
-        self._lock = threading.Lock()
         self._ids = itertools.count(10042)
         self._numbers = itertools.count(17)
         self._comment_ids = itertools.count(10100)
         self._pages: dict[str, tuple[list[str], int]] = {}
-        self._server: ThreadingHTTPServer | None = None
         self._connections: set = set()
-        self._port = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> JiraStandIn:
+    server_class = _Server  # quiet about connections dropped on purpose
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(super()._handler_class()):  # tracks its connections, so that stop() ends them
             def setup(self):
                 super().setup()
                 with standin._lock:
@@ -214,27 +214,10 @@ class JiraStandIn:
                 except OSError:
                     pass
 
-            def do_GET(self):
-                standin._handle(self)
-
-            def do_POST(self):
-                standin._handle(self)
-
-            def do_PUT(self):
-                standin._handle(self)
-
-        self._server = _Server(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
-        self._port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="jira-standin", daemon=True).start()
-        return self
+        return Handler
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:  # kept-alive connections end too, as when a server goes away
@@ -265,14 +248,7 @@ class JiraStandIn:
     def fail(self, method: str, path: str, status: int = 500, *, retry_after: float | None = None,
              body: dict | None = None, times: int | None = 1, effect: bool = False, drop: bool = False,
              delay: float = 0.0, headers: dict | None = None) -> Fault:
-        fault = Fault(method, path, status, retry_after, body, times, effect, drop, delay, headers)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
+        return self._add_fault(Fault(method, path, status, retry_after, body, times, effect, drop, delay, headers))
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         with self._lock:
@@ -316,15 +292,8 @@ class JiraStandIn:
     def _send(self, request: BaseHTTPRequestHandler, status: int, body: object = None,
               headers: dict | None = None) -> None:
         raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        request.send_response(status)
         ctype = "text/plain;charset=UTF-8" if isinstance(body, bytes) else "application/json;charset=UTF-8"
-        if raw:
-            request.send_header("Content-Type", ctype)
-        for name, value in (headers or {}).items():
-            request.send_header(name, value)
-        request.send_header("Content-Length", str(len(raw)))
-        request.end_headers()
-        request.wfile.write(raw)
+        self._write(request, status, raw, {"Content-Type": ctype, **(headers or {})} if raw else dict(headers or {}))
 
     def _error(self, request, status: int, messages: list[str] | None = None, errors: dict | None = None,
                headers: dict | None = None) -> None:
@@ -760,14 +729,6 @@ class JiraStandIn:
         if kind == "notdone":
             return STATUSES[issue.fields["status"]][1] != "done"
         return issue.key in value
-
-
-class _Server(ThreadingHTTPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # a dropped connection is on purpose: stay quiet
-        pass
 
 
 class _JiraError(Exception):

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlparse
+
+from tests.support.http_standin import HTTPStandIn
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "B0BOT01"
@@ -58,9 +59,11 @@ class Channel:
     members: set = field(default_factory=set)
 
 
-class SlackStandIn:
+class SlackStandIn(HTTPStandIn):
+    name = "slack"
+
     def __init__(self):
-        self.calls: list[Recorded] = []
+        super().__init__()
         self.responses: list[dict] = []  # what was posted to response_urls
         self.uploads: dict[str, bytes] = {}
         self.users: dict[str, dict] = {}
@@ -68,7 +71,6 @@ class SlackStandIn:
         self.history: dict[str, list[dict]] = {}
         self.keep_posts = False  # when True, chat.postMessage adds its message to `history` (with metadata)
         self.replies: dict[tuple[str, str], list[dict]] = {}
-        self.faults: list[Fault] = []
         self.hooks: dict[str, list] = {}
         self.ws_url: str | None = None
         self.default_tz = "UTC"
@@ -77,46 +79,10 @@ class SlackStandIn:
         self._codes: dict[str, dict] = {}
         self._rsa = None
         self._stranger = None
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
-
-    def start(self) -> SlackStandIn:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_POST(self):
-                standin._handle(self)
-
-            def do_GET(self):
-                standin._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slack-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server
-        return self._server.server_address[1]
 
     @property
     def base_url(self) -> str:
@@ -141,14 +107,11 @@ class SlackStandIn:
 
     def fail(self, method: str, error: str | None = None, *, status: int = 200, retry_after: int | None = None,
              delay: float = 0.0, times: int | None = 1) -> Fault:
-        fault = Fault(method, error, status, retry_after, delay, times)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
+        return self._add_fault(Fault(method, error, status, retry_after, delay, times))
 
     def clear_faults(self) -> None:
+        super().clear_faults()
         with self._lock:
-            self.faults.clear()
             self.hooks.clear()
 
     def while_answering(self, method: str, hook) -> None:
@@ -317,13 +280,7 @@ class SlackStandIn:
 
     @staticmethod
     def _send(request, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(payload)))
-        for key, value in (extra or {}).items():
-            request.send_header(key, value)
-        request.end_headers()
-        request.wfile.write(payload)
+        HTTPStandIn._write(request, status, payload, {"Content-Type": content_type, **(extra or {})})
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
