@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.support import slack_requests as sr
@@ -51,36 +52,36 @@ def incident(site):
 
 def test_sign_in_and_walk_the_pages(page, site, incident):
     sign_in(page, site)
-    assert page.get_by_text("Signed in as u0user1").is_visible()
+    expect(page.get_by_text("Signed in as u0user1")).to_be_visible()
     screenshot(page, "01-incidents")
 
     page.get_by_role("link", name="INC-1").click()
     page.wait_for_url(site.url + "/incidents/1")
     chart = page.locator("svg.phase-chart")
     assert chart.is_visible() and chart.locator("circle.key-event").count() >= 1
-    assert page.get_by_role("heading", name="Timeline").is_visible()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
     screenshot(page, "02-incident")
 
     page.get_by_role("link", name="Next →").click()
     page.wait_for_url(re.compile(r"page=2"))
-    assert page.locator("ol.timeline .text", has_text="chat line 129").is_visible()
+    expect(page.locator("ol.timeline .text", has_text="chat line 129")).to_be_visible()
     screenshot(page, "03-timeline-page-2")
 
     page.get_by_role("link", name="Key events only").click()
     page.wait_for_url(re.compile(r"key=1"))
-    assert page.get_by_text("Showing key events only").is_visible()
+    expect(page.get_by_text("Showing key events only")).to_be_visible()
     texts = page.locator("ol.timeline .text").all_inner_texts()
     assert "chat line 000" in texts and "chat line 001" not in texts
     screenshot(page, "04-key-events")
 
     page.goto(site.url + "/incidents/1/drafts/1")
-    assert page.locator("pre.draft").is_visible()
+    expect(page.locator("pre.draft")).to_be_visible()
     screenshot(page, "05-draft")
     page.goto(site.url + "/actions")
-    assert page.get_by_text("add retries").is_visible()
+    expect(page.get_by_text("add retries")).to_be_visible()
     screenshot(page, "06-actions")
     page.goto(site.url + "/insights")
-    assert page.locator("svg.bar-chart").first.is_visible()
+    expect(page.locator("svg.bar-chart").first).to_be_visible()
     screenshot(page, "07-insights")
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -113,13 +114,13 @@ def test_edit_an_entry_and_mark_an_item_done(page, site, incident):
     entry.get_by_text("Edit").click()
     entry.get_by_label("Text").fill("database failover begun <primary>")
     entry.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Saved.").is_visible()
-    assert page.locator("li.entry", has_text="database failover begun <primary>").is_visible()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    expect(page.locator("li.entry", has_text="database failover begun <primary>")).to_be_visible()
 
     page.get_by_role("button", name="Mark action #1 done").click()
-    assert page.get_by_text("Action #1 is done.").is_visible()
-    assert page.get_by_role("button", name="Mark action #1 done").count() == 0
-    assert page.get_by_text("Action #1 done").is_visible()  # the activity log
+    expect(page.get_by_text("Action #1 is done.")).to_be_visible()
+    expect(page.get_by_role("button", name="Mark action #1 done")).to_have_count(0)
+    expect(page.get_by_text("Action #1 done")).to_be_visible()  # the activity log
     screenshot(page, "08-after-curation")
     assert page.problems == []
 
@@ -129,7 +130,7 @@ def test_hostile_text_is_shown_literally(page, site):
     site.bot.event(sr.message(HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
                               channel=channel))
     sign_in(page, site, path="/incidents/1")
-    assert page.locator("li.entry .text", has_text="<img src=x onerror=alert(1)>").is_visible()
+    expect(page.locator("li.entry .text", has_text="<img src=x onerror=alert(1)>")).to_be_visible()
     shown = page.locator("ol.timeline .text", has_text="{{7*7}}")
     assert shown.count() == 1 and "49" not in shown.inner_text()
     assert page.locator("ol.timeline textarea").first.input_value() == HOSTILE  # the edit box holds it as typed
@@ -146,7 +147,7 @@ def test_a_private_incident_is_404_to_a_non_member(page, site):
     assert page.get_by_text("Secret breach").count() == 0
     response = page.goto(site.url + "/incidents/1")
     assert response.status == 404
-    assert page.get_by_role("heading", name="404 Not Found").is_visible()
+    expect(page.get_by_role("heading", name="404 Not Found")).to_be_visible()
     screenshot(page, "10-private-404")
 
 
@@ -157,7 +158,7 @@ def test_a_post_without_its_csrf_token_is_refused(page, site, incident):
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         form.get_by_role("button").click()
     assert answer.value.status == 403
-    assert page.get_by_text("reload the page and try again").is_visible()
+    expect(page.get_by_text("reload the page and try again")).to_be_visible()
     screenshot(page, "11-csrf-refused")
     page.goto(site.url + "/incidents/1")
-    assert page.get_by_role("button", name="Mark action #1 done").is_visible()  # still open
+    expect(page.get_by_role("button", name="Mark action #1 done")).to_be_visible()  # still open
