@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import threading
@@ -59,6 +58,7 @@ from bot.trackers.base import (
     TrackerRetryLater,
     WebhookChange,
 )
+from bot.trackers.jira_format import cut, description, jql_string, label, paragraph, summary, text_nodes
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -73,8 +73,6 @@ RETRY_DEFAULT_SECONDS = 0.0  # a 5xx or a dropped connection without Retry-After
 ACCOUNT_TTL_SECONDS = 24 * 3600  # how long an owner's account found by e-mail is reused
 NO_ACCOUNT_TTL_SECONDS = 3600  # and how long "no account" is (someone may get one meanwhile)
 STATES_BATCH = 50  # keys per `key in (…)` search
-SUMMARY_MAX = 255  # Jira's summary limit
-DESCRIPTION_MAX = 32_000  # Jira refuses a description whose document exceeds 32,767 characters
 NOT_PLANNED_RESOLUTIONS = ("won't do", "won't fix", "declined", "not planned", "cannot reproduce",
                            "duplicate")
 DROPPED_COMMENT = "Dropped in incident-bot: not planned."
@@ -92,10 +90,6 @@ PERMISSIONS = {
     "ADD_COMMENTS": "Add comments",
 }
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
-# control characters, and the bidi controls that would show text in another order than it is stored
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
-                      "\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_MD_UNESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;|<br>")
 
 
 def from_settings(settings: Settings) -> JiraTracker:
@@ -111,100 +105,6 @@ def from_settings(settings: Settings) -> JiraTracker:
         done_transition=settings.jira_done_transition,
         webhook_secret=secret.get_secret_value() if secret else None,
     )
-
-
-# -- Atlassian Document Format ------------------------------------------------------------------------
-
-
-def clean_text(text: str) -> str:
-    """Text for an ADF text node or a summary: no control characters (tabs become spaces)."""
-    return _CONTROL.sub(" ", text.replace("\t", " "))
-
-
-def text_nodes(text: str) -> list[dict]:
-    """Plain text as inline ADF: one `text` node per line, `hardBreak` between them. Nothing in the text
-    is interpreted: a URL, `@name`, `[x](y)` or `<b>` stays the characters typed."""
-    nodes: list[dict] = []
-    lines = clean_text(text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-    for i, line in enumerate(lines):
-        if i:
-            nodes.append({"type": "hardBreak"})
-        if line:
-            nodes.append({"type": "text", "text": line})
-    while nodes and nodes[-1]["type"] == "hardBreak":
-        nodes.pop()
-    return nodes
-
-
-def paragraph(*inline: dict) -> dict:
-    return {"type": "paragraph", "content": list(inline)} if inline else {"type": "paragraph"}
-
-
-def link(text: str, href: str) -> dict:
-    return {"type": "text", "text": text, "marks": [{"type": "link", "attrs": {"href": href}}]}
-
-
-def markdown_to_plain(markdown: str) -> str:
-    """The Markdown the bot writes for GitHub (user text escaped) back to the text it shows."""
-    def sub(m: re.Match) -> str:
-        if m.group(1) is not None:
-            return m.group(1)
-        return "<" if m.group() == "&lt;" else "\n"
-    return _MD_UNESCAPE.sub(sub, markdown)
-
-
-def cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def description(new: NewIssue) -> dict:
-    """The issue's description as an ADF document, at most DESCRIPTION_MAX characters of JSON (a long
-    item is cut). User text (the item, the incident's title, the owner's name) only ever fills plain
-    text nodes."""
-    text = new.text if new.text else markdown_to_plain(new.body)
-    limit = len(text)
-    while True:
-        doc = _description(new, cut(text, limit))
-        size = len(json.dumps(doc, ensure_ascii=False))
-        if size <= DESCRIPTION_MAX or limit <= 1:
-            return doc
-        limit = max(1, min(limit - 1, int(limit * DESCRIPTION_MAX / size) - 100))
-
-
-def _description(new: NewIssue, text: str) -> dict:
-    content: list[dict] = []
-    for block in text.strip().split("\n\n"):
-        nodes = text_nodes(block.strip("\n"))
-        if nodes:
-            content.append(paragraph(*nodes))
-    if new.incident_ref or new.incident_title:
-        about = " ".join(p for p in (new.incident_ref, cut(new.incident_title, 500)) if p)
-        line = [{"type": "text", "text": "Action item from incident "}, *text_nodes(about.replace("\n", " "))]
-        if new.link and re.match(r"https?://", new.link):
-            line += [{"type": "text", "text": " — "}, link("incident channel in Slack", new.link)]
-        content.append(paragraph(*line))
-    facts = []
-    if new.owner_name:
-        facts.append(f"Owner: {cut(new.owner_name, 200)}")
-    if new.due:
-        facts.append(f"Due: {new.due.isoformat()}")
-    if facts:
-        content.append(paragraph(*text_nodes("\n".join(facts))))
-    return {"type": "doc", "version": 1, "content": content or [paragraph()]}
-
-
-def summary(title: str) -> str:
-    """One line of at most 255 characters: Jira refuses line breaks in a summary."""
-    return cut(" ".join(clean_text(title).split()), SUMMARY_MAX) or "Action item"
-
-
-def label(value: str) -> str:
-    """A Jira label: no white space (Jira refuses it), at most 255 characters."""
-    return "_".join(clean_text(value).split())[:255]
-
-
-def jql_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
