@@ -234,11 +234,12 @@ class Outbox:
                 error = f"{type(exc).__name__}: {exc}"
         now = self.clock()
         give_up = error is not None and (permanent or attempts >= MAX_ATTEMPTS)
+        if wait is None and error is None:
+            self.db.hot_write(lambda conn: outbox_jobs.finish_job(conn, job_id, owner, now))
+            return
         with self.db.write() as session:
             if wait is not None:
                 outbox_jobs.postpone_job(session, job_id, owner, now + timedelta(seconds=wait.seconds))
-            elif error is None:
-                outbox_jobs.finish_job(session, job_id, owner, now)
             else:
                 later = max(timedelta(seconds=asked), backoff(attempts))
                 retry_at = None if give_up else now + later

@@ -150,17 +150,6 @@ def entry_from_elsewhere(conn, incident_id: int, channel_id: str, ts: str):
     return conn.execute(stmt).first()
 
 
-def mark_posting(conn, entry_id: int, channel_id: str) -> None:
-    """Before a log entry is posted: its post's channel without a ts says a post may exist already
-    (the post went out but its ts was not stored), so a retry looks for it before posting again."""
-    conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == entry_id, _ENTRY.c.post_ts.is_(None))
-                 .values(post_channel_id=channel_id))
-
-
-def set_post(conn, entry_id: int, channel_id: str, ts: str) -> None:
-    conn.execute(sa.update(_ENTRY).where(_ENTRY.c.id == entry_id).values(post_channel_id=channel_id, post_ts=ts))
-
-
 def took_part(conn, incident_id: int, user_id: str) -> bool:
     """Whether someone wrote or logged in the incident, recorded a change, or holds one of its roles.
     The author of a message added from another channel (kind `added`) did not take part by that."""

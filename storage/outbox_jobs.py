@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from storage import sql
+from storage import driver_sql, sql
 from storage.db import JOBS_QUEUED
 from storage.models import (
     OutboxJob,
@@ -116,12 +116,17 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
     return list(session.exec(select(OutboxJob).where(OutboxJob.id.in_(ids)).order_by(OutboxJob.id)))
 
 
-def finish_job(session: Session, job_id: int, owner: str, now: datetime) -> None:
-    session.execute(
-        sa.update(OutboxJob)
-        .where(OutboxJob.id == job_id, OutboxJob.lease_owner == owner)
-        .values(done_at=now, lease_until=None, last_error=None)
-    )
+# The one write every job makes: hand-written, on a driver cursor (storage.db.Database.hot_write), as
+# it costs a SQLAlchemy session several times the statement, and a busy outbox finishes jobs as fast as
+# `/incident log` entries arrive (each is posted in the channel).
+_FINISH = "UPDATE outbox SET done_at = :now, lease_until = NULL, last_error = NULL WHERE id = :id AND lease_owner = :owner"
+_FINISH_SQL = {dialect: driver_sql._for(dialect, _FINISH) for dialect in ("sqlite", "postgresql")}
+
+
+def finish_job(conn, job_id: int, owner: str, now: datetime) -> None:
+    """`conn` is a storage.db.Cursor: `db.hot_write(lambda conn: finish_job(conn, ...))`."""
+    conn.cursor.execute(_FINISH_SQL[conn.dialect], {"id": job_id, "owner": owner,
+                                                     "now": driver_sql.bind_time(conn.dialect, now)})
 
 
 def retry_job(

@@ -12,8 +12,8 @@ from bot import curation_views
 from bot.jobs.errors import raise_for, slack_error
 from bot.outbox import PermanentFailure
 from bot.services import Services
-from storage import entries
-from storage.models import Incident
+from storage import post_sql
+from storage.post_sql import EntryToPost
 
 GONE = {"message_not_found", "cant_update_message"}
 
@@ -29,7 +29,7 @@ def log_post(services: Services, payload: dict) -> None:
     (`_earlier_post`) instead of posting the entry twice.
     """
     entry_id = payload["entry_id"]
-    entry, message, channel_id = _current(services, entry_id)
+    entry, message = _current(services, entry_id)
     if entry is None:
         return
     try:
@@ -40,15 +40,13 @@ def log_post(services: Services, payload: dict) -> None:
             return  # not posted yet: the job that posts it shows the entry as it is then
         posted = _earlier_post(services, entry) if entry.post_channel_id else None
         if posted is None:
-            with services.db.write() as session:
-                entries.mark_posting(session, entry_id, channel_id)
+            services.db.hot_write(lambda conn: post_sql.mark_posting(conn, entry_id, entry.channel_id))
             answer = services.background.chat_postMessage(
-                channel=channel_id, unfurl_links=False, unfurl_media=False,
+                channel=entry.channel_id, unfurl_links=False, unfurl_media=False,
                 metadata={"event_type": POST_EVENT, "event_payload": {"entry_id": entry_id}}, **message)
             posted = (answer["channel"], answer["ts"])
-        with services.db.write() as session:
-            entries.set_post(session, entry_id, *posted)
-        entry, now_shown, _ = _current(services, entry_id)
+        services.db.hot_write(lambda conn: post_sql.set_post(conn, entry_id, *posted))
+        entry, now_shown = _current(services, entry_id)
         if entry is not None and now_shown != message:
             _rewrite(services, entry, now_shown)
     except SlackApiError as exc:
@@ -81,16 +79,15 @@ def _earlier_post(services: Services, entry) -> tuple[str, str] | None:
     return None
 
 
-def _current(services: Services, entry_id: int):
-    """(the entry, its post as it should read now, the incident channel)."""
-    with services.db.read() as session:
-        entry = entries.entry_by_id(session, entry_id)
-        if entry is None:
-            return None, None, None
-        incident = session.get(Incident, entry.incident_id)
-        if incident is None or not incident.channel_id:
-            raise PermanentFailure(f"INC-{entry.incident_id} has no channel")
-        return entry, curation_views.log_post(entry, services.zone_for(incident)), incident.channel_id
+def _current(services: Services, entry_id: int) -> tuple[EntryToPost | None, dict | None]:
+    """(the entry with its incident's channel, its post as it should read now)."""
+    with services.db.reading() as conn:
+        entry = post_sql.entry_to_post(conn, entry_id)
+    if entry is None:
+        return None, None
+    if not entry.channel_id:
+        raise PermanentFailure(f"INC-{entry.incident_id} has no channel")
+    return entry, curation_views.log_post(entry, services.settings.display_zone(entry.display_tz))
 
 
 def _rewrite(services: Services, entry, message: dict) -> None:

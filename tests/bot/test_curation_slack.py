@@ -13,7 +13,7 @@ import yaml
 from sqlmodel import select
 
 from bot import curation_views
-from storage import activity, entries, incidents
+from storage import activity, entries, incidents, post_sql
 from storage.models import PostmortemDraft
 from tests.bot.commands.test_incident import open_incident
 from tests.support import slack_limits
@@ -768,7 +768,7 @@ def test_a_log_post_whose_ts_could_not_be_stored_is_found_again_not_posted_twice
     bot = make_bot(lambda: clock[0])
     channel = open_incident(bot)
     standin.keep_posts = True
-    real, calls = entries.set_post, []
+    real, calls = post_sql.set_post, []
 
     def flaky(conn, entry_id, channel_id, ts):
         calls.append(ts)
@@ -776,7 +776,7 @@ def test_a_log_post_whose_ts_could_not_be_stored_is_found_again_not_posted_twice
             raise RuntimeError("connection reset while storing the post")
         return real(conn, entry_id, channel_id, ts)
 
-    monkeypatch.setattr(entries, "set_post", flaky)
+    monkeypatch.setattr(post_sql, "set_post", flaky)
     standin.reset()
     bot.command("log rolled back", channel_id=channel)
     bot.drain()

@@ -1,0 +1,71 @@
+"""Hand-written SQL for posting each `/incident log` entry in its incident channel (the outbox job
+bot/jobs/curation_jobs.py `log_post`): read the entry with its channel, note the channel before
+posting, store the post.
+
+Every log entry takes these statements once, in the same process that answers Slack, so they run on
+driver cursors (storage.db.Database.reading/hot_write) like storage/capture_sql.py: through SQLAlchemy
+sessions they cost the process about a millisecond per entry, more than answering the command itself
+(`python3 bench/ack_latency.py` shows the difference under load). Each is one statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.driver_sql import _for, read_time
+
+_ENTRY_TO_POST = """
+SELECT entry.id, entry.incident_id, entry.at, entry.author_id, entry.text, entry.hidden, entry.text_edited_by,
+       entry.post_channel_id, entry.post_ts, entry.recorded_at, incident.channel_id, incident.display_tz
+FROM entry JOIN incident ON incident.id = entry.incident_id
+WHERE entry.id = :entry_id
+"""
+
+# Only while it has no post: a post stored meanwhile (another attempt) is never forgotten.
+_MARK_POSTING = "UPDATE entry SET post_channel_id = :channel_id WHERE id = :entry_id AND post_ts IS NULL"
+
+_SET_POST = "UPDATE entry SET post_channel_id = :channel_id, post_ts = :ts WHERE id = :entry_id"
+
+_SQL = {dialect: {name: _for(dialect, sql) for name, sql in
+                  {"entry": _ENTRY_TO_POST, "mark": _MARK_POSTING, "set": _SET_POST}.items()}
+        for dialect in ("sqlite", "postgresql")}
+
+
+@dataclass(frozen=True)
+class EntryToPost:
+    """A log entry as its post shows it (bot/curation_views.py `log_post`), where the post is, and
+    where it goes: the incident's channel, in the incident's zone."""
+
+    id: int
+    incident_id: int
+    at: datetime
+    author_id: str | None
+    text: str
+    hidden: bool
+    text_edited_by: str | None
+    post_channel_id: str | None
+    post_ts: str | None
+    recorded_at: datetime
+    channel_id: str | None  # the incident's channel
+    display_tz: str | None  # the incident's zone
+
+
+def entry_to_post(conn, entry_id: int) -> EntryToPost | None:
+    """`conn` is a storage.db.Cursor. None when there is no such entry."""
+    conn.cursor.execute(_SQL[conn.dialect]["entry"], {"entry_id": entry_id})
+    row = conn.cursor.fetchone()
+    if row is None:
+        return None
+    return EntryToPost(row[0], row[1], read_time(row[2]), row[3], row[4], bool(row[5]), row[6], row[7], row[8],
+                       read_time(row[9]), row[10], row[11])
+
+
+def mark_posting(conn, entry_id: int, channel_id: str) -> None:
+    """Before a log entry is posted: its post's channel without a ts says a post may exist already
+    (the post went out but its ts was not stored), so a retry looks for it before posting again."""
+    conn.cursor.execute(_SQL[conn.dialect]["mark"], {"entry_id": entry_id, "channel_id": channel_id})
+
+
+def set_post(conn, entry_id: int, channel_id: str, ts: str) -> None:
+    conn.cursor.execute(_SQL[conn.dialect]["set"], {"entry_id": entry_id, "channel_id": channel_id, "ts": ts})
