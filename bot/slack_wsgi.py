@@ -21,7 +21,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.context import BoltContext
-from slack_bolt.request.internals import build_context
+from slack_bolt.request.internals import build_context, parse_body
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,17 @@ class SlackRequest(BoltRequest):
     """
 
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except (TypeError, AttributeError, KeyError):
+            # Bolt reads ids for its context assuming Slack's shapes, and a field of another type
+            # (`"message": {"user": false}`) raises there, before the signature is even checked. Read the
+            # request with the body hidden from those readers: the context has no ids, the signature is
+            # checked against the body as sent, and the listeners, which check what they use, see it.
+            body = kwargs["body"]
+            super().__init__(**{**kwargs, "body": "" if isinstance(body, str) else {}})
+            self.raw_body = body if isinstance(body, str) else ""
+            self.body = parse_body(body, self.content_type) if isinstance(body, str) else body
         if self.mode == "http" and "payload" in self.raw_body and not self.raw_body.lstrip().startswith("{"):
             fields = dict(parse_qsl(self.raw_body, keep_blank_values=True))
             if "payload" not in fields and self.body != fields:

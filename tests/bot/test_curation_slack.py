@@ -526,6 +526,23 @@ def test_any_damaged_curation_payload_is_answered(bot, standin, data, kind):
     assert not any(CRASH in r.get("text", "") for r in standin.responses)
 
 
+def test_a_shortcut_whose_user_fields_have_odd_types_is_answered_not_a_500(bot, standin):
+    """Bolt reads the user id for its context assuming Slack's shapes: `"user": false` in the message
+    made it raise before any listener ran (a 500 with a traceback). Found by the test above."""
+    channel = open_incident(bot)
+    said = sr.message("checkout is down", channel=channel, ts="1700000000.000100")
+    bot.event(said)
+    payload = message_action("edit_timeline_entry", said, standin=standin)
+    del payload["user"]["id"]
+    payload["message"]["user"] = False
+    response = bot.interact(payload)
+    assert response.status == 200, (response.status, response.body[:300])
+    assert CRASH not in response.body
+    forged = sr.interactivity_request(payload)  # still refused when it is not signed by Slack
+    forged[1]["x-slack-signature"] = "v0=" + "0" * 64
+    assert bot.post(*forged).status == 401
+
+
 def test_timeline_pages_turn_in_place_and_a_bad_page_says_how(bot, standin):
     channel = open_incident(bot)
     for n in range(45):
