@@ -1,16 +1,18 @@
 """Benchmark: `/incident log` ack latency and channel-message capture throughput.
 
-Three servers run side by side in the same run, each under the bot's own HTTP server (waitress, one
+Four servers run side by side in the same run, each under the bot's own HTTP server (waitress, one
 process, WEB_THREADS threads; bot/http_serving.py), against the Web API stand-in:
   bot      `incident-bot run`, storing every entry before it answers
   default  a bare Bolt app that only acks, with Bolt's defaults
   floor    a bare Bolt app that only acks, with process_before_response=True
+  store    the floor plus one committed INSERT per command (bench/bare_app.py): the least an app
+           that answers only once the entry is stored can do, on the same database kind
 8 clients (threads with keep-alive connections) send pre-signed requests.
 
     python bench/ack_latency.py [--requests 3000] [--rounds 10] [--clients 8] [--database sqlite|postgres]
 
 The servers take turns in rounds (rotating who goes first), so a busy moment of the machine falls on
-all three alike.
+all of them alike.
 """
 
 from __future__ import annotations
@@ -143,9 +145,10 @@ def main() -> None:
     body, headers = sr.slash_command("start Benchmark incident sev3")
     bot.post(body, headers)
     channel = next(iter(standin.channels))
-    bare = {mode: start_bare(mode, env) for mode in ("default", "floor")}
-    ports = {"bot": bot.port, "default": bare["default"][1], "floor": bare["floor"][1]}
-    pids = {"bot": bot.proc.pid, "default": bare["default"][0].pid, "floor": bare["floor"][0].pid}
+    store_url = f"sqlite:///{workdir}/store.db" if args.database == "sqlite" else database_url
+    bare = {mode: start_bare(mode, {**env, "STORE_URL": store_url}) for mode in ("default", "floor", "store")}
+    ports = {"bot": bot.port, **{mode: port for mode, (_, port) in bare.items()}}
+    pids = {"bot": bot.proc.pid, **{mode: proc.pid for mode, (proc, _) in bare.items()}}
 
     latencies: dict[str, list[float]] = {name: [] for name in ports}
     round_p50: dict[str, list[float]] = {name: [] for name in ports}  # per round: robust to a busy machine
@@ -159,7 +162,8 @@ def main() -> None:
         # Rounds, each server in turn (in a rotating order), so that all three see the same machine.
         order = list(ports)
         for round_number in range(args.rounds):
-            for name in order[round_number % 3:] + order[:round_number % 3]:
+            first = round_number % len(order)
+            for name in order[first:] + order[:first]:
                 port = ports[name]
                 commands = [sr.slash_command(f"log entry {round_number}-{i} from the benchmark", channel_id=channel)
                             for i in range(per_round)]
@@ -210,6 +214,10 @@ def main() -> None:
     print(f"bot p99 / floor p99 = {bot_r['p99_ms'] / floor['p99_ms']:.2f}x (target <= 2x)")
     in_rounds = statistics.median(b / f for b, f in zip(round_p50["bot"], round_p50["floor"], strict=True))
     print(f"bot p50 / floor p50 within each round, median of {args.rounds} rounds = {in_rounds:.2f}x")
+    store = results["store"]
+    store_rounds = statistics.median(s / f for s, f in zip(round_p50["store"], round_p50["floor"], strict=True))
+    print(f"store p50 / floor p50 = {store['p50_ms'] / floor['p50_ms']:.2f}x (in rounds {store_rounds:.2f}x): "
+          f"what one committed INSERT costs; bot p50 / store p50 = {bot_r['p50_ms'] / store['p50_ms']:.2f}x")
     print(f"bot capture / floor capture = {bot_r['capture_per_s'] / floor['capture_per_s']:.2f}x (target >= 0.8x)")
     logs = sum(1 for i in stored if i["kind"] == "log" and i["text"].startswith("entry"))
     messages = sum(1 for i in stored if i["kind"] == "message")
