@@ -31,7 +31,7 @@ from bot.changes import Actor, Change
 from bot.milestones import MILESTONE_LABELS, severity_label
 from bot.services import Services
 from bot.when import FUTURE_SLACK, format_time, from_slack_ts
-from storage import activity, capture_sql, entries, incidents, outbox_jobs
+from storage import activity, capture_sql, entries, incidents, outbox_jobs, post_sql
 from storage.activity import UNDO_WINDOW
 from storage.models import Incident, Milestone
 
@@ -49,14 +49,22 @@ UNDO_QUOTE = 200  # characters of a restored summary or impact quoted by `/incid
 
 def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: datetime,
             now: datetime | None = None) -> int:
-    """A `/incident log` entry (text in Slack's encoding), and its post in the incident channel, queued
-    in the same transaction. Returns the entry's id."""
+    """A `/incident log` entry (text in Slack's encoding), stored marked to be posted in the incident
+    channel: the outbox queues that post (`queue_log_posts`). Returns the entry's id."""
     now = now or services.now()
-    # the busiest write of an incident, before Slack gets its answer: hand-written SQL, two statements in
-    # one transaction (storage/capture_sql.py; `python3 bench/ack_latency.py` shows why)
-    return services.db.hot_transaction(
-        lambda conn: capture_sql.insert_log(conn, incident_id, actor.user_id, text, at, now, post_job=LOG_POST_JOB),
-        queues_jobs=True)
+    # the busiest write of an incident, before Slack gets its answer: one hand-written statement
+    # (storage/capture_sql.py; `python3 bench/ack_latency.py` shows why)
+    return services.db.hot_write(
+        lambda conn: capture_sql.insert_log(conn, incident_id, actor.user_id, text, at, now), queues_jobs=True)
+
+
+def queue_log_posts(services: Services) -> int:
+    """Turn log entries stored `to_post` into their `log_post` jobs, in one transaction; the outbox's
+    drainer calls this before each claim (bot/jobs/__init__.py FEEDERS). Returns how many."""
+    with services.db.reading() as conn:
+        if not post_sql.any_to_post(conn):
+            return 0
+    return len(services.db.hot_transaction(lambda conn: post_sql.queue_posts(conn, LOG_POST_JOB, services.now())))
 
 
 def tell(services: Services, response_url: str | None, text: str, now: datetime | None = None) -> None:
@@ -317,7 +325,8 @@ def _follow_in_slack(session: Session, entry, now: datetime) -> None:
 
 def queue_log_post(session: Session, entry_id: int, now: datetime) -> None:
     """Rewrite a log entry's post in the incident channel to show it as it is now
-    (bot/jobs/curation_jobs.py; the first post is queued by `add_log`)."""
+    (bot/jobs/curation_jobs.py; the first post is queued from the entry's `to_post` mark by
+    `queue_log_posts`)."""
     outbox_jobs.enqueue(session, LOG_POST_JOB, {"entry_id": entry_id}, now, coalesce_key=f"log_post:{entry_id}")
 
 

@@ -15,6 +15,10 @@ harmless when repeated (chat.update, invites, backfill), or record what they sen
 sent (reminder DMs), which narrows the repeat to that one call.
 
 Lanes: kinds named in a lane are drained by a thread of their own beside the main drainer.
+
+Feeders: functions the main drainer calls before each claim, which turn work stored without a job into
+jobs (a log entry stored `to_post` in the acknowledgement's one statement: bot/curation.py
+`queue_log_posts`), so a restart, or another replica, finds that work too.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class _Claim:
 
     kinds: frozenset[str] | None  # None: any kind
     exclude: frozenset[str] = frozenset()
+    feeds: bool = True  # runs the feeders first (not a lane)
 
 
 class Outbox:
@@ -93,6 +98,7 @@ class Outbox:
         after_outage: Callable[[], None] | None = None,
         lanes: Sequence[Collection[str]] = (),
         kinds: Collection[str] | None = None,
+        feeders: Sequence[Callable[[], int]] = (),
     ):
         """`kinds`: run only jobs of these kinds (None: every job; one without a handler is given up).
 
@@ -100,6 +106,8 @@ class Outbox:
         burst of them (a reminder sweep's DMs) neither waits behind nor holds up the jobs people are
         watching for (a header refresh). A lane polls every `poll_seconds`; commits wake only the main
         drainer, so the hot paths pay for one drainer's claim per commit, as before.
+
+        `feeders`: called (in order) before each claim of the main drainer and of `drain_once`.
         """
         self.db = db
         self.handlers = handlers
@@ -112,10 +120,11 @@ class Outbox:
         self.outage = outage
         self.after_outage = after_outage
         self.owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.feeders = list(feeders)
         self._everything = _Claim(frozenset(kinds) if kinds is not None else None)
         laned = frozenset(k for lane in lanes for k in lane)
         self._drainers = [(_Claim(self._everything.kinds, laned), True)] + [
-            (_Claim(frozenset(lane) if kinds is None else frozenset(lane) & self._everything.kinds), False)
+            (_Claim(frozenset(lane) if kinds is None else frozenset(lane) & self._everything.kinds, feeds=False), False)
             for lane in lanes]
         self._claims = itertools.count(1)
         self._wake = threading.Event()
@@ -193,6 +202,9 @@ class Outbox:
         return total
 
     def _drain_once(self, claim: _Claim) -> int:
+        if claim.feeds:
+            for feed in self.feeders:
+                feed()
         owner = f"{self.owner_prefix}-{next(self._claims)}"
         claimed_at = self.clock()
         with self.db.write() as session:

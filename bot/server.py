@@ -42,7 +42,7 @@ class Runtime:
         handlers = jobs.handlers(self.services)
         self.outbox = Outbox(self.db, handlers, clock, on_give_up=jobs.report_give_up(self.services),
                              outage=self.services.outage, after_outage=lambda: capture.after_outage(self.services),
-                             lanes=jobs.LANES)
+                             lanes=jobs.LANES, feeders=jobs.feeders(self.services))
         self.db.on_jobs_committed = self.outbox.wake
         self.app = build_app(self.services)
         from bot.webhooks import Webhooks

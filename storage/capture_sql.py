@@ -44,16 +44,10 @@ _INSERT_LOG = f"""
 INSERT INTO entry ({", ".join(COLUMNS)}) VALUES ({", ".join(":" + c for c in COLUMNS)}) RETURNING id
 """
 
-# An outbox job, as storage.outbox_jobs.enqueue stores one without a coalesce or idempotency key.
-_QUEUE_JOB = """
-INSERT INTO outbox (kind, payload, attempts, next_attempt_at, failed, created_at)
-VALUES (:kind, :payload, 0, :now, :failed, :now)
-"""
-
 _SQL = {
     dialect: {name: _for(dialect, sql) for name, sql in
               {"channel_incident": _CHANNEL_INCIDENT, "capture_message": _CAPTURE_MESSAGE,
-               "insert_log": _INSERT_LOG, "queue_job": _QUEUE_JOB}.items()}
+               "insert_log": _INSERT_LOG}.items()}
     for dialect in ("sqlite", "postgresql")
 }
 
@@ -96,21 +90,14 @@ def capture_message(conn, channel_id: str, ts: str, author_id: str | None, text:
     return conn.cursor.execute(_SQL[dialect]["capture_message"], params).rowcount == 1
 
 
-def insert_log(conn, incident_id: int, author_id: str, text: str, at: datetime, now: datetime,
-               *, post_job: str | None = None) -> int:
-    """A `/incident log` entry (a key event); with `post_job`, also the outbox job of that kind that posts
-    it in the channel (payload `{"entry_id": ..., "post": true}`), for Database.hot_transaction to commit
-    together. Returns the entry's id."""
+def insert_log(conn, incident_id: int, author_id: str, text: str, at: datetime, now: datetime) -> int:
+    """A `/incident log` entry (a key event), marked `to_post`: the outbox queues its post in the channel
+    (storage/post_sql.py `queue_posts`), so the acknowledgement is this one statement. Returns its id."""
     dialect = conn.dialect
     row = entries.row(incident_id=incident_id, kind="log", at=at, author_id=author_id, text=text, key=True,
-                      recorded_at=now)
+                      recorded_at=now, to_post=True)
     conn.cursor.execute(_SQL[dialect]["insert_log"], _bound(dialect, row))
-    entry_id = conn.cursor.fetchone()[0]
-    if post_job is not None:
-        conn.cursor.execute(_SQL[dialect]["queue_job"], {
-            "kind": post_job, "payload": json.dumps({"entry_id": entry_id, "post": True}, separators=(",", ":")),
-            "now": bind_time(dialect, now), "failed": False})
-    return entry_id
+    return conn.cursor.fetchone()[0]
 
 
 def _bound(dialect: str, row: dict) -> dict:

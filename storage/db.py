@@ -181,33 +181,37 @@ class Database:
         with self._session(self.read_engine) as session:
             yield session
 
-    def hot_write(self, fn: Callable[[Cursor], T]) -> T:
+    def hot_write(self, fn: Callable[[Cursor], T], *, queues_jobs: bool = False) -> T:
         """Run `fn(cursor)`, which issues ONE statement, and commit it: the lean path for the hottest
         writes (storage/capture_sql.py). Raises DatabaseUnavailable when the database does not answer.
 
         On SQLite the statement runs in autocommit mode (a single statement is its own transaction) on
         the thread's own connection, under the process's write lock. On PostgreSQL it runs in a short
-        transaction on a pooled connection.
+        transaction on a pooled connection. With `queues_jobs` (the statement left work for the outbox:
+        a log entry `to_post`), the outbox is woken after the commit, as `write()` does (JOBS_QUEUED).
         """
         if self.dialect == "sqlite":
             with self._serialised(), _translated_driver_errors():
-                return fn(self._faults.wrap(self._thread_sqlite_cursor()))
-        with self._raw(self.engine) as raw:
-            cursor = raw.cursor()
-            try:
-                result = fn(self._faults.wrap(Cursor(cursor, self.dialect)))
-                raw.commit()
-                return result
-            except BaseException:
-                raw.rollback()
-                raise
-            finally:
-                cursor.close()
+                result = fn(self._faults.wrap(self._thread_sqlite_cursor()))
+        else:
+            with self._raw(self.engine) as raw:
+                cursor = raw.cursor()
+                try:
+                    result = fn(self._faults.wrap(Cursor(cursor, self.dialect)))
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+                finally:
+                    cursor.close()
+        if queues_jobs and self.on_jobs_committed is not None:
+            self.on_jobs_committed()
+        return result
 
     def hot_transaction(self, fn: Callable[[Cursor], T], *, queues_jobs: bool = False) -> T:
-        """Like `hot_write`, for the few hand-written statements of one transaction (a log entry and the
-        outbox job that posts it: storage/capture_sql.py `insert_log`). With `queues_jobs`, the outbox is
-        woken after the commit, as `write()` does (JOBS_QUEUED)."""
+        """Like `hot_write`, for the few hand-written statements of one transaction (log entries' posts
+        queued as jobs: storage/post_sql.py `queue_posts`). With `queues_jobs`, the outbox is woken after
+        the commit, as `write()` does (JOBS_QUEUED)."""
         if self.dialect == "sqlite":
             with self._serialised(), _translated_driver_errors():
                 conn = self._faults.wrap(self._thread_sqlite_cursor())

@@ -41,10 +41,10 @@ def thread_parents(session: Session, incident_id: int) -> list[str]:
 DEFAULTS = {"author_id": None, "text": "", "key": False, "milestone": None, "channel_id": None, "ts": None,
             "thread_ts": None, "edited_ts": None, "deleted": False, "files": None, "hidden": False,
             "text_edited_by": None, "post_channel_id": None, "post_ts": None, "source_channel_id": None,
-            "source_ts": None, "permalink": None}
+            "source_ts": None, "permalink": None, "to_post": False}
 COLUMNS = ("incident_id", "kind", "at", "author_id", "text", "key", "milestone", "channel_id", "ts", "thread_ts",
            "edited_ts", "deleted", "files", "recorded_at", "hidden", "text_edited_by", "post_channel_id", "post_ts",
-           "source_channel_id", "source_ts", "permalink")
+           "source_channel_id", "source_ts", "permalink", "to_post")
 assert set(COLUMNS) == {c.name for c in Entry.__table__.columns} - {"id"}, "COLUMNS lists every column of entry"
 
 

@@ -61,5 +61,9 @@ class _CheckedCursor:
         self._faults.check(statement)
         return self._cursor.execute(statement, *args, **kwargs)
 
+    def executemany(self, statement, *args, **kwargs):
+        self._faults.check(statement)
+        return self._cursor.executemany(statement, *args, **kwargs)
+
     def __getattr__(self, name):
         return getattr(self._cursor, name)

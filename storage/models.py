@@ -102,6 +102,8 @@ class Entry(SQLModel, table=True):
         # a message added from another channel is stored once per incident (bot/curation.py)
         sa.Index("uq_entry_incident_source", "incident_id", "source_channel_id", "source_ts", unique=True),
         sa.Index("ix_entry_post", "post_channel_id", "post_ts"),
+        # the few entries whose post is still to be queued (storage/post_sql.py): a partial index stays tiny
+        sa.Index("ix_entry_to_post", "id", sqlite_where=sa.text("to_post"), postgresql_where=sa.text("to_post")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -127,6 +129,8 @@ class Entry(SQLModel, table=True):
     # the bot's post of a `/incident log` entry in the incident channel, once posted
     post_channel_id: str | None = Field(default=None, max_length=32)
     post_ts: str | None = Field(default=None, max_length=32)
+    # stored by `/incident log` in its one statement: the post is still to be queued as an outbox job
+    to_post: bool = False
     # a message added from another channel (`add_to_timeline`): where it was said, and its link
     source_channel_id: str | None = Field(default=None, max_length=32)
     source_ts: str | None = Field(default=None, max_length=32)

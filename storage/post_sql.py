@@ -1,19 +1,38 @@
-"""Hand-written SQL for posting each `/incident log` entry in its incident channel (the outbox job
-bot/jobs/curation_jobs.py `log_post`): read the entry with its channel, note the channel before
-posting, store the post.
+"""Hand-written SQL for posting each `/incident log` entry in its incident channel: queue the posts of
+entries stored `to_post`, then (the outbox job bot/jobs/curation_jobs.py `log_post`) read the entry with
+its channel, note the channel before posting, store the post.
+
+`/incident log` stores its entry in one statement, marked `to_post` (storage/capture_sql.py), rather than
+with its job in a transaction of four: under load each statement more on the acknowledgement path
+costs the process a thread hand-off and a turn of the write lock. The outbox drainer turns marked
+entries into `log_post` jobs (`queue_posts`, one transaction: the mark is cleared exactly where the job
+is added, so an entry is queued once however many replicas drain, and never lost).
 
 Every log entry takes these statements once, in the same process that answers Slack, so they run on
-driver cursors (storage.db.Database.reading/hot_write) like storage/capture_sql.py: through SQLAlchemy
-sessions they cost the process about a millisecond per entry, more than answering the command itself
-(`python3 bench/ack_latency.py` shows the difference under load). Each is one statement.
+driver cursors (storage.db.Database.reading/hot_write/hot_transaction) like storage/capture_sql.py:
+through SQLAlchemy sessions they cost the process about a millisecond per entry, more than answering
+the command itself (`python3 bench/ack_latency.py` shows the difference under load).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.driver_sql import _for, read_time
+from storage.driver_sql import _for, bind_time, read_time
+
+_ANY_TO_POST = "SELECT 1 FROM entry WHERE to_post LIMIT 1"
+
+# The mark is cleared and returned in one statement: on PostgreSQL a second replica clearing the same
+# rows waits for the first, then finds them cleared and takes none.
+_TAKE_TO_POST = "UPDATE entry SET to_post = :cleared WHERE to_post RETURNING id"
+
+# An outbox job, as storage.outbox_jobs.enqueue stores one without a coalesce or idempotency key.
+_QUEUE_JOB = """
+INSERT INTO outbox (kind, payload, attempts, next_attempt_at, failed, created_at)
+VALUES (:kind, :payload, 0, :now, :failed, :now)
+"""
 
 _ENTRY_TO_POST = """
 SELECT entry.id, entry.incident_id, entry.at, entry.author_id, entry.text, entry.hidden, entry.text_edited_by,
@@ -28,8 +47,30 @@ _MARK_POSTING = "UPDATE entry SET post_channel_id = :channel_id WHERE id = :entr
 _SET_POST = "UPDATE entry SET post_channel_id = :channel_id, post_ts = :ts WHERE id = :entry_id"
 
 _SQL = {dialect: {name: _for(dialect, sql) for name, sql in
-                  {"entry": _ENTRY_TO_POST, "mark": _MARK_POSTING, "set": _SET_POST}.items()}
+                  {"any": _ANY_TO_POST, "take": _TAKE_TO_POST, "queue": _QUEUE_JOB, "entry": _ENTRY_TO_POST,
+                   "mark": _MARK_POSTING, "set": _SET_POST}.items()}
         for dialect in ("sqlite", "postgresql")}
+
+
+def any_to_post(conn) -> bool:
+    """Whether some entry's post is still to be queued (an index lookup: the drainer asks each round)."""
+    conn.cursor.execute(_SQL[conn.dialect]["any"])
+    return conn.cursor.fetchone() is not None
+
+
+def queue_posts(conn, kind: str, now: datetime) -> list[int]:
+    """In the caller's transaction (Database.hot_transaction): clear every `to_post` mark and add a job
+    of `kind` (payload `{"entry_id": ..., "post": true}`) for each entry, in the order they were stored.
+    Returns the entries' ids."""
+    dialect = conn.dialect
+    conn.cursor.execute(_SQL[dialect]["take"], {"cleared": False})
+    ids = sorted(row[0] for row in conn.cursor.fetchall())
+    if ids:
+        at = bind_time(dialect, now)
+        conn.cursor.executemany(_SQL[dialect]["queue"], [
+            {"kind": kind, "payload": json.dumps({"entry_id": entry_id, "post": True}, separators=(",", ":")),
+             "now": at, "failed": False} for entry_id in ids])
+    return ids
 
 
 @dataclass(frozen=True)

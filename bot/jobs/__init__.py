@@ -66,6 +66,15 @@ JOBS: dict[str, Job] = {
 LANES = [reminder_dms.KINDS | {reminders.UPDATE_REMINDER_JOB}, home_tab.KINDS, tracking.KINDS]
 
 
+# Called by the main drainer before each claim, to turn work stored without a job into jobs: the log
+# entries `/incident log` stored in one statement, marked to be posted (bot/curation.py).
+FEEDERS = [curation.queue_log_posts]
+
+
+def feeders(services: Services) -> list:
+    return [partial(feed, services) for feed in FEEDERS]
+
+
 def handlers(services: Services) -> dict[str, Handler]:
     """The job kinds this bot knows, bound to its services (what the outbox runs)."""
     return {kind: partial(job, services) for kind, job in JOBS.items()}

@@ -149,51 +149,78 @@ def test_a_failing_write_among_concurrent_ones_fails_alone(db):
     assert sorted(texts) == sorted([f"0-{i}" for i in range(10)] + [f"{w}-{i}" for w in range(1, 12) for i in range(20)])
 
 
-def test_a_log_entry_and_its_post_job_commit_together_and_wake_the_outbox(db):
-    """`/incident log` stores the entry and the job that posts it in the channel in one hand-written
-    transaction: both are there, the job names the entry, and the outbox is woken after the commit."""
+class _Recording:
+    """A driver cursor that remembers the statements it is given."""
+
+    def __init__(self, cursor, seen: list):
+        self._cursor, self._seen = cursor, seen
+
+    def execute(self, statement, *args):
+        self._seen.append(statement)
+        return self._cursor.execute(statement, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def test_a_log_entry_is_one_statement_marked_to_post_and_wakes_the_outbox(db):
+    """`/incident log` stores its entry in one hand-written statement, marked to be posted in the channel,
+    and wakes the outbox after the commit; queueing the posts turns each mark into one job, once."""
     import json
 
     from sqlmodel import select
 
+    from storage import post_sql
+    from storage.db import Cursor
     from storage.models import OutboxJob
 
     number = make_incident(db, channel_id="C1")
-    woken = []
+    woken, seen = [], []
     db.on_jobs_committed = lambda: woken.append(True)
-    entry_id = db.hot_transaction(
-        lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", NOW, NOW, post_job="log_post"),
-        queues_jobs=True)
+
+    def log(text):
+        return db.hot_write(lambda c: capture_sql.insert_log(Cursor(_Recording(c.cursor, seen), c.dialect), number,
+                                                             "U2", text, NOW, NOW), queues_jobs=True)
+
+    first, second = log("rolled back"), log("paged db")
+    assert len(seen) == 2 and all(s.lstrip().startswith("INSERT INTO entry") for s in seen)
+    assert woken == [True, True]
     with db.read() as session:
-        [row] = entries.timeline(session, number, "pushpin")
-        [job] = session.exec(select(OutboxJob).where(OutboxJob.kind == "log_post")).all()
-    assert row.entry.id == entry_id and row.entry.text == "rolled back"
-    assert json.loads(job.payload) == {"entry_id": entry_id, "post": True}
-    assert (job.attempts, job.failed, job.done_at, job.next_attempt_at) == (0, False, None, NOW)
-    assert woken == [True]
+        assert session.exec(select(OutboxJob)).all() == []  # nothing queued on the acknowledgement path
+    queued = db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW))
+    again = db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW))
+    with db.read() as session:
+        jobs = session.exec(select(OutboxJob).order_by(OutboxJob.id)).all()
+        [row1, row2] = entries.timeline(session, number, "pushpin")
+    assert queued == [first, second] and again == []
+    assert [json.loads(job.payload) for job in jobs] == [{"entry_id": first, "post": True},
+                                                          {"entry_id": second, "post": True}]
+    assert {(job.kind, job.attempts, job.failed, job.done_at, job.next_attempt_at) for job in jobs} == {
+        ("log_post", 0, False, None, NOW)}
+    assert (row1.entry.text, row2.entry.text) == ("rolled back", "paged db")
+    assert not row1.entry.to_post and not row2.entry.to_post
 
 
-def test_a_log_entry_whose_post_job_fails_is_not_stored_either(db):
-    """One transaction: when the job cannot be queued, the entry is not half-written (the person is
-    told it failed, and nothing says it was logged)."""
+def test_posts_whose_jobs_cannot_be_queued_stay_marked_for_the_next_try(db):
+    """Queueing is one transaction: when a job cannot be added, no mark is cleared, so no post is lost;
+    the entry itself was stored and acknowledged before, and stays."""
     from sqlmodel import select
 
+    from storage import post_sql
     from storage.models import OutboxJob
 
     number = make_incident(db, channel_id="C1")
-    woken = []
-    db.on_jobs_committed = lambda: woken.append(True)
+    entry_id = db.hot_write(lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", NOW, NOW))
     db.inject_fault("INSERT INTO outbox")
     with pytest.raises(DatabaseUnavailable):
-        db.hot_transaction(
-            lambda c: capture_sql.insert_log(c, number, "U2", "rolled back", NOW, NOW, post_job="log_post"),
-            queues_jobs=True)
+        db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW))
     db.clear_faults()
     with db.read() as session:
-        assert entries.timeline(session, number, "pushpin") == []
+        assert [r.entry.text for r in entries.timeline(session, number, "pushpin")] == ["rolled back"]
         assert session.exec(select(OutboxJob)).all() == []
-    assert woken == []
+    with db.reading() as conn:
+        assert post_sql.any_to_post(conn)
     # and the connection is usable again afterwards
-    db.hot_transaction(lambda c: capture_sql.insert_log(c, number, "U2", "again", NOW, NOW, post_job="log_post"))
-    with db.read() as session:
-        assert [r.entry.text for r in entries.timeline(session, number, "pushpin")] == ["again"]
+    assert db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW)) == [entry_id]
+    with db.reading() as conn:
+        assert not post_sql.any_to_post(conn)
