@@ -130,8 +130,8 @@ def spans_days(times: Sequence[datetime], zone: tzinfo) -> bool:
 
 def time_cell(at: datetime, zone: tzinfo, with_date: bool) -> str:
     local = at.astimezone(zone)
-    clock = f"{local:%H:%M}" if local.second == 0 else f"{local:%H:%M:%S}"
-    return f"{local:%Y-%m-%d} {clock}" if with_date else clock
+    clock = "%H:%M" if local.second == 0 else "%H:%M:%S"
+    return local.strftime(f"%Y-%m-%d {clock}" if with_date else clock)  # one strftime per cell
 
 
 def zone_statement(zone: tzinfo, at: datetime) -> str:
@@ -273,12 +273,18 @@ def context(data: DraftInput) -> dict:
     all_times = [i.time for i in key_items] + [i.time for i in chat] + list(times.values())
     with_date = spans_days(all_times, zone) if all_times else False
     reference = times.get("started") or times.get("detected") or data.created_at
+    authors: dict[str | None, str] = {}  # a long timeline names the same few people thousands of times
+
+    def author(user_id: str | None) -> str:
+        if user_id not in authors:
+            authors[user_id] = who(user_id, names)
+        return authors[user_id]
 
     def row(item: Item) -> dict:
         return {
             "time": time_cell(item.time, zone, with_date),
             "event": _event_text(item, names, data.workspace_url),
-            "who": who(item.author, names),
+            "who": author(item.author),
             "kind": item.kind,
             "milestone": item.milestone,
         }

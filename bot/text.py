@@ -122,6 +122,8 @@ _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._+-]")
 _MD_CANDIDATE = re.compile(r"[\\`|*_~\[\]<&:/@.{%#]")
 _DELIMITER = re.compile(r"[*_~]")
 _BRACKET = re.compile(r"[\[\]]")
+# the first characters of the lines _line_start_escapes() acts on (besides lines with a `#` anywhere)
+_BLOCK_START = frozenset("#>-+*_=`~0123456789")
 
 
 def _brackets_to_escape(text: str) -> set[int]:
@@ -161,6 +163,8 @@ def _delimiters_to_escape(text: str) -> set[int]:
 
 def _line_start_escapes(line: str) -> set[int]:
     """Positions to escape so a line cannot start a block: heading, quote, list, rule, fence, table."""
+    if line[:1] not in _BLOCK_START and "#" not in line:  # most lines: none of the patterns below can match
+        return set()
     at: set[int] = set()
     if _LINE_START_HEADING.match(line) or line[:1] == ">" or _LINE_START_BULLET.match(line):
         at.add(0)
@@ -173,6 +177,16 @@ def _line_start_escapes(line: str) -> set[int]:
     if closing:
         at.add(closing.start(1))
     return at
+
+
+def _escaped_at(line: str, positions: set[int]) -> str:
+    """`line` with the characters at `positions` escaped: a backslash before each, `&lt;` for a `<`
+    (not `\\<`: a tag stays inert even where the text is pasted unrendered)."""
+    pieces, last = [], 0
+    for i in sorted(positions):
+        pieces += [line[last:i], "&lt;" if line[i] == "<" else "\\" + line[i]]
+        last = i + 1
+    return "".join(pieces) + line[last:]
 
 
 def escape_markdown(text: str, *, inline: bool = True) -> str:
@@ -189,12 +203,12 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
     text = _MD_CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [line.strip() for line in text.split("\n")]
     whole = "\n".join(lines)
-    delimiters = _delimiters_to_escape(whole)
-    brackets = _brackets_to_escape(whole)
+    delimiters = _delimiters_to_escape(whole) if _DELIMITER.search(whole) else set()
+    brackets = _brackets_to_escape(whole) if _BRACKET.search(whole) else set()
     last_angle = whole.rfind(">")  # `<x@y.example>` needs a `>` after it to be an autolink
     out, offset = [], 0
     for line in lines:
-        escaped = set(_line_start_escapes(line))
+        escaped = _line_start_escapes(line)
         n = len(line)
         for m in _MD_CANDIDATE.finditer(line):  # the only characters that may need it anywhere
             i, ch = m.start(), m.group()
@@ -227,12 +241,7 @@ def escape_markdown(text: str, *, inline: bool = True) -> str:
                 escape = prev == "{"
             if escape:
                 escaped.add(i)
-        pieces, last = [], 0
-        for i in sorted(escaped):
-            # `&lt;`, not `\<`: a tag stays inert even where the text is pasted unrendered
-            pieces += [line[last:i], "&lt;" if line[i] == "<" else "\\" + line[i]]
-            last = i + 1
-        out.append("".join(pieces) + line[last:])
+        out.append(_escaped_at(line, escaped) if escaped else line)
         offset += n + 1
     return ("<br>" if inline else "\n").join(out)
 

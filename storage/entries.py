@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -62,11 +63,37 @@ def add_entry(conn, entry: Entry) -> int:
     return conn.execute(stmt.returning(Entry.__table__.c.id)).scalar_one()
 
 
+class TimelineEntry(NamedTuple):
+    """The columns of an entry that a timeline shows, as a plain tuple: reading an attribute of a
+    SQLAlchemy Row costs several times more, and a long incident's timeline reads 15 of each of
+    thousands of entries."""
+
+    id: int
+    kind: str
+    at: datetime
+    author_id: str | None
+    text: str
+    key: bool
+    milestone: str | None
+    channel_id: str | None
+    ts: str | None
+    thread_ts: str | None
+    edited_ts: str | None
+    text_edited_by: str | None
+    deleted: bool
+    files: str | None
+    hidden: bool
+    permalink: str | None
+
+
+_TIMELINE_COLUMNS = [Entry.__table__.c[name] for name in TimelineEntry._fields]
+
+
 @dataclass(frozen=True)
 class TimelineRow:
     """An entry as read back (its columns as attributes, read-only), with its key-event status resolved."""
 
-    entry: sa.Row
+    entry: TimelineEntry
     key: bool
 
 
@@ -79,15 +106,16 @@ def timeline(session: Session, incident_id: int, key_emoji: str) -> list[Timelin
         .where(KeyMark.emoji == key_emoji)
         .where(KeyMark.present.is_(True))
     )
-    # plain rows, not ORM objects: a long incident's timeline is read in a fraction of the time
+    # the columns the timeline shows, in one query, as plain tuples (not ORM objects, not Rows)
     stmt = (
-        sa.select(*Entry.__table__.columns, marked.label("marked"))
+        sa.select(*_TIMELINE_COLUMNS, marked.label("marked"))
         .where(Entry.incident_id == incident_id)
         .order_by(Entry.at, Entry.id)
     )
     rows = []
-    for entry in session.execute(stmt):
-        key = entry.key or (entry.kind == "message" and bool(entry.marked) and not entry.deleted)
+    for *columns, marked_by_someone in session.execute(stmt):
+        entry = TimelineEntry(*columns)
+        key = entry.key or (entry.kind == "message" and bool(marked_by_someone) and not entry.deleted)
         rows.append(TimelineRow(entry=entry, key=key))
     return rows
 
