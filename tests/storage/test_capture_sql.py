@@ -194,13 +194,14 @@ def test_a_log_entry_is_one_statement_marked_to_post_and_wakes_the_outbox(db):
     with db.read() as session:
         jobs = session.exec(select(OutboxJob).order_by(OutboxJob.id)).all()
         [row1, row2] = entries.timeline(session, number, "pushpin")
+        marks = [entries.entry_by_id(session, entry_id).to_post for entry_id in (first, second)]
     assert queued == [first, second] and again == []
     assert [json.loads(job.payload) for job in jobs] == [{"entry_id": first, "post": True},
                                                           {"entry_id": second, "post": True}]
     assert {(job.kind, job.attempts, job.failed, job.done_at, job.next_attempt_at) for job in jobs} == {
         ("log_post", 0, False, None, NOW)}
     assert (row1.entry.text, row2.entry.text) == ("rolled back", "paged db")
-    assert not row1.entry.to_post and not row2.entry.to_post
+    assert marks == [False, False]
 
 
 def test_posts_whose_jobs_cannot_be_queued_stay_marked_for_the_next_try(db):
@@ -226,3 +227,39 @@ def test_posts_whose_jobs_cannot_be_queued_stay_marked_for_the_next_try(db):
     assert db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW)) == [entry_id]
     with db.reading() as conn:
         assert not post_sql.any_to_post(conn)
+
+
+def test_posts_queued_by_several_drainers_at_once_are_queued_once_each(db):
+    """Replicas queue posts at the same moment while entries keep arriving: every entry gets exactly
+    one job. (On PostgreSQL each drainer has its own connection, as separate processes would.)"""
+    import json
+
+    from sqlmodel import select
+
+    from storage import post_sql
+    from storage.models import OutboxJob
+
+    number = make_incident(db, channel_id="C1")
+    logged, queued, stop = [], [], threading.Event()
+
+    def logger():
+        for i in range(150):
+            logged.append(db.hot_write(lambda c, i=i: capture_sql.insert_log(c, number, "U1", f"e{i}", NOW, NOW)))
+        stop.set()
+
+    def drainer():
+        while True:
+            done = stop.is_set()
+            queued.extend(db.hot_transaction(lambda c: post_sql.queue_posts(c, "log_post", NOW)))
+            if done:
+                return
+
+    threads = [threading.Thread(target=logger)] + [threading.Thread(target=drainer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.read() as session:
+        jobs = [json.loads(job.payload)["entry_id"] for job in session.exec(select(OutboxJob))]
+    assert sorted(queued) == sorted(jobs) == sorted(logged)
+    assert len(set(jobs)) == 150
