@@ -58,6 +58,16 @@ def add_log(services: Services, actor: Actor, incident_id: int, text: str, at: d
         lambda conn: capture_sql.insert_log(conn, incident_id, actor.user_id, text, at, now), queues_jobs=True)
 
 
+def add_log_in_channel(services: Services, actor: Actor, channel_id: str, text: str, at: datetime,
+                       now: datetime | None = None) -> capture_sql.Logged | None:
+    """`add_log` into the channel's incident, found by the same statement (`/incident log`'s one
+    statement before Slack gets its answer). None when no incident there takes entries."""
+    now = now or services.now()
+    return services.db.hot_write(
+        lambda conn: capture_sql.log_in_channel(conn, channel_id, actor.user_id, text, at, now,
+                                                services.capture_cutoff(now)), queues_jobs=True)
+
+
 def queue_log_posts(services: Services) -> int:
     """Turn log entries stored `to_post` into their `log_post` jobs, in one transaction; the outbox's
     drainer calls this before each claim (bot/jobs/__init__.py FEEDERS). Returns how many."""

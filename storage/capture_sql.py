@@ -1,8 +1,9 @@
 """Hand-written SQL for the acknowledgement path: a channel's incident, a captured message, a logged
-entry. These run before Slack gets its answer, for every channel message and every `/incident log`.
+entry (found in its channel's incident in the same statement). These run before Slack gets its answer,
+for every channel message and every `/incident log`.
 
 Building SQLAlchemy statements and objects costs several times what the database spends storing the
-row (`python3 bench/capture_sql.py` prints both), so these three statements are written once per
+row (`python3 bench/capture_sql.py` prints both), so these statements are written once per
 dialect and run on a driver cursor (storage.db.Database.hot_write/reading). Everything else goes
 through SQLAlchemy. The columns come from storage.entries.COLUMNS and the capture rule from
 storage.incidents.STILL_CAPTURES, so nothing here is a second definition; tests/storage/test_capture_sql.py
@@ -44,10 +45,21 @@ _INSERT_LOG = f"""
 INSERT INTO entry ({", ".join(COLUMNS)}) VALUES ({", ".join(":" + c for c in COLUMNS)}) RETURNING id
 """
 
+# One statement: find the channel's incident, check it still captures, store the log entry in it, and
+# return the entry, its incident and that incident's zone (for the reply).
+_LOG_IN_CHANNEL = f"""
+INSERT INTO entry ({", ".join(COLUMNS)})
+SELECT {", ".join("incident.id" if c == "incident_id" else ":" + c for c in COLUMNS)}
+FROM {WITH_RESOLVED}
+WHERE incident.id = (SELECT max(id) FROM incident WHERE channel_id = :channel_of_incident)
+  AND {STILL_CAPTURES}
+RETURNING id, incident_id, (SELECT its.display_tz FROM incident AS its WHERE its.id = entry.incident_id)
+"""
+
 _SQL = {
     dialect: {name: _for(dialect, sql) for name, sql in
               {"channel_incident": _CHANNEL_INCIDENT, "capture_message": _CAPTURE_MESSAGE,
-               "insert_log": _INSERT_LOG}.items()}
+               "insert_log": _INSERT_LOG, "log_in_channel": _LOG_IN_CHANNEL}.items()}
     for dialect in ("sqlite", "postgresql")
 }
 
@@ -98,6 +110,29 @@ def insert_log(conn, incident_id: int, author_id: str, text: str, at: datetime, 
                       recorded_at=now, to_post=True)
     conn.cursor.execute(_SQL[dialect]["insert_log"], _bound(dialect, row))
     return conn.cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A log entry stored by `log_in_channel`: its id, its incident, and the incident's zone."""
+
+    entry_id: int
+    incident_id: int
+    display_tz: str | None
+
+
+def log_in_channel(conn, channel_id: str, author_id: str, text: str, at: datetime, now: datetime,
+                   capture_cutoff: datetime) -> Logged | None:
+    """`insert_log` into the channel's incident, found in the same statement: the acknowledgement of
+    `/incident log` is this one statement. None when no incident in the channel takes entries (the
+    caller then reads why)."""
+    dialect = conn.dialect
+    params = _bound(dialect, entries.row(incident_id=None, kind="log", at=at, author_id=author_id, text=text,
+                                         key=True, recorded_at=now, to_post=True))
+    params.update(channel_of_incident=channel_id, capture_cutoff=bind_time(dialect, capture_cutoff))
+    conn.cursor.execute(_SQL[dialect]["log_in_channel"], params)
+    row = conn.cursor.fetchone()
+    return Logged(row[0], row[1], row[2]) if row is not None else None
 
 
 def _bound(dialect: str, row: dict) -> dict:

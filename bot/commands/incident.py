@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 
 from bot import action_blocks, action_request, actions, curation, curation_slack, due_dates, status_updates, views
 from bot import text as T
@@ -52,6 +53,10 @@ def handle(services: Services, call: Call) -> Reply:
         return help_reply(emoji=emoji)
     if name == "start":
         return opening.start(ctx, rest)
+    if name == "log":
+        logged = log_in_channel(ctx, rest)
+        if logged is not None:
+            return logged
     subcommand = SUBCOMMANDS.get(name)
     if subcommand is None:
         return help_reply(f"`{T.escape_mrkdwn(T.truncate(T.plain(word), 40))}` is not an `/incident` subcommand.", emoji)
@@ -75,19 +80,48 @@ def handle(services: Services, call: Call) -> Reply:
 
 
 def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
+    parsed = _parse_log(ctx, rest)
+    if isinstance(parsed, Reply):
+        return parsed
+    when, at, text = parsed
+    curation.add_log(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, text, at, ctx.now)
+    return _logged(ctx, incident.id, incident.display_tz, rest, when, at, text)
+
+
+def log_in_channel(ctx: Context, rest: str) -> Reply | None:
+    """`/incident log` as the acknowledgement's one statement: the entry is stored in the channel's
+    incident, found by that statement. None when that cannot be done (nothing to log, a time that does
+    not read, no incident here that takes entries): `handle` then reads the incident and says why."""
+    try:
+        parsed = _parse_log(ctx, rest)
+    except WhenError:
+        return None
+    if isinstance(parsed, Reply):
+        return None
+    when, at, text = parsed
+    logged = curation.add_log_in_channel(ctx.services, Actor(ctx.user, ctx.call.response_url), ctx.call.channel_id,
+                                         text, at, ctx.now)
+    if logged is None:
+        return None
+    return _logged(ctx, logged.incident_id, logged.display_tz, rest, when, at, text)
+
+
+def _parse_log(ctx: Context, rest: str) -> tuple[When | None, datetime, str] | Reply:
+    """(the `<when>` typed, the entry's time, its text), or the reply that says what is missing."""
     if not rest.strip():
         return Reply("Nothing to log. Usage: `/incident log [<when>] <text>`, e.g. `/incident log 14:05 rolled back deploy`.")
-    caller_zone = ctx.caller_zone()
-    when, text = split_when(rest, ctx.now, caller_zone)
+    when, text = split_when(rest, ctx.now, ctx.caller_zone())
     if not text:
         return Reply("Add what happened after the time, e.g. `/incident log 14:05 rolled back deploy`.")
-    at = when.at if when else ctx.now
-    # the entry and its post in the channel, queued in the same transaction (bot/curation.py)
-    curation.add_log(ctx.services, Actor(ctx.user, ctx.call.response_url), incident.id, text, at, ctx.now)
-    zone = ctx.services.zone_for(incident)
+    return when, (when.at if when else ctx.now), text
+
+
+def _logged(ctx: Context, incident_id: int, display_tz: str | None, typed: str, when: When | None, at: datetime,
+            text: str) -> Reply:
+    zone = ctx.services.settings.display_zone(display_tz)
     return Reply(
-        f"Logged for {views.ref(incident.id)} at {views.confirmation_time(at, zone, caller_zone)}: {echo(text)}"
-        + _day_note(ctx, incident, rest, when)
+        f"Logged for {views.ref(incident_id)} at {views.confirmation_time(at, zone, ctx.caller_zone())}: {echo(text)}"
+        + _day_note(ctx, incident_id, typed, when)
     )
 
 
@@ -120,22 +154,22 @@ def milestone(name: str) -> Subcommand:
                  + (f" (was {format_time(was, zone)})." if was else "."))
         if note:
             reply += f" Note: {echo(note)}"
-        return Reply(reply + _day_note(ctx, incident, rest, when, name) + _order_warnings(ctx, incident.id))
+        return Reply(reply + _day_note(ctx, incident.id, rest, when, name) + _order_warnings(ctx, incident.id))
 
     record_milestone.__name__ = f"milestone_{name}"
     return record_milestone
 
 
-def _day_note(ctx: Context, incident: ChannelIncident, typed: str, when: When | None,
+def _day_note(ctx: Context, incident_id: int, typed: str, when: When | None,
               milestone: str | None = None) -> str:
     """Which day a bare clock time was taken as, when that lies over an hour before the incident began
     (its `started` time, else its declaration; for `started` itself, the declaration)."""
     if when is None or when.at >= ctx.now - DAY_NOTE_MARGIN:
         return ""  # it cannot lie an hour before the incident began: no need to read when that was
     with ctx.services.db.read() as session:
-        started = None if milestone == "started" else incidents.milestones(session, incident.id).get("started")
-        began = started.at if started is not None else session.get(Incident, incident.id).created_at
-    return day_note(typed, when, as_utc(began), views.ref(incident.id))
+        started = None if milestone == "started" else incidents.milestones(session, incident_id).get("started")
+        began = started.at if started is not None else session.get(Incident, incident_id).created_at
+    return day_note(typed, when, as_utc(began), views.ref(incident_id))
 
 
 def clear_milestone(ctx: Context, incident: ChannelIncident, name: str) -> Reply:

@@ -68,6 +68,29 @@ def test_every_query_applies_the_same_capture_rule(db, days_since_resolved, capt
         assert (incidents.capturing_incident(session, "C1", now, 7) == number) is captures
         assert (incidents.open_incident_channels(session, cutoff) == [(number, "C1")]) is captures
     assert capture(db, "C1", "1.000001", now=now, days=7) is captures
+    logged = db.hot_write(lambda c: capture_sql.log_in_channel(c, "C1", "U2", "rolled back", now, now, cutoff))
+    assert (logged is not None) is captures
+    with db.read() as session:
+        assert [r.entry.kind for r in entries.timeline(session, number, "pushpin")] == (
+            ["message", "log"] if captures else [])
+
+
+def test_a_log_entry_goes_to_the_channels_newest_incident_with_its_zone(db):
+    """`/incident log`'s one statement finds the channel's incident, stores the entry in it, and says
+    which incident and zone, for the reply; in a channel without an incident it stores nothing."""
+    first = make_incident(db, channel_id="C1", status="resolved")
+    second = make_incident(db, channel_id="C1", display_tz="Asia/Kolkata")
+    at = datetime(2026, 11, 21, 23, 50, tzinfo=UTC)
+    logged = db.hot_write(lambda c: capture_sql.log_in_channel(c, "C1", "U2", "rolled back", at, NOW, NOW))
+    assert db.hot_write(lambda c: capture_sql.log_in_channel(c, "C0ELSEWHERE", "U2", "lost", at, NOW, NOW)) is None
+    assert (logged.incident_id, logged.display_tz) == (second, "Asia/Kolkata")
+    with db.read() as session:
+        assert entries.timeline(session, first, "pushpin") == []
+        [row] = entries.timeline(session, second, "pushpin")
+        stored = entries.entry_by_id(session, logged.entry_id)
+    assert (row.entry.id, row.entry.kind, row.entry.text, row.entry.author_id, row.entry.at, row.key) == (
+        logged.entry_id, "log", "rolled back", "U2", at, True)
+    assert stored.to_post and stored.recorded_at == NOW
 
 
 def test_the_channels_newest_incident_gets_the_message(db):
@@ -181,8 +204,8 @@ def test_a_log_entry_is_one_statement_marked_to_post_and_wakes_the_outbox(db):
     db.on_jobs_committed = lambda: woken.append(True)
 
     def log(text):
-        return db.hot_write(lambda c: capture_sql.insert_log(Cursor(_Recording(c.cursor, seen), c.dialect), number,
-                                                             "U2", text, NOW, NOW), queues_jobs=True)
+        return db.hot_write(lambda c: capture_sql.log_in_channel(Cursor(_Recording(c.cursor, seen), c.dialect), "C1",
+                                                                 "U2", text, NOW, NOW, NOW), queues_jobs=True).entry_id
 
     first, second = log("rolled back"), log("paged db")
     assert len(seen) == 2 and all(s.lstrip().startswith("INSERT INTO entry") for s in seen)
