@@ -105,11 +105,16 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
     stmt = (
         sa.update(OutboxJob)
         .where(OutboxJob.id.in_(due.scalar_subquery()))
-        .where(OutboxJob.done_at.is_(None))
-        .where(sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
         .values(lease_until=now + lease, lease_owner=owner, attempts=OutboxJob.attempts + 1)
         .returning(OutboxJob.id)
     )
+    if sql.dialect(session) == "postgresql":
+        # checked again on the rows themselves, after any wait for their locks. Not on SQLite, where the
+        # statement runs in a write transaction nothing else can enter: there these conditions made the
+        # planner walk every unfinished job (ix_outbox_due) instead of the ten it chose, so each claim
+        # cost as much as the backlog was long (a Slack outage, a burst of posts)
+        stmt = stmt.where(OutboxJob.done_at.is_(None)).where(
+            sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
     ids = [row[0] for row in session.execute(stmt)]
     if not ids:
         return []
