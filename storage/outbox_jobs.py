@@ -81,9 +81,10 @@ def enqueue_once(session: Session, kind: str, payload: dict, now: datetime, key:
 
 
 def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, limit: int, *,
-               kinds: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[OutboxJob]:
+               kinds: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[sa.Row]:
     """Atomically lease due jobs for `owner`: of `kinds` (None: any) but not of `exclude`.
-    Concurrent claimers never get the same job."""
+    Concurrent claimers never get the same job. Returns each job's id, kind, payload and attempts
+    (counting this one), in the order they were queued."""
     due = (
         select(OutboxJob.id)
         .where(OutboxJob.done_at.is_(None))
@@ -106,7 +107,7 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
         sa.update(OutboxJob)
         .where(OutboxJob.id.in_(due.scalar_subquery()))
         .values(lease_until=now + lease, lease_owner=owner, attempts=OutboxJob.attempts + 1)
-        .returning(OutboxJob.id)
+        .returning(OutboxJob.id, OutboxJob.kind, OutboxJob.payload, OutboxJob.attempts)
     )
     if sql.dialect(session) == "postgresql":
         # checked again on the rows themselves, after any wait for their locks. Not on SQLite, where the
@@ -115,10 +116,7 @@ def claim_jobs(session: Session, owner: str, now: datetime, lease: timedelta, li
         # cost as much as the backlog was long (a Slack outage, a burst of posts)
         stmt = stmt.where(OutboxJob.done_at.is_(None)).where(
             sa.or_(OutboxJob.lease_until.is_(None), OutboxJob.lease_until < now))
-    ids = [row[0] for row in session.execute(stmt)]
-    if not ids:
-        return []
-    return list(session.exec(select(OutboxJob).where(OutboxJob.id.in_(ids)).order_by(OutboxJob.id)))
+    return sorted(session.execute(stmt).all(), key=lambda job: job.id)
 
 
 # The one write every job makes: hand-written, on a driver cursor (storage.db.Database.hot_write), as
