@@ -28,32 +28,27 @@ FROM {WITH_RESOLVED}
 WHERE incident.channel_id = :channel_id ORDER BY incident.id DESC LIMIT 1
 """
 
-# One statement: find the channel's incident, check it still captures, store the message unless its
-# (channel, ts) is already stored. (SQLite needs the WHERE before ON CONFLICT in INSERT ... SELECT.)
-# The channel is bound twice under two names: PostgreSQL deduces one type per parameter, and the two
-# uses (a varchar column's value, a comparison) would deduce two.
-_CAPTURE_MESSAGE = f"""
+# An entry stored in its channel's incident, found by the same statement: the newest incident of the
+# channel, if it still captures. (SQLite needs the WHERE before ON CONFLICT in INSERT ... SELECT.)
+_INTO_CHANNEL_INCIDENT = f"""
 INSERT INTO entry ({", ".join(COLUMNS)})
 SELECT {", ".join("incident.id" if c == "incident_id" else ":" + c for c in COLUMNS)}
 FROM {WITH_RESOLVED}
 WHERE incident.id = (SELECT max(id) FROM incident WHERE channel_id = :channel_of_incident)
   AND {STILL_CAPTURES}
-ON CONFLICT (channel_id, ts) DO NOTHING
 """
+
+# A message, unless its (channel, ts) is already stored. The channel is bound twice under two names:
+# PostgreSQL deduces one type per parameter, and the two uses (a varchar column's value, a comparison)
+# would deduce two.
+_CAPTURE_MESSAGE = _INTO_CHANNEL_INCIDENT + "ON CONFLICT (channel_id, ts) DO NOTHING\n"
+
+# A log entry, returning the entry, its incident and that incident's zone (for the reply).
+_LOG_IN_CHANNEL = _INTO_CHANNEL_INCIDENT + (
+    "RETURNING id, incident_id, (SELECT its.display_tz FROM incident AS its WHERE its.id = entry.incident_id)\n")
 
 _INSERT_LOG = f"""
 INSERT INTO entry ({", ".join(COLUMNS)}) VALUES ({", ".join(":" + c for c in COLUMNS)}) RETURNING id
-"""
-
-# One statement: find the channel's incident, check it still captures, store the log entry in it, and
-# return the entry, its incident and that incident's zone (for the reply).
-_LOG_IN_CHANNEL = f"""
-INSERT INTO entry ({", ".join(COLUMNS)})
-SELECT {", ".join("incident.id" if c == "incident_id" else ":" + c for c in COLUMNS)}
-FROM {WITH_RESOLVED}
-WHERE incident.id = (SELECT max(id) FROM incident WHERE channel_id = :channel_of_incident)
-  AND {STILL_CAPTURES}
-RETURNING id, incident_id, (SELECT its.display_tz FROM incident AS its WHERE its.id = entry.incident_id)
 """
 
 _SQL = {
