@@ -60,6 +60,14 @@ class People:
         fetched = self.fetch(user_id)
         return fetched or stored or cached
 
+    def remembered(self, user_id: str) -> bool:
+        """Whether this process holds the person, fresh: `zone_of` then answers without the database
+        or Slack."""
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(user_id)
+        return cached is not None and now - cached.fetched_at < FRESH_FOR
+
     def known_name(self, user_id: str) -> str | None:
         """The person's name as remembered (cache or database), without asking Slack: for what must
         answer fast, such as a modal opened within a trigger's 3 seconds."""

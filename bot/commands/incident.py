@@ -91,7 +91,11 @@ def log_entry(ctx: Context, incident: ChannelIncident, rest: str) -> Reply:
 def log_in_channel(ctx: Context, rest: str) -> Reply | None:
     """`/incident log` as the acknowledgement's one statement: the entry is stored in the channel's
     incident, found by that statement. None when that cannot be done (nothing to log, a time that does
-    not read, no incident here that takes entries): `handle` then reads the incident and says why."""
+    not read, no incident here that takes entries): `handle` then reads the incident and says why.
+    Also None for a caller this process does not hold yet: reading their zone may ask Slack, which
+    must not happen before it is known that there is an incident here to log in."""
+    if not ctx.services.people.remembered(ctx.user):
+        return None
     try:
         parsed = _parse_log(ctx, rest)
     except WhenError:

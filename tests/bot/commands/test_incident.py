@@ -177,6 +177,14 @@ def test_outside_an_incident_channel(bot, text):
     assert bot.text(text, channel_id="C0RANDOM") == NO_INCIDENT
 
 
+def test_a_log_outside_an_incident_channel_does_not_look_the_caller_up(bot, standin):
+    """"No incident here" is answered without asking Slack who the caller is (users.info may take a
+    second); the person's zone is needed only to log something."""
+    standin.reset()
+    assert bot.text("log 14:05 rolled back", channel_id="C0RANDOM", user_id="U0NEWCOMER") == NO_INCIDENT
+    assert standin.calls_to("users.info") == []
+
+
 @pytest.mark.parametrize("text", ["", "help", "HELP", "frobnicate", "starts now"])
 def test_help_for_empty_unknown_and_help(bot, text):
     reply = bot.text(text)
