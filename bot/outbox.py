@@ -204,7 +204,12 @@ class Outbox:
     def _drain_once(self, claim: _Claim) -> int:
         if claim.feeds:
             for feed in self.feeders:
-                feed()
+                try:
+                    feed()
+                except DatabaseUnavailable:
+                    raise
+                except Exception:  # one feeder's fault must not stop every other job
+                    log.exception("outbox: a feeder (%s) failed", getattr(feed, "__name__", feed))
         owner = f"{self.owner_prefix}-{next(self._claims)}"
         claimed_at = self.clock()
         with self.db.write() as session:

@@ -24,9 +24,14 @@ from storage.driver_sql import _for, bind_time, read_time
 
 _ANY_TO_POST = "SELECT 1 FROM entry WHERE to_post LIMIT 1"
 
-# The mark is cleared and returned in one statement: on PostgreSQL a second replica clearing the same
-# rows waits for the first, then finds them cleared and takes none.
-_TAKE_TO_POST = "UPDATE entry SET to_post = :cleared WHERE to_post RETURNING id"
+# The mark is cleared and returned in one statement. On PostgreSQL the rows are locked first, in id
+# order, skipping those another replica is clearing (which queues them): two replicas never wait on
+# each other, nor lock the same rows in two orders (a deadlock). SQLite writes one transaction at a time.
+_TAKE_TO_POST = {
+    "sqlite": "UPDATE entry SET to_post = :cleared WHERE to_post RETURNING id",
+    "postgresql": "WITH marked AS MATERIALIZED (SELECT id FROM entry WHERE to_post ORDER BY id FOR UPDATE SKIP LOCKED) "
+                  "UPDATE entry SET to_post = :cleared WHERE id IN (SELECT id FROM marked) AND to_post RETURNING id",
+}
 
 # An outbox job, as storage.outbox_jobs.enqueue stores one without a coalesce or idempotency key.
 _QUEUE_JOB = """
@@ -47,7 +52,7 @@ _MARK_POSTING = "UPDATE entry SET post_channel_id = :channel_id WHERE id = :entr
 _SET_POST = "UPDATE entry SET post_channel_id = :channel_id, post_ts = :ts WHERE id = :entry_id"
 
 _SQL = {dialect: {name: _for(dialect, sql) for name, sql in
-                  {"any": _ANY_TO_POST, "take": _TAKE_TO_POST, "queue": _QUEUE_JOB, "entry": _ENTRY_TO_POST,
+                  {"any": _ANY_TO_POST, "take": _TAKE_TO_POST[dialect], "queue": _QUEUE_JOB, "entry": _ENTRY_TO_POST,
                    "mark": _MARK_POSTING, "set": _SET_POST}.items()}
         for dialect in ("sqlite", "postgresql")}
 

@@ -123,3 +123,23 @@ def test_a_header_that_cannot_be_updated_is_told_to_whoever_changed_it(bot, stan
     [told] = [r for r in standin.responses if r["_key"] == "sev"]
     assert "header of INC-1 could not be updated" in told["text"] and "nothing was lost" in told["text"]
     assert bot.incident(1).severity == "sev1", "the change itself is stored"
+
+
+def test_a_failing_feeder_does_not_stop_the_other_jobs(db, caplog):
+    """Feeders turn stored marks into jobs before each claim (a log entry's post); one that fails is
+    logged, and the jobs already queued still run."""
+    from bot.outbox import Outbox
+    from storage import outbox_jobs
+
+    ran = []
+
+    def broken_feeder():
+        raise ValueError("a bug in a feeder")
+
+    outbox = Outbox(db, {"announce": ran.append}, lambda: datetime(2026, 11, 22, 14, 0, tzinfo=UTC),
+                    feeders=[broken_feeder])
+    with db.write() as session:
+        outbox_jobs.enqueue(session, "announce", {"text": "sev1"}, datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
+    assert outbox.drain_once() == 1
+    assert ran == [{"text": "sev1"}]
+    assert "broken_feeder" in caplog.text and "a bug in a feeder" in caplog.text

@@ -286,3 +286,27 @@ def test_posts_queued_by_several_drainers_at_once_are_queued_once_each(db):
         jobs = [json.loads(job.payload)["entry_id"] for job in session.exec(select(OutboxJob))]
     assert sorted(queued) == sorted(jobs) == sorted(logged)
     assert len(set(jobs)) == 150
+
+
+def test_going_back_to_the_revision_before_queues_the_posts_still_marked(database_url):
+    """Downgrading below 0012 (a rollback of a deploy) must not lose the posts of entries acknowledged but
+    not yet queued: the code before has no feeder, so they are queued as it queued them."""
+    import json
+
+    from storage.db import Database
+    from tests.storage.test_reminder_queries import downgrade
+
+    db = Database(database_url)
+    try:
+        number = make_incident(db, channel_id="C1")
+        first = db.hot_write(lambda c: capture_sql.insert_log(c, number, "U1", "acknowledged", NOW, NOW))
+        second = db.hot_write(lambda c: capture_sql.insert_log(c, number, "U1", "not yet posted", NOW, NOW))
+        downgrade(db, "0011")
+        with db.engine.connect() as conn:
+            jobs = conn.exec_driver_sql("SELECT kind, payload, attempts, failed, done_at FROM outbox ORDER BY id").all()
+        assert [(kind, json.loads(payload), attempts, bool(failed), done) for kind, payload, attempts, failed, done
+                in jobs] == [("log_post", {"entry_id": first, "post": True}, 0, False, None),
+                             ("log_post", {"entry_id": second, "post": True}, 0, False, None)]
+        db.upgrade()
+    finally:
+        db.dispose()

@@ -9,6 +9,8 @@ Revises: 0011
 Create Date: 2026-12-02 16:40:00.000000
 """
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,5 +28,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The code before this revision has no feeder: an entry acknowledged but not yet queued would never
+    # be posted. Queue its post as that code did (storage.outbox_jobs.enqueue's row), in entry order.
+    now = datetime.now(UTC)
+    if op.get_bind().dialect.name == "sqlite":
+        now = now.replace(tzinfo=None).isoformat(" ", "microseconds")  # as the models store times there
+    op.execute(sa.text(
+        "INSERT INTO outbox (kind, payload, attempts, next_attempt_at, failed, created_at) "
+        "SELECT 'log_post', '{\"entry_id\":' || CAST(id AS VARCHAR(20)) || ',\"post\"\\:true}', 0, :now, :failed, :now "
+        "FROM entry WHERE to_post ORDER BY id").bindparams(now=now, failed=False))
     op.drop_index('ix_entry_to_post', table_name='entry')
     op.drop_column('entry', 'to_post')
