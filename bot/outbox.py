@@ -209,7 +209,8 @@ class Outbox:
                 except DatabaseUnavailable:
                     raise
                 except Exception:  # one feeder's fault must not stop every other job
-                    log.exception("outbox: a feeder (%s) failed", getattr(feed, "__name__", feed))
+                    name = getattr(feed, "__name__", None) or getattr(getattr(feed, "func", None), "__name__", "?")
+                    log.exception("outbox: a feeder (%s) failed", name)
         owner = f"{self.owner_prefix}-{next(self._claims)}"
         claimed_at = self.clock()
         with self.db.write() as session:

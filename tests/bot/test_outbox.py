@@ -128,6 +128,8 @@ def test_a_header_that_cannot_be_updated_is_told_to_whoever_changed_it(bot, stan
 def test_a_failing_feeder_does_not_stop_the_other_jobs(db, caplog):
     """Feeders turn stored marks into jobs before each claim (a log entry's post); one that fails is
     logged, and the jobs already queued still run."""
+    import functools
+
     from bot.outbox import Outbox
     from storage import outbox_jobs
 
@@ -137,9 +139,9 @@ def test_a_failing_feeder_does_not_stop_the_other_jobs(db, caplog):
         raise ValueError("a bug in a feeder")
 
     outbox = Outbox(db, {"announce": ran.append}, lambda: datetime(2026, 11, 22, 14, 0, tzinfo=UTC),
-                    feeders=[broken_feeder])
+                    feeders=[functools.partial(broken_feeder)])  # bound, as bot/jobs binds them
     with db.write() as session:
         outbox_jobs.enqueue(session, "announce", {"text": "sev1"}, datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
     assert outbox.drain_once() == 1
     assert ran == [{"text": "sev1"}]
-    assert "broken_feeder" in caplog.text and "a bug in a feeder" in caplog.text
+    assert "feeder (broken_feeder) failed" in caplog.text and "a bug in a feeder" in caplog.text
