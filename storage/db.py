@@ -208,10 +208,10 @@ class Database:
             self.on_jobs_committed()
         return result
 
-    def hot_transaction(self, fn: Callable[[Cursor], T], *, queues_jobs: bool = False) -> T:
+    def hot_transaction(self, fn: Callable[[Cursor], T]) -> T:
         """Like `hot_write`, for the few hand-written statements of one transaction (log entries' posts
-        queued as jobs: storage/post_sql.py `queue_posts`). With `queues_jobs`, the outbox is woken after
-        the commit, as `write()` does (JOBS_QUEUED)."""
+        queued as jobs by the outbox's drainer itself, which claims them next: storage/post_sql.py
+        `queue_posts`)."""
         if self.dialect == "sqlite":
             with self._serialised(), _translated_driver_errors():
                 conn = self._faults.wrap(self._thread_sqlite_cursor())
@@ -223,11 +223,8 @@ class Database:
                     if conn.cursor.connection.in_transaction:
                         conn.cursor.connection.rollback()
                     raise
-        else:
-            result = self.hot_write(fn)  # on PostgreSQL hot_write is already one transaction
-        if queues_jobs and self.on_jobs_committed is not None:
-            self.on_jobs_committed()
-        return result
+            return result
+        return self.hot_write(fn)  # on PostgreSQL hot_write is already one transaction
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
